@@ -1,0 +1,43 @@
+# The two commands of the README: `make demo` and `make test`. Both install what they
+# need first (a .venv with pinned torch, and the system tools), then run.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+CORES ?= 2
+
+.PHONY: install system-deps demo test test-slow test-slurm lint clean-demo
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+system-deps:
+	bash .ci/install_system_deps.sh
+
+install: system-deps $(VENV)/.installed
+
+## Run the whole pipeline on the bundled simulated demo (config/config.yaml).
+demo: install
+	$(VENV)/bin/snakemake --cores $(CORES) --profile profiles/local
+
+## The default test suite (unit tests and the tiny pipeline run).
+test: install
+	$(PY) -m pytest
+
+## Demo-scale suites, run explicitly by CI.
+test-slow: install
+	$(PY) -m pytest -m slow
+
+## A real single-node SLURM cluster on this machine runs the tiny demo through sbatch.
+test-slurm: install
+	bash .ci/install_slurm.sh
+	$(PY) -m pytest -m slurm
+
+lint: install
+	$(VENV)/bin/snakemake --lint
+	$(VENV)/bin/snakefmt --check Snakefile workflow/rules
+
+clean-demo:
+	rm -rf results demo logs benchmarks .snakemake

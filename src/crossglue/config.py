@@ -1,0 +1,205 @@
+"""Configuration and sample-sheet checks that run before any job starts.
+
+The JSON schemas in ``config/schema/`` define every key and its default; this module turns
+schema violations into one message per problem that names the key (``ingest.atac.min_fragments``)
+or the sample-sheet row, and adds the checks a schema cannot express: files that exist,
+a chain for every ordered species pair, samples that name known species.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pandas as pd
+import yaml
+
+from crossglue.errors import CrossglueError
+
+MODALITIES = ("rna", "atac", "multiome")
+SAMPLE_COLUMNS = ("sample", "species", "donor", "modality", "fragments", "counts", "metadata")
+REQUIRED_SAMPLE_COLUMNS = ("sample", "species", "donor", "modality")
+
+
+def _key(path: Iterable[Any]) -> str:
+    return ".".join(str(p) for p in path) or "<top level>"
+
+
+def schema_errors(config: dict, schema_path: str | Path) -> list[str]:
+    """Every schema violation of ``config`` as a message naming its key, in key order."""
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    messages = []
+    for err in sorted(validator.iter_errors(config), key=lambda e: [str(p) for p in e.absolute_path]):
+        key = _key(err.absolute_path)
+        if err.validator == "additionalProperties":
+            allowed = sorted(err.schema.get("properties", {}))
+            extra = sorted(set(err.instance) - set(allowed))
+            for name in extra:
+                full = f"{key}.{name}" if err.absolute_path else name
+                messages.append(f"config key '{full}' is not a known key; expected one of: {', '.join(allowed)}")
+        elif err.validator == "required":
+            messages.append(f"config key '{key}': {err.message}")
+        else:
+            messages.append(f"config key '{key}': {err.message}")
+    return messages
+
+
+def _fill_defaults(instance: Any, schema: dict) -> None:
+    """Insert each missing key's schema default, recursively (objects and array items)."""
+    if isinstance(instance, dict):
+        for key, sub in schema.get("properties", {}).items():
+            if key not in instance and "default" in sub:
+                instance[key] = copy.deepcopy(sub["default"])
+            if key in instance:
+                _fill_defaults(instance[key], sub)
+    elif isinstance(instance, list) and isinstance(schema.get("items"), dict):
+        for item in instance:
+            _fill_defaults(item, schema["items"])
+
+
+def check_schema(config: dict, schema_path: str | Path, source: str) -> None:
+    """Raise one :class:`CrossglueError` listing every schema violation; fill in defaults."""
+    problems = schema_errors(config, schema_path)
+    if problems:
+        raise CrossglueError(f"{source}: invalid configuration:\n  " + "\n  ".join(problems))
+    _fill_defaults(config, yaml.safe_load(Path(schema_path).read_text()))
+
+
+def read_samples(path: str | Path) -> pd.DataFrame:
+    """Read the sample sheet (TSV), indexed by sample, with row numbers kept for messages."""
+    path = Path(path)
+    if not path.is_file():
+        raise CrossglueError(f"sample sheet {path} does not exist (config key 'samples')")
+    try:
+        sheet = pd.read_csv(path, sep="\t", dtype=str, comment="#", keep_default_na=False)
+    except pd.errors.ParserError as err:
+        raise CrossglueError(f"{path}: not a tab-separated table ({err})") from None
+    missing = [c for c in REQUIRED_SAMPLE_COLUMNS if c not in sheet.columns]
+    if missing:
+        raise CrossglueError(
+            f"{path}: missing column(s) {', '.join(missing)}; expected columns: {', '.join(SAMPLE_COLUMNS)}"
+        )
+    unknown = [c for c in sheet.columns if c not in SAMPLE_COLUMNS]
+    if unknown:
+        raise CrossglueError(
+            f"{path}: unknown column(s) {', '.join(unknown)}; expected columns: {', '.join(SAMPLE_COLUMNS)}"
+        )
+    for col in SAMPLE_COLUMNS:
+        if col not in sheet.columns:
+            sheet[col] = ""
+    sheet = sheet.apply(lambda c: c.str.strip())
+    # Line numbers as a user sees them in an editor: header is line 1.
+    sheet["line"] = range(2, len(sheet) + 2)
+    dup = sheet["sample"].duplicated(keep=False)
+    if dup.any():
+        first = sheet.loc[dup].iloc[0]
+        raise CrossglueError(f"{path}:{first['line']}: sample '{first['sample']}' appears more than once")
+    return sheet.set_index("sample", drop=False)
+
+
+def check_samples(sheet: pd.DataFrame, species: list[str], path: str | Path, produced: set[str]) -> None:
+    """Check each row: known species and modality, the files its modality needs exist."""
+    for row in sheet.itertuples(index=False):
+        at = f"{path}:{row.line} (sample '{row.sample}')"
+        if not row.sample or not row.sample.replace("_", "").replace("-", "").replace(".", "").isalnum():
+            raise CrossglueError(f"{at}: sample names may hold letters, digits, '_', '-' and '.' only")
+        if row.species not in species:
+            raise CrossglueError(f"{at}: species '{row.species}' is not in config 'species' ({', '.join(species)})")
+        if row.modality not in MODALITIES:
+            raise CrossglueError(f"{at}: modality '{row.modality}' is not one of {', '.join(MODALITIES)}")
+        if not row.donor:
+            raise CrossglueError(f"{at}: column 'donor' is empty")
+        needs = {"rna": ["counts"], "atac": ["fragments"], "multiome": ["counts", "fragments"]}[row.modality]
+        for col in needs:
+            value = getattr(row, col)
+            if not value:
+                raise CrossglueError(f"{at}: modality '{row.modality}' needs a '{col}' path")
+            _require_file(value, f"{at}, column '{col}'", produced)
+        if row.metadata:
+            _require_file(row.metadata, f"{at}, column 'metadata'", produced)
+        if row.fragments and row.modality != "rna":
+            _require_file(row.fragments + ".tbi", f"{at}, tabix index of column 'fragments'", produced)
+
+
+def _require_file(path: str, what: str, produced: set[str]) -> None:
+    if path in produced or Path(path).exists():
+        return
+    raise CrossglueError(f"{what}: file {path} does not exist")
+
+
+def check_species(config: dict, produced: set[str]) -> None:
+    """Unique species, their files, a chain for every ordered pair, orthologs for every pair."""
+    names = [s["name"] for s in config["species"]]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise CrossglueError(f"config key 'species': species '{dup[0]}' is listed more than once")
+    for i, spec in enumerate(config["species"]):
+        for key in ("chrom_sizes", "gtf", "chrom_aliases", "fasta", "blacklist"):
+            if spec.get(key):
+                _require_file(spec[key], f"config key 'species[{i}].{key}' (species '{spec['name']}')", produced)
+    chains = {}
+    for i, chain in enumerate(config["chains"]):
+        for end in ("from", "to"):
+            if chain[end] not in names:
+                raise CrossglueError(
+                    f"config key 'chains[{i}].{end}': species '{chain[end]}' is not in 'species' ({', '.join(names)})"
+                )
+        _require_file(chain["path"], f"config key 'chains[{i}].path'", produced)
+        chains[(chain["from"], chain["to"])] = chain["path"]
+    for a, b in itertools.permutations(names, 2):
+        if (a, b) not in chains:
+            raise CrossglueError(
+                f"config key 'chains': no chain file from '{a}' to '{b}'; every ordered species pair needs one "
+                f"(add an entry with from: {a}, to: {b}, path: ...)"
+            )
+    pairs = set()
+    for i, table in enumerate(config["orthologs"]):
+        for end in ("species_a", "species_b"):
+            if table[end] not in names:
+                raise CrossglueError(
+                    f"config key 'orthologs[{i}].{end}': species '{table[end]}' is not in 'species' ({', '.join(names)})"
+                )
+        _require_file(table["path"], f"config key 'orthologs[{i}].path'", produced)
+        pairs.add(frozenset((table["species_a"], table["species_b"])))
+    for a, b in itertools.combinations(names, 2):
+        if frozenset((a, b)) not in pairs:
+            raise CrossglueError(f"config key 'orthologs': no ortholog table for species '{a}' and '{b}'")
+
+
+def demo_outputs(config: dict, sheet: pd.DataFrame) -> set[str]:
+    """The input paths the ``demo`` rule writes: every configured path under ``demo.outdir``."""
+    if not config["demo"]["enabled"]:
+        return set()
+    root = config["demo"]["outdir"].rstrip("/") + "/"
+    paths = [config["samples"]]
+    for spec in config["species"]:
+        paths += [spec.get(k) for k in ("chrom_sizes", "gtf", "chrom_aliases", "fasta", "blacklist")]
+        if spec.get("fasta"):
+            paths.append(spec["fasta"] + ".fai")
+    paths += [c["path"] for c in config["chains"]] + [o["path"] for o in config["orthologs"]]
+    for row in sheet.itertuples(index=False):
+        paths += [row.counts, row.metadata, row.fragments]
+        if row.fragments:
+            paths.append(row.fragments + ".tbi")
+    return {p for p in paths if p and p.startswith(root)}
+
+
+def load_and_check(config: dict, schema_path: str | Path, source: str = "config") -> pd.DataFrame:
+    """Validate ``config`` (schema, species, chains, samples); return the sample sheet."""
+    check_schema(config, schema_path, source)
+    demo_root = config["demo"]["outdir"].rstrip("/") + "/" if config["demo"]["enabled"] else None
+    if demo_root and not Path(config["samples"]).exists() and config["samples"].startswith(demo_root):
+        raise CrossglueError(
+            f"config key 'samples': {config['samples']} lies under the demo output folder and cannot be read "
+            "before the demo is generated; point 'samples' at config/samples.tsv"
+        )
+    sheet = read_samples(config["samples"])
+    produced = demo_outputs(config, sheet)
+    check_species(config, produced)
+    check_samples(sheet, [s["name"] for s in config["species"]], config["samples"], produced)
+    return sheet

@@ -1,0 +1,32 @@
+"""The bundled demo: a simulated two-species dataset with known truth (SIMULATION.md)."""
+
+from crossglue.config import demo_outputs
+
+DEMO_TRUTH = [
+    f"{DEMO['outdir']}/truth/{name}"
+    for name in ("cells.tsv", "cres.tsv", "links.tsv", "orthologs.tsv", "modules.tsv", "genes.tsv")
+]
+
+
+if DEMO["enabled"]:
+
+    rule demo:
+        output:
+            sorted(demo_outputs(config, samples)) + DEMO_TRUTH,
+        params:
+            preset=DEMO["preset"],
+            seed=DEMO["seed"],
+            scale=DEMO["scale"],
+            outdir=DEMO["outdir"],
+        log:
+            "logs/demo.log",
+        benchmark:
+            "benchmarks/demo.tsv"
+        threads: 1
+        resources:
+            mem_mb=4000,
+            runtime=30,
+        conda:
+            "../../envs/simulate.yaml"
+        script:
+            "../scripts/simulate_demo.py"
