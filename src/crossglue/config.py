@@ -180,7 +180,7 @@ def demo_outputs(config: dict, sheet: pd.DataFrame) -> set[str]:
     for spec in config["species"]:
         paths += [spec.get(k) for k in ("chrom_sizes", "gtf", "chrom_aliases", "fasta", "blacklist")]
         if spec.get("fasta"):
-            paths.append(spec["fasta"] + ".fai")
+            paths += [spec["fasta"] + ".fai", spec["fasta"] + ".gzi"]
     paths += [c["path"] for c in config["chains"]] + [o["path"] for o in config["orthologs"]]
     for row in sheet.itertuples(index=False):
         paths += [row.counts, row.metadata, row.fragments]

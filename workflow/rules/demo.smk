@@ -4,7 +4,7 @@ from crossglue.config import demo_outputs
 
 DEMO_TRUTH = [
     f"{DEMO['outdir']}/truth/{name}"
-    for name in ("cells.tsv", "cres.tsv", "links.tsv", "orthologs.tsv", "modules.tsv", "genes.tsv")
+    for name in ("cells.tsv", "cres.tsv", "links.tsv", "orthologs.tsv", "modules.tsv", "genes.tsv", "motifs.meme")
 ]
 
 
