@@ -1,0 +1,225 @@
+"""Ortholog gene–gene edges across two species from an Ensembl BioMart-style table.
+
+Two layouts load: a BioMart export with its header (``Gene stable ID``, ``<Species> gene
+stable ID``, ``<Species> homology type``, ``<Species> orthology confidence [0 low, 1 high]``)
+and any table, with or without header, described by a column mapping (field -> 0-based
+position or header name), such as the headerless Ensembl 102 macaque–human one2one file.
+
+Weights: one2one 1; one2many and many2many 1/n, n the larger number of partners either
+gene has in the table; both multiplied by a confidence factor so that a low-confidence
+pair still links the species, just more weakly.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from crossglue.errors import CrossglueError
+
+FIELDS = ("gene_a", "name_a", "gene_b", "name_b", "homology_type", "confidence")
+REQUIRED = ("gene_a", "gene_b")
+HOMOLOGY_TYPES = ("one2one", "one2many", "many2many")
+_BIOMART_OTHER_ID = re.compile(r"^(.+) gene stable ID$")
+
+
+@dataclass(frozen=True)
+class OrthologParams:
+    """Weight of a one2one pair, of a one2many/many2many pair before 1/n, and of low confidence.
+
+    A pair's confidence c in [0, 1] scales its weight by ``low + (1 - low) * c``.
+    """
+
+    one2one: float = 1.0
+    many: float = 1.0
+    low_confidence: float = 0.5
+
+
+def strip_version(ids: pd.Series) -> pd.Series:
+    """``ENSG00000171163.12`` -> ``ENSG00000171163`` (Ensembl version suffix)."""
+    return ids.str.replace(r"\.\d+$", "", regex=True)
+
+
+def _read_lines(path: Path) -> list[str]:
+    if not path.is_file():
+        raise CrossglueError(f"ortholog table {path} does not exist")
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rt", encoding="utf-8") as handle:
+            lines = handle.read().splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise CrossglueError(f"{path}: cannot be read as a tab-separated text table ({err})") from None
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if not lines:
+        raise CrossglueError(f"{path}: the ortholog table is empty")
+    return lines
+
+
+def _biomart_mapping(header: list[str], path: Path, species_b: str | None) -> dict[str, str]:
+    """Find the BioMart columns of the query species (a) and the other species (b)."""
+    if "Gene stable ID" not in header:
+        raise CrossglueError(
+            f"{path}:1: no 'Gene stable ID' column; expected an Ensembl BioMart ortholog export with its header, "
+            "or give a 'columns' mapping (gene_a, gene_b, name_a, name_b, homology_type, confidence -> "
+            "0-based position or header name)"
+        )
+    others = [m.group(1) for m in map(_BIOMART_OTHER_ID.match, header) if m]
+    if len(others) > 1 and species_b:
+        others = [o for o in others if o.lower().startswith(species_b.lower())] or others
+    if len(others) != 1:
+        found = ", ".join(f"'{o} gene stable ID'" for o in others) or "none"
+        raise CrossglueError(
+            f"{path}:1: expected exactly one '<Species> gene stable ID' column for the other species, found {found}; "
+            "give a 'columns' mapping to choose"
+        )
+    other = others[0]
+    mapping = {"gene_a": "Gene stable ID", "gene_b": f"{other} gene stable ID"}
+    optional = {
+        "name_a": "Gene name",
+        "name_b": f"{other} gene name",
+        "homology_type": f"{other} homology type",
+        "confidence": f"{other} orthology confidence [0 low, 1 high]",
+    }
+    mapping.update({k: v for k, v in optional.items() if v in header})
+    return mapping
+
+
+def read_orthologs(
+    path: str | Path, columns: dict[str, int | str] | None = None, species_b: str | None = None
+) -> pd.DataFrame:
+    """Read an ortholog table into gene_a, name_a, gene_b, name_b, homology_type, confidence, line.
+
+    ``columns`` maps fields to 0-based positions (headerless file) or header names; without
+    it the BioMart header is recognised (``species_b`` picks among several other species).
+    Rows without a partner gene (BioMart lists genes that have no ortholog) are dropped.
+    Gene ids lose their Ensembl version suffix; ``line`` is the 1-based line in the file.
+    """
+    path = Path(path)
+    lines = pd.Series(_read_lines(path), dtype=object)
+    if columns:
+        unknown = sorted(set(columns) - set(FIELDS))
+        if unknown:
+            raise CrossglueError(
+                f"ortholog column mapping for {path}: unknown field(s) {', '.join(unknown)}; "
+                f"expected fields {', '.join(FIELDS)}"
+            )
+        missing = [f for f in REQUIRED if f not in columns]
+        if missing:
+            raise CrossglueError(f"ortholog column mapping for {path}: field(s) {', '.join(missing)} are required")
+        positional = all(isinstance(v, int) for v in columns.values())
+        if not positional and not all(isinstance(v, str) for v in columns.values()):
+            raise CrossglueError(
+                f"ortholog column mapping for {path}: use either 0-based positions or header names, not both"
+            )
+    else:
+        positional = False
+    first_data = 0 if positional else 1
+    header = [] if positional else lines.iloc[0].split("\t")
+    n_fields = len(header) if header else lines.iloc[0].count("\t") + 1
+    if columns is None:
+        mapping: dict[str, int | str] = dict(_biomart_mapping(header, path, species_b))
+    else:
+        mapping = dict(columns)
+    if not positional:
+        absent = [f"{k} -> '{v}'" for k, v in mapping.items() if v not in header]
+        if absent:
+            raise CrossglueError(f"{path}:1: header lacks column(s) {', '.join(absent)}; header is {header}")
+        mapping = {k: header.index(v) for k, v in mapping.items()}
+    too_far = [f"{k} -> {v}" for k, v in mapping.items() if not 0 <= int(v) < n_fields]
+    if too_far:
+        raise CrossglueError(
+            f"ortholog column mapping for {path}: position(s) {', '.join(too_far)} outside the {n_fields} "
+            f"field(s) of line {first_data + 1}"
+        )
+
+    body = lines.iloc[first_data:]
+    line_no = np.arange(first_data + 1, len(lines) + 1)
+    fields_per_line = body.str.count("\t").to_numpy() + 1
+    bad = np.flatnonzero(fields_per_line != n_fields)
+    if bad.size:
+        i = bad[0]
+        raise CrossglueError(
+            f"{path}:{line_no[i]}: {fields_per_line[i]} tab-separated field(s); expected {n_fields} like line "
+            f"{first_data + 1}"
+        )
+    cells = body.str.split("\t", expand=True) if len(body) else pd.DataFrame(columns=range(n_fields))
+    table = pd.DataFrame({"line": line_no})
+    for field in FIELDS:
+        table[field] = cells[mapping[field]].str.strip().to_numpy() if field in mapping else ""
+    table["gene_a"] = strip_version(table["gene_a"])
+    table["gene_b"] = strip_version(table["gene_b"])
+    table = table[(table["gene_a"] != "") & (table["gene_b"] != "")].reset_index(drop=True)
+
+    kind = table["homology_type"].str.replace(r"^ortholog_", "", regex=True)
+    if "homology_type" not in mapping:
+        kind = pd.Series(_infer_types(table), index=table.index)
+    bad = ~kind.isin(HOMOLOGY_TYPES)
+    if bad.any():
+        row = table.loc[bad].iloc[0]
+        raise CrossglueError(
+            f"{path}:{row['line']}: homology type '{row['homology_type']}'; expected one of "
+            + ", ".join(f"ortholog_{t}" for t in HOMOLOGY_TYPES)
+        )
+    table["homology_type"] = kind.to_numpy()
+
+    conf_text = table["confidence"].replace("", "1")
+    confidence = pd.to_numeric(conf_text, errors="coerce")
+    bad = ~confidence.between(0, 1)
+    if bad.any():
+        row = table.loc[bad].iloc[0]
+        raise CrossglueError(
+            f"{path}:{row['line']}: orthology confidence '{row['confidence']}'; expected a number in [0, 1] "
+            "(BioMart: 0 low, 1 high) or nothing"
+        )
+    table["confidence"] = confidence.to_numpy(np.float64)
+    return table[["gene_a", "name_a", "gene_b", "name_b", "homology_type", "confidence", "line"]]
+
+
+def _partners(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    pairs = table.drop_duplicates(["gene_a", "gene_b"])
+    n_a = table["gene_a"].map(pairs["gene_a"].value_counts()).to_numpy()
+    n_b = table["gene_b"].map(pairs["gene_b"].value_counts()).to_numpy()
+    return n_a, n_b
+
+
+def _infer_types(table: pd.DataFrame) -> np.ndarray:
+    """one2one / one2many / many2many from partner counts, for tables without a type column."""
+    n_a, n_b = _partners(table)
+    return np.where((n_a == 1) & (n_b == 1), "one2one", np.where((n_a > 1) & (n_b > 1), "many2many", "one2many"))
+
+
+def ortholog_edges(
+    table: pd.DataFrame, genes_a: pd.Index, genes_b: pd.Index, params: OrthologParams = OrthologParams()
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Edges between genes present in both data sets, and the table rows that were lost.
+
+    Returns (edges: gene_a, gene_b, homology_type, confidence, n_partners, weight;
+    missing: the table's rows whose gene_a and/or gene_b is absent from the data, with a
+    ``missing`` column saying which: ``a``, ``b`` or ``both``).
+    """
+    n_a, n_b = _partners(table)
+    n = np.maximum(n_a, n_b).astype(np.float64)
+    base = np.where(table["homology_type"].to_numpy() == "one2one", params.one2one, params.many / n)
+    factor = params.low_confidence + (1 - params.low_confidence) * table["confidence"].to_numpy(np.float64)
+    scored = table.assign(n_partners=n.astype(np.int64), weight=base * factor)
+    # Data ids may carry a version suffix: match without it, name nodes as the data does.
+    data_a = pd.Series(np.asarray(genes_a, dtype=object), index=strip_version(pd.Series(genes_a, dtype=str)).to_numpy())
+    data_b = pd.Series(np.asarray(genes_b, dtype=object), index=strip_version(pd.Series(genes_b, dtype=str)).to_numpy())
+    data_a, data_b = data_a[~data_a.index.duplicated()], data_b[~data_b.index.duplicated()]
+    in_a = scored["gene_a"].isin(data_a.index).to_numpy()
+    in_b = scored["gene_b"].isin(data_b.index).to_numpy()
+    edges = scored[in_a & in_b].drop_duplicates(["gene_a", "gene_b"])
+    edges = edges.assign(
+        gene_a=data_a.reindex(edges["gene_a"]).to_numpy(), gene_b=data_b.reindex(edges["gene_b"]).to_numpy()
+    )
+    edges = edges[edges["weight"] > 0]
+    missing = scored[~(in_a & in_b)].copy()
+    missing["missing"] = np.where(~in_a & ~in_b, "both", np.where(~in_a, "a", "b"))[~(in_a & in_b)]
+    cols = ["gene_a", "gene_b", "homology_type", "confidence", "n_partners", "weight"]
+    return edges[cols].reset_index(drop=True), missing.drop(columns=["n_partners", "weight"]).reset_index(drop=True)

@@ -1,0 +1,51 @@
+"""Rule guidance_graph: all layers joined into one validated, symmetric graph, written twice, summarised."""
+
+import logging
+
+import pandas as pd
+
+from crossglue.element_edges import read_union_table
+from crossglue.graph import (
+    build_guidance,
+    graph_settings,
+    h5ad_features,
+    plot_degrees,
+    summarise,
+    write_edge_table,
+    write_graphml,
+)
+from crossglue.io_utils import atomic_path
+from crossglue.snakemake_script import run
+
+log = logging.getLogger("crossglue.build_graph")
+
+
+def main(smk) -> None:
+    species = list(smk.params.species)
+    settings = graph_settings(smk.params.graph)
+    features = {
+        s: {"rna": h5ad_features(rna).index.astype(str), "atac": h5ad_features(atac).index.astype(str)}
+        for s, rna, atac in zip(species, smk.input.rna, smk.input.atac, strict=True)
+    }
+    peak_gene = {
+        s: pd.read_csv(path, sep="\t", dtype={"peak": str, "gene": str})
+        for s, path in zip(species, smk.input.peak_gene, strict=True)
+    }
+    orthologs = pd.read_csv(smk.input.orthologs, sep="\t", dtype={"gene_a": str, "gene_b": str})
+    union = read_union_table(smk.input.union, species)
+    nodes, edges = build_guidance(features, peak_gene, orthologs, union, settings, source=smk.input.union)
+    summary = summarise(edges, nodes)
+    for row in summary[summary["metric"].isin(["nodes", "edges"])].itertuples(index=False):
+        log.info("%s %s: %g", row.metric, row.group, row.value)
+
+    write_edge_table(edges, smk.output.edges)
+    write_graphml(edges, nodes, smk.output.graphml)
+    with atomic_path(smk.output.summary) as tmp:
+        summary.to_csv(tmp, sep="\t", index=False)
+    plot_degrees(edges, nodes, smk.output.degree_plot)
+    unmatched = pd.concat([pd.read_csv(p, sep="\t", dtype=str) for p in smk.input.unmatched], ignore_index=True)
+    with atomic_path(smk.output.unmatched) as tmp:
+        unmatched.to_csv(tmp, sep="\t", index=False)
+
+
+run(main, snakemake)  # noqa: F821 - injected by Snakemake
