@@ -1,0 +1,179 @@
+"""Gene records from a GTF (gz or plain), and matching of data genes to them.
+
+GTF is 1-based closed; the table returned here is 0-based half-open (BED), converted once
+at read. Attributes are parsed column-wise with regular expressions over the whole
+attribute column, never line by line.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from crossglue.errors import CrossglueError, where
+from crossglue.genome import canonical_names
+
+log = logging.getLogger(__name__)
+
+GENE_COLUMNS = ["gene_id", "gene_id_version", "gene_name", "gene_type", "chrom", "start", "end", "strand", "tss"]
+# Ensembl/GENCODE version suffix: ENSG00000000003.15 -> ENSG00000000003; GENCODE's
+# pseudo-autosomal copies keep their tag (ENSG00000002586.20_PAR_Y -> ENSG00000002586_PAR_Y).
+VERSION_SUFFIX = r"\.\d+(?=(?:_PAR_Y)?$)"
+
+
+def strip_version(ids: pd.Series | pd.Index | np.ndarray | list) -> pd.Series:
+    """Gene ids without their Ensembl version suffix."""
+    return pd.Series(np.asarray(ids, dtype=object)).astype(str).str.replace(VERSION_SUFFIX, "", regex=True)
+
+
+def _read_text(path: Path) -> str:
+    try:
+        with open(path, "rb") as fh:
+            magic = fh.read(2)
+        opener = gzip.open if magic == b"\x1f\x8b" else open
+        with opener(path, "rt") as fh:
+            return fh.read()
+    except FileNotFoundError:
+        raise CrossglueError(f"{path}: GTF file not found") from None
+    except (EOFError, OSError, UnicodeDecodeError) as err:
+        raise CrossglueError(f"{path}: cannot read the GTF (truncated or not gzip/text?): {err}") from None
+
+
+def _attribute(attrs: pd.Series, key: str) -> pd.Series:
+    return attrs.str.extract(rf'(?:^|;)\s*{key}\s+"([^"]*)"', expand=False)
+
+
+def _gene_type(attrs: pd.Series) -> np.ndarray:
+    """GENCODE ``gene_type``, else Ensembl ``gene_biotype``, else empty."""
+    kind = _attribute(attrs, "gene_type").to_numpy(dtype=object)
+    missing = pd.isna(kind)
+    if missing.any():
+        kind[missing] = _attribute(attrs[missing], "gene_biotype").to_numpy(dtype=object)
+    return np.where(pd.isna(kind), "", kind).astype(object)
+
+
+def read_genes(
+    gtf: str | Path, aliases: dict[str, str] | None = None, sizes: dict[str, int] | None = None
+) -> pd.DataFrame:
+    """One row per gene: gene_id (unversioned), gene_id_version, gene_name, gene_type,
+    chrom, start, end (0-based half-open), strand and tss (0-based position of the first base).
+
+    Uses the ``gene`` records; a GTF without them (transcripts/exons only) gets each gene's
+    extent from its other records. With ``sizes``, chromosome names are made canonical
+    through ``aliases``; genes on contigs the species' chrom sizes lack are dropped with a
+    warning (annotations often carry unplaced scaffolds), but a GTF sharing no chromosome
+    with the species is an error.
+    """
+    path = Path(gtf)
+    lines = pd.Series(_read_text(path).split("\n"))
+    data = lines[(lines.str.len() > 0) & ~lines.str.startswith("#")]
+    short = (data.str.count("\t") < 8).to_numpy()
+    if short.any():
+        bad = data.index[short][0]
+        raise CrossglueError(
+            f"{where(path, int(bad) + 1)}: expected 9 tab-separated GTF columns, got {len(str(lines[bad]).split(chr(9)))}"
+        )
+    # split only the gene records when there are any (half the lines of a gene-level GTF)
+    gene_lines = data[data.str.contains("\tgene\t", regex=False).to_numpy()]
+    fields = (gene_lines if len(gene_lines) else data).str.split("\t", n=8, expand=True)
+    fields.columns = ["chrom", "source", "feature", "start", "end", "score", "strand", "frame", "attributes"]
+    genes = fields[fields["feature"] == "gene"]
+    if genes.empty:
+        genes = fields
+    start = pd.to_numeric(genes["start"], errors="coerce")
+    end = pd.to_numeric(genes["end"], errors="coerce")
+    bad = start.isna() | end.isna() | (start < 1) | (end < start)
+    if bad.any():
+        row = genes.index[bad.to_numpy()][0]
+        raise CrossglueError(
+            f"{where(path, int(row) + 1)}: expected integer start >= 1 and end >= start (GTF is 1-based closed), "
+            f"got start={genes.at[row, 'start']!r} end={genes.at[row, 'end']!r}"
+        )
+    bad = ~genes["strand"].isin(["+", "-", "."])
+    if bad.any():
+        row = genes.index[bad.to_numpy()][0]
+        raise CrossglueError(f"{where(path, int(row) + 1)}: expected strand '+', '-' or '.', got {genes.at[row, 'strand']!r}")
+    gene_id = _attribute(genes["attributes"], "gene_id")
+    if gene_id.isna().any():
+        row = genes.index[gene_id.isna().to_numpy()][0]
+        raise CrossglueError(f"{where(path, int(row) + 1)}: record has no gene_id attribute")
+    table = pd.DataFrame(
+        {
+            "gene_id_version": gene_id.to_numpy(),
+            "gene_name": _attribute(genes["attributes"], "gene_name").fillna("").to_numpy(),
+            "gene_type": _gene_type(genes["attributes"]),
+            "chrom": genes["chrom"].to_numpy(),
+            "start": start.to_numpy(np.int64) - 1,  # 1-based closed -> 0-based half-open
+            "end": end.to_numpy(np.int64),
+            "strand": genes["strand"].to_numpy(),
+        }
+    )
+    if genes is fields and not (fields["feature"] == "gene").any():  # extents from transcripts/exons
+        table = table.groupby("gene_id_version", sort=False).agg(
+            gene_name=("gene_name", "first"),
+            gene_type=("gene_type", "first"),
+            chrom=("chrom", "first"),
+            start=("start", "min"),
+            end=("end", "max"),
+            strand=("strand", "first"),
+        ).reset_index()
+    table.insert(0, "gene_id", strip_version(table["gene_id_version"]).to_numpy())
+    if sizes is not None:
+        known = table["chrom"].isin(list(sizes) + list((aliases or {}).keys()))
+        if not known.any():
+            canonical_names(table["chrom"].to_numpy()[:1], aliases, sizes, source=str(path))  # raises, naming it
+        if not known.all():
+            dropped = table.loc[~known, "chrom"].unique()
+            log.warning(
+                "%s: %d genes on %d contigs absent from the species' chromosomes were left out (e.g. %s)",
+                path,
+                int((~known).sum()),
+                len(dropped),
+                ", ".join(map(str, dropped[:3])),
+            )
+        table = table[known].copy()
+        table["chrom"] = canonical_names(table["chrom"].to_numpy(), aliases, sizes, source=str(path))
+    table["tss"] = np.where(table["strand"].to_numpy() == "-", table["end"].to_numpy() - 1, table["start"].to_numpy())
+    return table[GENE_COLUMNS].reset_index(drop=True)
+
+
+def match_genes(
+    data: pd.DataFrame | pd.Index | list | np.ndarray, genes: pd.DataFrame
+) -> tuple[pd.DataFrame, list[str]]:
+    """Place each data gene on the annotation: by id (version-insensitive), else by symbol.
+
+    ``data``: var names (ids or symbols), or a DataFrame with ``gene_id`` and/or
+    ``gene_name``. A symbol counts only when it names exactly one annotated gene. Returns
+    (matched: one row per matched data gene in data order, with ``data_index`` (position),
+    ``data_gene`` (the data's own label), the annotation columns and ``matched_by`` in
+    {id, symbol}; unmatched: the data labels that found no record), so nothing is dropped
+    silently.
+    """
+    if isinstance(data, pd.DataFrame):
+        ids = data["gene_id"].astype(str).to_numpy() if "gene_id" in data else np.full(len(data), "", dtype=object)
+        symbols = data["gene_name"].astype(str).to_numpy() if "gene_name" in data else ids
+        labels = ids if "gene_id" in data else symbols
+    else:
+        ids = symbols = labels = np.asarray(data, dtype=object).astype(str)
+    by_id = genes.drop_duplicates("gene_id").set_index("gene_id")
+    names = genes["gene_name"].astype(str)
+    unique_names = genes[(names != "") & ~names.duplicated(keep=False)].set_index("gene_name")
+    plain_ids = strip_version(ids)
+    hit_id = plain_ids.isin(by_id.index).to_numpy()
+    hit_name = ~hit_id & pd.Series(symbols).isin(unique_names.index).to_numpy()
+    cols = [c for c in genes.columns if c != "gene_id"]
+    parts = [
+        by_id.loc[plain_ids[hit_id]].reset_index().assign(data_index=np.flatnonzero(hit_id), matched_by="id"),
+        unique_names.loc[pd.Series(symbols)[hit_name]]
+        .reset_index()
+        .assign(data_index=np.flatnonzero(hit_name), matched_by="symbol"),
+    ]
+    matched = pd.concat(parts, ignore_index=True).sort_values("data_index", kind="stable")
+    matched["data_gene"] = np.asarray(labels)[matched["data_index"].to_numpy()]
+    matched = matched[["data_index", "data_gene", "gene_id", *cols, "matched_by"]].reset_index(drop=True)
+    unmatched = [str(x) for x in np.asarray(labels)[~(hit_id | hit_name)]]
+    return matched, unmatched

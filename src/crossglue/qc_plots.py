@@ -1,0 +1,44 @@
+"""One PNG per sample: the distribution of every QC metric with its thresholds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from crossglue.io_utils import atomic_path  # noqa: E402
+from crossglue.qc import ATAC_THRESHOLDS, RNA_THRESHOLDS  # noqa: E402
+
+LOG_SCALE = {"n_fragments", "total_counts", "n_genes"}
+
+
+def plot_sample_qc(qc: pd.DataFrame, thresholds: dict, path: str | Path, title: str) -> None:
+    """Histograms of the sample's metrics, threshold lines in red, pass counts in the title."""
+    lines: dict[str, list[float]] = {}
+    for group, rules in (("atac", ATAC_THRESHOLDS), ("rna", RNA_THRESHOLDS)):
+        for key, value in (thresholds.get(group) or {}).items():
+            if key in rules and value is not None:
+                lines.setdefault(rules[key][0], []).append(float(value))
+    metrics = [m for m in ("n_fragments", "tss_enrichment", "nucleosome_signal", "duplicate_fraction",
+                           "total_counts", "n_genes", "mito_fraction") if m in qc]
+    fig, axes = plt.subplots(1, max(1, len(metrics)), figsize=(3.2 * max(1, len(metrics)), 3), squeeze=False)
+    for ax, metric in zip(axes[0], metrics, strict=False):
+        values = qc[metric].to_numpy(dtype=float)
+        values = values[np.isfinite(values)]
+        if metric in LOG_SCALE:
+            values = np.log10(values + 1)
+        ax.hist(values, bins=40, color="0.4")
+        for v in lines.get(metric, []):
+            ax.axvline(np.log10(v + 1) if metric in LOG_SCALE else v, color="red", lw=1)
+        ax.set_xlabel(f"log10({metric} + 1)" if metric in LOG_SCALE else metric)
+    axes[0][0].set_ylabel("barcodes")
+    fig.suptitle(f"{title}: {int(qc['pass'].sum())} of {len(qc)} barcodes pass")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=80, format="png")
+    plt.close(fig)
