@@ -1,7 +1,8 @@
 """crossglue: cross-species snRNA + snATAC integration with a homology-aware GLUE model.
 
-Run `snakemake --cores 8` (workstation) or `snakemake --profile profiles/slurm` (cluster).
-config/config.yaml defaults to the bundled simulated demo; config/README.md documents every key.
+Run `snakemake --profile profiles/local` (workstation) or `snakemake --profile profiles/slurm`
+(cluster). config/config.yaml defaults to the bundled simulated demo; config/README.md
+documents every key.
 """
 
 
@@ -11,9 +12,14 @@ configfile: "config/config.yaml"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/demo.smk"
 include: "workflow/rules/ingest.smk"
+include: "workflow/rules/peaks.smk"
+include: "workflow/rules/graph.smk"
+include: "workflow/rules/model.smk"
+include: "workflow/rules/analysis.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:
+    default_target: True
     input:
         final_outputs(),
-    default_target: True

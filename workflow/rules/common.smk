@@ -14,8 +14,10 @@ from snakemake.utils import validate
 REPO = Path(workflow.basedir)
 # Scripts import the library from this checkout, also inside per-rule conda envs and on
 # cluster nodes (jobs inherit the environment), so the code that runs is the code here.
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in (str(REPO / "src"), os.environ.get("PYTHONPATH")) if p
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(
+        p for p in (str(REPO / "src"), os.environ.get("PYTHONPATH")) if p
+    )
 )
 sys.path.insert(0, str(REPO / "src"))
 
@@ -47,7 +49,9 @@ def species_cfg(name):
 
 def samples_of(species, modalities):
     """Names of the samples of ``species`` whose modality is in ``modalities``."""
-    rows = samples[(samples["species"] == species) & samples["modality"].isin(modalities)]
+    rows = samples[
+        (samples["species"] == species) & samples["modality"].isin(modalities)
+    ]
     return list(rows.index)
 
 
@@ -69,12 +73,26 @@ def get_metadata(wildcards):
 
 
 def chain_path(source, target):
-    return next(c["path"] for c in config["chains"] if c["from"] == source and c["to"] == target)
+    return next(
+        c["path"] for c in config["chains"] if c["from"] == source and c["to"] == target
+    )
+
+
+def model_runs():
+    """The model run, and the ablation without element-element edges when configured."""
+    return ["model", "model_ablation"] if config["model"]["ablation"] else ["model"]
 
 
 def final_outputs():
     """Everything `snakemake` builds by default: the outputs of every stage."""
     return [
         "results/ingest/qc.tsv",
-        *expand("results/ingest/{species}/{modality}.h5ad", species=species_names, modality=["rna", "atac"]),
+        "results/consensus/union_peaks.tsv",
+        "results/graph/guidance.graphml.gz",
+        *expand("results/{run}/cells.h5ad", run=model_runs()),
+        "results/analysis/cells.h5ad",
+        "results/analysis/metrics.tsv",
+        "results/analysis/regulatory_links.tsv",
+        "results/analysis/species_modules.tsv",
+        "results/report/report.html",
     ]

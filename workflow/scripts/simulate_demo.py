@@ -9,9 +9,9 @@ from crossglue.snakemake_script import run
 def main(smk) -> None:
     summary = simulate(
         smk.params.outdir,
-        preset=smk.params.preset,
-        seed=int(smk.params.seed),
-        scale=float(smk.params.scale),
+        preset=smk.params.simulation["preset"],
+        seed=int(smk.params.simulation["seed"]),
+        scale=float(smk.params.simulation["scale"]),
     )
     logging.getLogger("crossglue").info(
         "demo written to %s in %.1f s: %s", summary["outdir"], summary["seconds"], summary["samples"]
