@@ -78,18 +78,14 @@ def chain_path(source, target):
     )
 
 
-def model_runs():
-    """The model run, and the ablation without element-element edges when configured."""
-    return ["model", "model_ablation"] if config["model"]["ablation"] else ["model"]
-
-
 def final_outputs():
     """Everything `snakemake` builds by default: the outputs of every stage."""
     return [
         "results/ingest/qc.tsv",
         "results/consensus/union_peaks.tsv",
         "results/graph/guidance.graphml.gz",
-        *expand("results/{run}/cells.h5ad", run=model_runs()),
+        "results/model/cells.h5ad",
+        "results/model_ablation/cells.h5ad",
         "results/analysis/cells.h5ad",
         "results/analysis/metrics.tsv",
         "results/analysis/regulatory_links.tsv",

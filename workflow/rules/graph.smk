@@ -2,7 +2,7 @@
 
 from crossglue.graph import graph_settings
 
-GRAPH = config.get("graph", {})
+GRAPH = config["graph"]
 try:
     graph_settings(GRAPH)  # typos in graph settings stop the run before any job
 except CrossglueError as err:
@@ -36,7 +36,7 @@ rule peak_gene_links:
         mem_mb=8000,
         runtime=60,
     params:
-        graph=GRAPH,
+        graph={k: GRAPH[k] for k in ("peak_gene", "correlation")},
         species=species_names,
     script:
         "../scripts/peak_gene_links.py"
@@ -60,7 +60,7 @@ rule ortholog_links:
         mem_mb=2000,
         runtime=20,
     params:
-        graph=GRAPH,
+        graph={"orthologs": GRAPH["orthologs"]},
         species=species_names,
         tables=config["orthologs"],
     script:
@@ -96,7 +96,7 @@ rule guidance_graph:
         mem_mb=8000,
         runtime=30,
     params:
-        graph=GRAPH,
+        graph={k: GRAPH[k] for k in ("element_weights", "element_edges")},
         species=species_names,
     script:
         "../scripts/build_graph.py"

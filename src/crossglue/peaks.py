@@ -1,0 +1,346 @@
+"""Per-species peak set: pseudobulk MACS2 calls per cell group, fixed-width, iteratively merged.
+
+Follows the ArchR / SnapATAC2 recipe: Tn5 insertions of each group are pooled, MACS2 calls
+summits on them (``--nomodel --shift -100 --extsize 200``: each cut site becomes a 200 bp
+pileup centred on it), summits are widened to 501 bp, and groups are merged by iterative
+overlap removal on scores normalised per group (score per million), so that a deeply
+sequenced group does not win every overlap.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from crossglue.counting import expand_ranges, cell_index, insertion_sites, iter_fragments, overlapping_elements
+from crossglue.errors import CrossglueError
+from crossglue.genome import canonical_names
+
+log = logging.getLogger(__name__)
+
+PEAK_COLUMNS = [
+    "peak_id",
+    "chrom",
+    "start",
+    "end",
+    "summit",
+    "score",
+    "neg_log10_p",
+    "neg_log10_q",
+    "group",
+    "n_groups",
+]
+
+
+@dataclass(frozen=True)
+class PeakParams:
+    """Settings of peak calling (config ``peaks``)."""
+
+    half_width: int = 250  # summit ± 250 -> 501 bp (ArchR default)
+    q_value: float = 0.01
+    shift: int = -100
+    extsize: int = 200
+    min_cells_per_group: int = 20
+    macs2: str = "macs2"
+    leiden_resolution: float = 1.0
+    lsi_components: int = 30
+    n_neighbors: int = 15
+    n_top_tiles: int = 25_000
+    seed: int = 0
+
+    @classmethod
+    def from_config(cls, cfg: dict | None) -> PeakParams:
+        cfg = dict(cfg or {})
+        unknown = sorted(set(cfg) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise CrossglueError(
+                f"config peaks: unknown key(s) {', '.join(unknown)}; expected {', '.join(cls.__dataclass_fields__)}"
+            )
+        return cls(**cfg)
+
+
+# --- cell groups -----------------------------------------------------------------------------
+
+
+def given_labels(obs: pd.DataFrame) -> pd.Series:
+    """The given cell type of each cell, missing (NaN, empty or the text 'NA') as NA."""
+    labels = obs["cell_type"] if "cell_type" in obs else pd.Series(pd.NA, index=obs.index)
+    text = labels.astype(str)
+    return labels.astype(object).where(labels.notna() & ~text.isin(["", "NA", "nan"]))
+
+
+def every_cell_labelled(obs: pd.DataFrame) -> bool:
+    """Whether peaks can be called per given cell type (else per cluster)."""
+    return len(obs) > 0 and bool(given_labels(obs).notna().all())
+
+
+def cell_groups(obs: pd.DataFrame, cluster_labels: pd.Series | None = None, min_cells: int = 20) -> pd.Series:
+    """Group name per cell: the given cell type where every cell has one, else its cluster.
+
+    Groups smaller than ``min_cells`` are pooled into ``other`` (too few insertions for MACS2
+    to estimate a local background); if that pool is itself small it still gets called.
+    """
+    labels = given_labels(obs)
+    if every_cell_labelled(obs):
+        groups = labels.astype(str)
+    elif cluster_labels is not None:
+        groups = "cluster" + cluster_labels.astype(str)
+    else:
+        raise CrossglueError("cell groups: some cells have no cell_type and no clusters were given")
+    sizes = groups.value_counts()
+    small = groups.isin(sizes.index[sizes < min_cells])
+    if small.any() and (~small).any():
+        groups = groups.where(~small, "other")
+    return pd.Series(groups.to_numpy(), index=obs.index, name="group")
+
+
+def safe_group_name(group: str) -> str:
+    """A file-name-safe version of a group label."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in str(group))
+
+
+# --- pseudobulk -------------------------------------------------------------------------------
+
+
+def write_pseudobulk_insertions(
+    fragments: dict[str, str | Path],
+    groups: pd.Series,
+    aliases: dict[str, str],
+    sizes: dict[str, int],
+    outdir: str | Path,
+) -> dict[str, Path]:
+    """One 6-column BED of Tn5 insertions (1 bp, '+') per group, from every sample's fragments.
+
+    ``fragments`` maps sample -> fragments path; ``groups`` is indexed by ``{sample}#{barcode}``.
+    Returns group -> BED path. Each fragments file is read once.
+    """
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    names = pd.Index(sorted(groups.unique()))
+    paths = {g: outdir / f"{safe_group_name(g)}.insertions.bed" for g in names}
+    handles = {g: open(p, "w") for g, p in paths.items()}  # noqa: SIM115 - closed below
+    try:
+        for sample, path in fragments.items():
+            barcodes, rows = cell_index(groups.index, sample)
+            if not len(rows):
+                continue
+            group_code = names.get_indexer(groups.to_numpy()[rows])
+            for chunk in iter_fragments(path, aliases, sizes):
+                cell = barcodes.get_indexer(chunk.barcode)
+                keep = cell >= 0
+                pos, frag = insertion_sites(chunk.start[keep], chunk.end[keep])
+                code = group_code[cell[keep]][frag]
+                chrom = chunk.chrom[keep][frag]
+                for g in np.unique(code):  # groups, not insertions
+                    sel = code == g
+                    bed = pd.DataFrame({"c": chrom[sel], "s": pos[sel], "e": pos[sel] + 1, "n": ".", "v": 0, "t": "+"})
+                    bed.to_csv(handles[names[g]], sep="\t", header=False, index=False)
+    finally:
+        for handle in handles.values():
+            handle.close()
+    return paths
+
+
+# --- MACS2 -----------------------------------------------------------------------------------
+
+
+def genome_size(sizes: dict[str, int]) -> int:
+    """Effective genome size for MACS2: the total length of the canonical chromosomes."""
+    return int(sum(sizes.values()))
+
+
+def call_group_summits(bed: Path, group: str, gsize: int, params: PeakParams, workdir: Path) -> pd.DataFrame:
+    """MACS2 summits of one group's insertions: chrom, summit, -log10 p and q, group, MACS2 peak region."""
+    if shutil.which(params.macs2) is None:
+        raise CrossglueError(f"peak calling needs the '{params.macs2}' program on PATH (MACS2 or MACS3)")
+    name = safe_group_name(group)
+    cmd = [
+        params.macs2, "callpeak", "-t", str(bed), "-f", "BED", "-n", name, "--outdir", str(workdir),
+        "-g", str(gsize), "--nomodel", "--shift", str(params.shift), "--extsize", str(params.extsize),
+        "--keep-dup", "all", "-q", str(params.q_value), "--call-summits",
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise CrossglueError(f"MACS2 failed on group '{group}' ({bed}):\n{proc.stderr[-2000:]}")
+    narrow = workdir / f"{name}_peaks.narrowPeak"
+    if not narrow.is_file() or narrow.stat().st_size == 0:
+        return pd.DataFrame(
+            columns=["chrom", "summit", "neg_log10_p", "neg_log10_q", "group", "macs_start", "macs_end"]
+        )
+    table = pd.read_csv(narrow, sep="\t", header=None, dtype={0: str})
+    return pd.DataFrame(
+        {
+            "chrom": table[0].to_numpy(),
+            "summit": (table[1] + table[9]).to_numpy(np.int64),
+            "neg_log10_p": table[7].to_numpy(np.float64),
+            "neg_log10_q": table[8].to_numpy(np.float64),
+            "group": group,
+            "macs_start": table[1].to_numpy(np.int64),
+            "macs_end": table[2].to_numpy(np.int64),
+        }
+    )
+
+
+# --- fixed width and merging ------------------------------------------------------------------
+
+
+def score_per_million(summits: pd.DataFrame) -> pd.Series:
+    """-log10 p of each summit divided by its group's total, times 1e6 (ArchR/SnapATAC2 style)."""
+    total = summits.groupby("group")["neg_log10_p"].transform("sum")
+    return summits["neg_log10_p"] / total.where(total > 0, 1.0) * 1e6
+
+
+def fixed_width(
+    summits: pd.DataFrame, sizes: dict[str, int], half_width: int, blacklist: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Summit ± ``half_width`` (2·half_width + 1 bp); drop peaks past a chromosome end or on the blacklist."""
+    out = summits.copy()
+    out["start"] = out["summit"] - half_width
+    out["end"] = out["summit"] + half_width + 1
+    length = out["chrom"].map(sizes)
+    inside = length.notna() & (out["start"] >= 0) & (out["end"] <= length.fillna(0))
+    out = out[inside.to_numpy()]
+    if blacklist is not None and len(blacklist) and len(out):
+        out = out[~overlaps_any(out, blacklist)]
+    return out.reset_index(drop=True)
+
+
+def overlaps_any(intervals: pd.DataFrame, others: pd.DataFrame) -> np.ndarray:
+    """Whether each interval (chrom, start, end) overlaps any of ``others``."""
+    hit = np.zeros(len(intervals), bool)
+    for chrom, sub in others.groupby("chrom", sort=False):  # chromosomes
+        sub = sub.sort_values("start")
+        sel = np.flatnonzero((intervals["chrom"] == chrom).to_numpy())
+        if not len(sel):
+            continue
+        q, _ = overlapping_elements(
+            sub["start"].to_numpy(np.int64),
+            sub["end"].to_numpy(np.int64),
+            intervals["start"].to_numpy(np.int64)[sel],
+            intervals["end"].to_numpy(np.int64)[sel],
+        )
+        hit[sel[q]] = True
+    return hit
+
+
+def iterative_overlap_merge(peaks: pd.DataFrame, score: str = "score") -> pd.DataFrame:
+    """Keep the best-scoring peak, drop those overlapping it, repeat (ArchR's iterative overlap).
+
+    Done in rounds, each vectorised: a peak whose rank beats every remaining peak it overlaps
+    is kept (the sequential greedy would keep it too), its overlapping peaks are dropped.
+    Also counts, per kept peak, how many distinct groups had a summit overlapping it.
+    """
+    if not len(peaks):
+        return peaks.assign(n_groups=pd.Series(dtype=np.int64))
+    peaks = peaks.sort_values(["chrom", "start", "end"], kind="stable").reset_index(drop=True)
+    # strict priority: higher score first, ties by position (deterministic)
+    rank = np.empty(len(peaks), np.int64)
+    rank[np.lexsort((np.arange(len(peaks)), -peaks[score].to_numpy()))] = np.arange(len(peaks))
+    chrom_code = pd.factorize(peaks["chrom"])[0].astype(np.int64)
+    # all overlapping pairs, on one coordinate line with chromosomes far apart
+    offset = chrom_code * (int(peaks["end"].max()) + 1)
+    starts = peaks["start"].to_numpy(np.int64) + offset
+    ends = peaks["end"].to_numpy(np.int64) + offset
+    reach = np.maximum.accumulate(ends)
+    lo = np.searchsorted(reach, starts, side="right")
+    hi = np.searchsorted(starts, ends, side="left")
+    qi, ej = expand_ranges(lo, hi)
+    pair = (ends[ej] > starts[qi]) & (qi != ej)
+    qi, ej = qi[pair], ej[pair]
+
+    alive = np.ones(len(peaks), bool)
+    kept = np.zeros(len(peaks), bool)
+    while alive.any():
+        live = alive[qi] & alive[ej]
+        best_rival = np.full(len(peaks), np.iinfo(np.int64).max)
+        np.minimum.at(best_rival, qi[live], rank[ej[live]])
+        winners = alive & (rank < best_rival)
+        kept |= winners
+        alive &= ~winners
+        alive[ej[winners[qi]]] = False
+    groups = peaks["group"].to_numpy()
+    kept_idx = np.flatnonzero(kept)
+    near = kept[qi]
+    covering = pd.DataFrame(
+        {"peak": np.concatenate([kept_idx, qi[near]]), "group": np.concatenate([groups[kept_idx], groups[ej[near]]])}
+    )
+    n_groups = covering.drop_duplicates().groupby("peak").size()
+    out = peaks[kept].copy()
+    out["n_groups"] = n_groups.reindex(np.flatnonzero(kept)).to_numpy(np.int64)
+    return out.reset_index(drop=True)
+
+
+def finalise_peaks(merged: pd.DataFrame, species: str, chrom_order: list[str]) -> pd.DataFrame:
+    """Sort by genome order and name peaks ``{species}_p{n}`` (n from 1)."""
+    order = {c: i for i, c in enumerate(chrom_order)}
+    out = merged.assign(_o=merged["chrom"].map(order)).sort_values(["_o", "start"], kind="stable")
+    out = out.drop(columns="_o").reset_index(drop=True)
+    out.insert(0, "peak_id", [f"{species}_p{i}" for i in range(1, len(out) + 1)])
+    return out[PEAK_COLUMNS]
+
+
+def call_species_peaks(
+    species: str,
+    fragments: dict[str, str | Path],
+    groups: pd.Series,
+    aliases: dict[str, str],
+    sizes: dict[str, int],
+    workdir: str | Path,
+    params: PeakParams = PeakParams(),
+    blacklist: pd.DataFrame | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The merged fixed-width peaks of one species and all per-group summits (for the report)."""
+    workdir = Path(workdir)
+    beds = write_pseudobulk_insertions(fragments, groups, aliases, sizes, workdir)
+    gsize = genome_size(sizes)
+    calls = [call_group_summits(bed, g, gsize, params, workdir) for g, bed in beds.items()]  # groups
+    summits = pd.concat(calls, ignore_index=True) if calls else pd.DataFrame()
+    log.info("%s: %d summits from %d groups", species, len(summits), len(beds))
+    if not len(summits):
+        raise CrossglueError(f"{species}: MACS2 found no peak in any of {len(beds)} groups")
+    summits["score"] = score_per_million(summits)
+    widened = fixed_width(summits, sizes, params.half_width, blacklist)
+    merged = iterative_overlap_merge(widened)
+    return finalise_peaks(merged, species, list(sizes)), summits
+
+
+def read_blacklist(path: str | Path, aliases: dict[str, str], sizes: dict[str, int]) -> pd.DataFrame:
+    """A BED of excluded regions (chrom, start, end), chromosome names made canonical."""
+    try:
+        table = pd.read_csv(path, sep="\t", header=None, comment="#", usecols=[0, 1, 2], dtype={0: str})
+    except (ValueError, pd.errors.ParserError) as err:
+        raise CrossglueError(f"blacklist {path}: expected a BED file (chrom, start, end): {err}") from None
+    table.columns = ["chrom", "start", "end"]
+    known = table["chrom"].isin(list(sizes) + list(aliases))
+    table = table[known]  # blacklists often list contigs the assembly of the run lacks
+    table["chrom"] = canonical_names(table["chrom"].to_numpy(), aliases, sizes, source=str(path))
+    return table.reset_index(drop=True)
+
+
+def peaks_bed(peaks: pd.DataFrame) -> pd.DataFrame:
+    """BED6 view of a peak table (score = rounded normalised score, capped at 1000)."""
+    return pd.DataFrame(
+        {
+            "chrom": peaks["chrom"],
+            "start": peaks["start"],
+            "end": peaks["end"],
+            "name": peaks["peak_id"],
+            "score": np.minimum(np.round(peaks["score"]).astype(np.int64), 1000),
+            "strand": ".",
+        }
+    )
+
+
+def read_peaks(path: str | Path) -> pd.DataFrame:
+    """Read a ``peaks.tsv`` written by :func:`call_species_peaks`, checking its columns."""
+    table = pd.read_csv(path, sep="\t", dtype={"peak_id": str, "chrom": str, "group": str})
+    missing = [c for c in ("peak_id", "chrom", "start", "end", "summit", "score") if c not in table]
+    if missing:
+        raise CrossglueError(f"{path}: missing column(s) {', '.join(missing)}; expected a crossglue peaks.tsv")
+    return table

@@ -1,0 +1,28 @@
+"""Rule union_elements: every species' peaks and lifts merged into one classified element table."""
+
+import logging
+
+from crossglue.genome import read_chrom_sizes
+from crossglue.io_utils import atomic_path
+from crossglue.peak_report import write_report_inputs
+from crossglue.peaks import read_peaks
+from crossglue.snakemake_script import run
+from crossglue.union import build_union, read_lift_table
+
+log = logging.getLogger("crossglue.union_elements")
+
+
+def main(smk) -> None:
+    species = list(smk.params.species)
+    peaks = {s: read_peaks(p) for s, p in zip(species, smk.input.peaks, strict=True)}
+    lifts = {tuple(pair): read_lift_table(p) for pair, p in zip(smk.params.pairs, smk.input.lifts, strict=True)}
+    order = {s: list(read_chrom_sizes(p)) for s, p in zip(species, smk.input.chrom_sizes, strict=True)}
+    union = build_union(peaks, lifts, order)
+    log.info("union: %d elements: %s", len(union), union["class"].value_counts().to_dict())
+    with atomic_path(smk.output.union) as tmp:
+        union.to_csv(tmp, sep="\t", index=False, na_rep="NA")
+    summits = dict(zip(species, smk.input.summits, strict=True))
+    write_report_inputs(union, peaks, lifts, summits, species, smk.output)
+
+
+run(main, snakemake)  # noqa: F821 - injected by Snakemake
