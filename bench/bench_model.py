@@ -1,0 +1,225 @@
+"""Benchmark: crossglue's GlueModel against scglue 0.4.1 on the same inputs.
+
+Both tools get the same four domains (two species × RNA/ATAC, synthetic, with known cell
+types and paired multiome nuclei), the same PCA/LSI representations and the same guidance
+graph (scglue sees node names as var_names). Each tool runs in its own subprocess so its
+wall time and peak resident memory are its own. Printed: fit time, epochs, peak memory,
+cross-species label transfer (kNN), RNA↔ATAC FOSCTTM of paired nuclei, species mixing
+(share of other-species neighbours relative to chance) and the Seurat alignment score.
+
+    .venv/bin/python bench/bench_model.py                       # ~10k nuclei, ~12k nodes
+    .venv/bin/python bench/bench_model.py --cells 500 --genes 400 --scglue-epochs 0  # quick
+
+scglue is an optional extra (``pip install scglue==0.4.1``); without it only crossglue runs.
+Results are not tests: they are printed and written to ``--out`` as TSV.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+HERE = Path(__file__).resolve()
+
+
+def prepare(args, workdir: Path) -> None:
+    """Draw the data, add PCA/LSI, write h5ad + edges for the tool subprocesses."""
+    from crossglue.model.synthetic import add_representations, make_toy
+
+    t0 = time.perf_counter()
+    toy = make_toy(n_cells=args.cells, n_genes=args.genes, seed=args.seed, paired_fraction=args.paired)
+    toy = add_representations(toy, n_comps=args.comps, n_top_genes=args.genes, seed=args.seed)
+    for name, adata in toy.domains.items():
+        adata.uns["spec"] = json.dumps(toy.specs[name].to_dict())
+        adata.write_h5ad(workdir / f"{name.replace(':', '_')}.h5ad")
+    toy.edges.to_csv(workdir / "edges.tsv.gz", sep="\t", index=False)
+    print(f"data: {sum(a.n_obs for a in toy.domains.values())} cells in {len(toy.domains)} domains, "
+          f"{toy.edges['source'].nunique()} nodes, {len(toy.edges)} edges "
+          f"(prepared in {time.perf_counter() - t0:.1f}s)", flush=True)
+
+
+def load(workdir: Path):
+    import anndata as ad
+
+    from crossglue.model import DomainSpec
+
+    domains, specs = {}, {}
+    for path in sorted(workdir.glob("*.h5ad")):
+        adata = ad.read_h5ad(path)
+        spec = DomainSpec(**json.loads(adata.uns["spec"]))
+        name = f"{spec.species}:{spec.modality}"
+        domains[name], specs[name] = adata, spec
+    edges = pd.read_csv(workdir / "edges.tsv.gz", sep="\t")
+    return domains, specs, edges
+
+
+def run_crossglue(args, workdir: Path) -> dict:
+    import torch
+
+    from crossglue.model import GlueModel
+
+    torch.set_num_threads(args.threads)
+    domains, specs, edges = load(workdir)
+    if args.tool == "crossglue-nopair":
+        specs = {k: s.__class__(**{**s.to_dict(), "nucleus_key": None}) for k, s in specs.items()}
+    t0 = time.perf_counter()
+    model = GlueModel.from_anndata(domains, edges, specs, seed=args.seed, device=args.device)
+    model.fit(max_epochs=args.epochs, threads=args.threads)
+    fit_s = time.perf_counter() - t0
+    emb = {k: model.encode_cells(k) for k in domains}
+    epochs = len(model.history)
+    return {"fit_s": fit_s, "epochs": epochs, "emb": emb}
+
+
+def run_scglue(args, workdir: Path) -> dict:
+    import networkx as nx
+    import scglue
+    import torch
+
+    torch.set_num_threads(args.threads)
+    domains, specs, edges = load(workdir)
+    adatas = {}
+    for k, adata in domains.items():
+        a = adata.copy()
+        a.var_names = specs[k].species + ":" + a.var_names.astype(str)
+        scglue.models.configure_dataset(
+            a, "NB", use_highly_variable=False, use_rep=specs[k].use_rep, use_batch="sample"
+        )
+        adatas[k] = a
+    graph = nx.MultiDiGraph()
+    graph.add_edges_from(
+        (s, t, {"weight": float(w), "sign": int(g)})
+        for s, t, w, g in edges[["source", "target", "weight", "sign"]].itertuples(index=False)
+    )
+    fit_kws = {"directory": str(workdir / "scglue")}
+    if args.scglue_epochs:
+        fit_kws["max_epochs"] = args.scglue_epochs
+    t0 = time.perf_counter()
+    glue = scglue.models.fit_SCGLUE(adatas, graph, init_kws={"random_seed": args.seed}, fit_kws=fit_kws)
+    fit_s = time.perf_counter() - t0
+    emb = {k: glue.encode_data(k, a) for k, a in adatas.items()}
+    return {"fit_s": fit_s, "epochs": scglue_epochs(workdir / "scglue"), "emb": emb}
+
+
+def scglue_epochs(directory: Path) -> int | None:
+    """Epochs scglue ran (both stages), counted from its tensorboard event files."""
+    import struct
+
+    try:
+        from tensorboardX.proto import event_pb2
+    except ImportError:
+        return None
+    epochs = 0
+    for path in directory.rglob("events.out.tfevents*"):
+        data, pos = path.read_bytes(), 0
+        while pos + 12 <= len(data):
+            (n,) = struct.unpack("<Q", data[pos:pos + 8])
+            pos += 12
+            event = event_pb2.Event()
+            event.ParseFromString(data[pos:pos + n])
+            pos += n + 4
+            epochs += any(v.tag == "train/gen_loss" for v in event.summary.value)
+    return epochs
+
+
+def child(args) -> None:
+    workdir = Path(args.workdir)
+    result = run_scglue(args, workdir) if args.tool == "scglue" else run_crossglue(args, workdir)
+    np.savez(workdir / f"emb_{args.tool}.npz", **result.pop("emb"))
+    result["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    (workdir / f"result_{args.tool}.json").write_text(json.dumps(result))
+
+
+def score(workdir: Path, tool: str) -> dict:
+    from crossglue.model.metrics import foscttm, knn_transfer_accuracy, seurat_alignment_score, species_mixing
+
+    domains, _, _ = load(workdir)
+    emb = dict(np.load(workdir / f"emb_{tool}.npz"))
+    labels = {k: a.obs["cell_type"].to_numpy() for k, a in domains.items()}
+    out = {}
+    for mod in ("rna", "atac"):
+        a, b = f"human:{mod}", f"macaque:{mod}"
+        out[f"transfer_{mod}_h2m"] = knn_transfer_accuracy(emb[a], labels[a], emb[b], labels[b])
+    out["transfer_rna2atac"] = np.mean([
+        knn_transfer_accuracy(emb[f"{s}:rna"], labels[f"{s}:rna"], emb[f"{s}:atac"], labels[f"{s}:atac"])
+        for s in ("human", "macaque")
+    ])
+    fos = []
+    for s in ("human", "macaque"):
+        rna, atac = domains[f"{s}:rna"], domains[f"{s}:atac"]
+        ids = rna.obs["nucleus"].dropna().index
+        fos.append(foscttm(emb[f"{s}:rna"][rna.obs_names.get_indexer(ids)], emb[f"{s}:atac"][atac.obs_names.get_indexer(ids)]))
+    out["foscttm"] = float(np.mean(fos))
+    species = np.concatenate([domains[k].obs["species"].to_numpy() for k in emb])
+    joint = np.concatenate(list(emb.values()))
+    out["species_mixing"] = species_mixing(joint, species)
+    out["species_sas"] = seurat_alignment_score(joint, species)
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--cells", type=int, default=2500, help="cells per domain (4 domains)")
+    p.add_argument("--genes", type=int, default=2000, help="genes per species (2 elements per gene)")
+    p.add_argument("--paired", type=float, default=0.5, help="fraction of ATAC cells paired with RNA (multiome)")
+    p.add_argument("--comps", type=int, default=100)
+    p.add_argument("--epochs", type=int, default=None, help="crossglue epochs per stage (default: automatic)")
+    p.add_argument("--scglue-epochs", type=int, default=None, help="scglue max_epochs (default: its automatic choice)")
+    p.add_argument("--tools", default="crossglue,crossglue-nopair,scglue")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None, help="TSV of the results (child logs beside it)")
+    p.add_argument("--keep", default=None, help="work folder to keep (data, embeddings); reused if it holds data")
+    p.add_argument("--tool", help=argparse.SUPPRESS)
+    p.add_argument("--workdir", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.tool:
+        child(args)
+        return
+    with tempfile.TemporaryDirectory(prefix="bench_model_") as tmp:
+        workdir = Path(args.keep or tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
+        if not (workdir / "edges.tsv.gz").exists():
+            prepare(args, workdir)
+        rows = []
+        for tool in args.tools.split(","):
+            if tool == "scglue":
+                try:
+                    import scglue  # noqa: F401
+                except ImportError:
+                    print("scglue not installed (pip install scglue==0.4.1): skipped")
+                    continue
+            cmd = [sys.executable, str(HERE), "--tool", tool, "--workdir", str(workdir),
+                   *[a for a in sys.argv[1:]]]
+            env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
+            t0 = time.perf_counter()
+            proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+            wall = time.perf_counter() - t0
+            if args.out:
+                Path(f"{args.out}.{tool}.log").write_text(proc.stderr)
+            if proc.returncode != 0:
+                print(f"{tool} failed:\n{proc.stderr[-3000:]}")
+                continue
+            result = json.loads((workdir / f"result_{tool}.json").read_text())
+            rows.append({"tool": tool, "wall_s": wall, **result, **score(workdir, tool)})
+            print(f"{tool}: done in {wall:.0f}s", flush=True)
+        table = pd.DataFrame(rows)
+        with pd.option_context("display.float_format", "{:.3f}".format, "display.width", 200):
+            print(table.to_string(index=False))
+        if args.out:
+            table.to_csv(args.out, sep="\t", index=False)
+
+
+if __name__ == "__main__":
+    main()

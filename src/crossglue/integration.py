@@ -1,0 +1,173 @@
+"""The model stage of the pipeline: per-species AnnData + guidance graph → embeddings.
+
+Reads each species' RNA and ATAC AnnData (raw counts), computes the encoder inputs per
+domain (PCA for RNA, LSI for ATAC), selects the decoded features (``preprocess``), trains
+:class:`crossglue.model.GlueModel` and writes what a user opens in scanpy:
+
+- ``cells.h5ad``: one row per (cell, modality) — a multiome nucleus has an RNA and an ATAC
+  row sharing ``obs["nucleus"]`` — with species, modality (rna or atac), assay (the
+  sample's kind: rna, atac or multiome), sample, donor, the given ``cell_type`` and
+  ``obsm["X_glue"]``. Row names are ``{modality}:{cell id}``.
+- ``features.h5ad``: one row per graph node with ``obsm["X_glue"]``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+
+from crossglue.errors import CrossglueError
+from crossglue.io_utils import atomic_path
+from crossglue.model import GlueModel
+from crossglue.model.data import DomainSpec
+from crossglue.preprocess import atac_lsi, rna_pca, select_features
+
+log = logging.getLogger("crossglue.integration")
+
+OBS_COLUMNS = ("species", "modality", "sample", "donor", "cell_type", "nucleus")
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """``config["model"]``: representation sizes, training length, device."""
+
+    latent_dim: int = 50
+    n_pcs: int = 100
+    n_lsi: int = 100
+    n_top_genes: int = 2000
+    max_epochs: int | None = None
+    patience: int | None = None
+    seed: int = 0
+    device: str = "auto"
+
+
+def read_edges(path: str | Path, element_edges: bool = True) -> pd.DataFrame:
+    """The guidance-graph edge table; ``element_edges=False`` drops element–element edges."""
+    edges = pd.read_csv(path, sep="\t", dtype={"source": str, "target": str, "type": str})
+    if not element_edges:
+        edges = edges[edges["type"] != "element"].reset_index(drop=True)
+    return edges
+
+
+def prepare_domains(
+    rna: Mapping[str, str | Path], atac: Mapping[str, str | Path], settings: ModelSettings
+) -> tuple[dict[str, ad.AnnData], dict[str, DomainSpec]]:
+    """Load every (species, modality) AnnData and compute its encoder input."""
+    domains: dict[str, ad.AnnData] = {}
+    specs: dict[str, DomainSpec] = {}
+    for modality, paths in (("rna", rna), ("atac", atac)):
+        for species, path in paths.items():
+            adata = ad.read_h5ad(path)
+            name = f"{species}:{modality}"
+            if adata.n_obs == 0:
+                log.warning("domain %s has no cells (%s); left out of the model", name, path)
+                continue
+            for col in OBS_COLUMNS:
+                if col not in adata.obs.columns:
+                    raise CrossglueError(f"{path}: obs has no column '{col}' (written by the ingest stage)")
+            if modality == "rna":
+                rna_pca(adata, n_comps=settings.n_pcs, n_top_genes=settings.n_top_genes,
+                        batch_key="sample", seed=settings.seed, name=name)
+                rep = "X_pca"
+            else:
+                atac_lsi(adata, n_comps=settings.n_lsi, seed=settings.seed, name=name)
+                rep = "X_lsi"
+            labelled = adata.obs["cell_type"].notna().any()
+            paired = adata.obs["nucleus"].notna().any()
+            domains[name] = adata
+            specs[name] = DomainSpec(
+                species=species, modality=modality, use_rep=rep, batch_key="sample",
+                label_key="cell_type" if labelled else None, nucleus_key="nucleus" if paired else None,
+                feature_key="selected",
+            )
+    if len({s.species for s in specs.values()}) < 2:
+        raise CrossglueError("the model needs cells of at least two species; check the ingest QC thresholds")
+    return domains, specs
+
+
+def cell_table(domains: Mapping[str, ad.AnnData], model: GlueModel) -> ad.AnnData:
+    """Every cell of every domain with its embedding, as one AnnData."""
+    parts = []
+    for name, adata in domains.items():
+        obs = adata.obs[list(OBS_COLUMNS)].copy()
+        # The sample's kind (rna, atac or multiome) stays as `assay`; `modality` is the
+        # domain's, so a multiome nucleus has one rna and one atac row.
+        obs["assay"] = obs["modality"]
+        obs["modality"] = name.split(":")[1]
+        obs["cell_id"] = adata.obs_names.astype(str)
+        obs["domain"] = name
+        obs.index = obs["modality"].astype(str) + ":" + obs["cell_id"]
+        parts.append(ad.AnnData(obs=obs, obsm={"X_glue": model.encode_cells(name)}))
+    cells = ad.concat(parts, merge="same")
+    for col in ("species", "modality", "assay", "sample", "donor", "domain"):
+        cells.obs[col] = cells.obs[col].astype(str).astype("category")
+    for col in ("cell_type", "nucleus"):
+        cells.obs[col] = cells.obs[col].astype(object).where(cells.obs[col].notna(), None).astype("category")
+    return cells
+
+
+def feature_table(model: GlueModel, domains: Mapping[str, ad.AnnData]) -> ad.AnnData:
+    """Every graph node with its embedding, species, feature id and kind (gene or element)."""
+    emb = model.encode_features()
+    nodes = emb.index.astype(str)
+    species, feature = nodes.str.split(":", n=1).str[0], nodes.str.split(":", n=1).str[1]
+    genes = {f"{n.split(':')[0]}:{g}" for n, a in domains.items() if n.endswith(":rna") for g in a.var_names}
+    obs = pd.DataFrame(
+        {"species": species, "feature": feature, "kind": np.where(nodes.isin(list(genes)), "gene", "element")},
+        index=nodes,
+    )
+    selected = set()
+    for name, adata in domains.items():
+        sp = name.split(":")[0]
+        selected |= set(sp + ":" + adata.var_names[adata.var["selected"].to_numpy(bool)].astype(str))
+    obs["decoded"] = obs.index.isin(list(selected))
+    return ad.AnnData(obs=obs, obsm={"X_glue": emb.to_numpy(dtype=np.float32)})
+
+
+def write_h5ad(adata: ad.AnnData, path: str | Path) -> None:
+    with atomic_path(path) as tmp:
+        adata.write_h5ad(tmp)
+
+
+def run_model_stage(
+    rna: Mapping[str, str | Path],
+    atac: Mapping[str, str | Path],
+    edges_path: str | Path,
+    out: Mapping[str, str | Path],
+    settings: ModelSettings,
+    element_edges: bool = True,
+    threads: int = 1,
+) -> None:
+    """Train on every domain and write cells, features, model, training log and counts.
+
+    ``out`` names: cells, features, model, log, selection, checkpoints (a folder kept out of
+    the rule's outputs so that a killed training resumes from it on rerun).
+    """
+    edges = read_edges(edges_path, element_edges)
+    log.info("guidance graph: %d edges (element-element edges %s)", len(edges), "kept" if element_edges else "dropped")
+    domains, specs = prepare_domains(rna, atac, settings)
+    selected = select_features(domains, specs, edges)
+    selection = pd.DataFrame(
+        [{"domain": n, "features": domains[n].n_vars, "selected": k, "cells": domains[n].n_obs} for n, k in selected.items()]
+    )
+    for row in selection.itertuples():
+        log.info("domain %s: %d cells, %d of %d features decoded", row.domain, row.cells, row.selected, row.features)
+    model = GlueModel.from_anndata(
+        domains, edges, specs, latent_dim=settings.latent_dim, seed=settings.seed, device=settings.device,
+        edges_source=str(edges_path),
+    )
+    model.fit(
+        max_epochs=settings.max_epochs, patience=settings.patience,
+        checkpoint_dir=out["checkpoints"], log_path=out["log"], threads=threads,
+    )
+    with atomic_path(out["selection"]) as tmp:
+        selection.to_csv(tmp, sep="\t", index=False)
+    write_h5ad(cell_table(domains, model), out["cells"])
+    write_h5ad(feature_table(model, domains), out["features"])
+    model.save(out["model"])

@@ -1,0 +1,84 @@
+"""Balancing weights for the discriminator, estimated from the pretrained embedding.
+
+Each domain is clustered (Leiden on a kNN graph of its u); a cluster's score is, summed
+over the other domains, its best cosine similarity to one of their cluster centroids
+(similarities below ``cutoff`` count as zero, the rest are raised to ``power``). A cell's
+weight is its cluster's score divided by the cluster size, scaled to mean 1 per domain, so
+matched cell types count equally whatever their proportions and unmatched ones (a
+species-specific type) are not pushed onto others. scglue divides by the total score even
+when it is zero, which yields NaN when domains start far apart (common across species);
+here a domain without any matched cluster falls back to uniform weights, with a warning.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from sklearn.neighbors import NearestNeighbors
+
+log = logging.getLogger("crossglue.model")
+
+
+def leiden_clusters(embedding: np.ndarray, n_neighbors: int = 15, resolution: float = 1.0, seed: int = 0) -> np.ndarray:
+    """Leiden clusters of a kNN graph (exact neighbours, symmetrised, unit weights)."""
+    import igraph as ig  # imported here: only fine-tuning needs them
+    import leidenalg
+
+    n = embedding.shape[0]
+    if n < 3:
+        return np.zeros(n, dtype=np.int64)
+    k = min(n_neighbors, n - 1)
+    knn = NearestNeighbors(n_neighbors=k + 1).fit(embedding).kneighbors(embedding, return_distance=False)[:, 1:]
+    src = np.repeat(np.arange(n), k)
+    dst = knn.ravel()
+    pairs = np.unique(np.sort(np.stack([src, dst], axis=1), axis=1), axis=0)
+    graph = ig.Graph(n=n, edges=pairs.tolist(), directed=False)
+    partition = leidenalg.find_partition(
+        graph, leidenalg.RBConfigurationVertexPartition, resolution_parameter=resolution, seed=seed, n_iterations=-1
+    )
+    return np.asarray(partition.membership, dtype=np.int64)
+
+
+def _unit_centroids(embedding: np.ndarray, clusters: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    n_clusters = clusters.max() + 1
+    sizes = np.bincount(clusters, minlength=n_clusters).astype(np.float64)
+    sums = np.zeros((n_clusters, embedding.shape[1]))
+    np.add.at(sums, clusters, embedding)
+    centroids = sums / sizes[:, None]
+    norms = np.linalg.norm(centroids, axis=1, keepdims=True)
+    return centroids / np.maximum(norms, 1e-12), sizes
+
+
+def balancing_weights(
+    embeddings: dict[str, np.ndarray],
+    cutoff: float = 0.5,
+    power: float = 4.0,
+    n_neighbors: int = 15,
+    resolution: float = 1.0,
+    seed: int = 0,
+) -> dict[str, np.ndarray]:
+    """Per-cell discriminator weights for every domain: finite, non-negative, mean 1."""
+    clusters = {k: leiden_clusters(e, n_neighbors, resolution, seed) for k, e in embeddings.items()}
+    centroids = {k: _unit_centroids(embeddings[k], clusters[k]) for k in embeddings}
+    weights = {}
+    for k in embeddings:
+        unit_k, sizes_k = centroids[k]
+        score = np.zeros(len(sizes_k))
+        for j in embeddings:
+            if j == k:
+                continue
+            similarity = unit_k @ centroids[j][0].T
+            similarity = np.where(similarity >= cutoff, similarity, 0.0) ** power
+            score += similarity.max(axis=1)
+        per_cell = (score / sizes_k)[clusters[k]]
+        total = per_cell.sum()
+        if not np.isfinite(total) or total <= 0:
+            log.warning(
+                "balancing: no cluster of domain %s matches any other domain (cosine >= %.2f); "
+                "using uniform weights for it", k, cutoff,
+            )
+            per_cell = np.ones(len(per_cell))
+            total = float(len(per_cell))
+        weights[k] = (per_cell * (len(per_cell) / total)).astype(np.float32)
+    return weights

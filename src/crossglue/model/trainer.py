@@ -1,0 +1,442 @@
+"""The training plan: minibatch steps, two stages, validation, early stopping, checkpoints.
+
+One step = one sparse propagation over the whole graph, 128 cells from every domain, one
+edge batch (each epoch visits about as many edges as the graph has), one discriminator
+update and one generator update. All draws come from one numpy generator and torch's
+global generator, both saved in the checkpoint written after every epoch, so a killed fit
+resumes exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from crossglue.errors import CrossglueError
+from crossglue.io_utils import atomic_path
+from crossglue.model.balancing import balancing_weights
+from crossglue.model.data import DomainData, epoch_draws, make_batch
+from crossglue.model.graph import EdgeSampler, GuidanceGraph
+from crossglue.model.losses import graph_nll, kl_standard_normal, nb_nll, pairing_loss, weighted_domain_ce
+from crossglue.model.nets import GlueNetworks
+
+log = logging.getLogger("crossglue.model")
+
+CHECKPOINT = "checkpoint.pt"
+# Total optimisation steps per stage when max_epochs is left to the trainer.
+AUTO_STEPS = 2000
+# An epoch is one pass over the largest domain's training cells, but never fewer steps than
+# this: with tiny domains, per-epoch validation, checkpoints and patience would otherwise
+# act every couple of steps.
+MIN_STEPS_PER_EPOCH = 16
+LOSS_TERMS = ("x_nll", "x_kl", "g_nll", "g_kl", "dsc", "sup", "pair", "gen")
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters (published GLUE defaults unless noted)."""
+
+    batch_size: int = 128
+    lr: float = 2e-3
+    lam_data: float = 1.0
+    lam_kl: float = 1.0
+    lam_graph: float = 0.02
+    lam_align: float = 0.05
+    lam_sup: float = 0.02
+    lam_pair: float = 0.02  # this project's multiome pairing term (0.05 pairs tighter, mixes species less)
+    negatives: int = 10
+    burnin_noise: float = 1.5
+    max_epochs: int | None = None  # per stage; None = about AUTO_STEPS steps, 30..500 epochs
+    patience: int | None = None  # early stopping; None = max(8, max_epochs // 10)
+    reduce_lr_patience: int | None = None  # None = max(4, patience // 2)
+    align_burnin: int | None = None  # pretrain epochs of shrinking noise; None = max_epochs // 4
+    balance_cutoff: float = 0.5
+    balance_power: float = 4.0
+    finetune: bool = True
+
+    def validate(self) -> None:
+        """Refuse counts that would silently train nothing."""
+        for name in ("max_epochs", "patience", "reduce_lr_patience", "align_burnin", "batch_size", "negatives"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise CrossglueError(
+                    f"training option {name}={value!r}; expected a whole number >= 1 (or None = automatic)"
+                )
+
+    def resolved(self, steps_per_epoch: int) -> TrainConfig:
+        """Fill the automatic values from the epoch length."""
+        cfg = copy.copy(self)
+        if cfg.max_epochs is None:
+            cfg.max_epochs = int(np.clip(math.ceil(AUTO_STEPS / steps_per_epoch), 30, 500))
+        if cfg.patience is None:
+            cfg.patience = max(8, cfg.max_epochs // 10)
+        if cfg.reduce_lr_patience is None:
+            cfg.reduce_lr_patience = max(4, cfg.patience // 2)
+        if cfg.align_burnin is None:
+            cfg.align_burnin = max(1, cfg.max_epochs // 4)
+        return cfg
+
+
+@dataclass
+class StageState:
+    """Progress of the current stage, as saved in a checkpoint."""
+
+    stage: str = "pretrain"
+    epoch: int = 0
+    best_val: float = math.inf
+    best_epoch: int = -1
+    bad_epochs: int = 0
+    history: list[dict] = field(default_factory=list)
+
+
+class Trainer:
+    """Runs both stages on arrays prepared by the user-facing model."""
+
+    def __init__(
+        self,
+        nets: GlueNetworks,
+        domains: dict[str, DomainData],
+        graph: GuidanceGraph,
+        label_codes: dict[str, np.ndarray],
+        pairs: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]],
+        config: TrainConfig,
+        device: torch.device,
+        seed: int,
+    ) -> None:
+        config.validate()
+        self.nets = nets
+        self.domains = domains
+        self.names = list(domains)
+        self.graph = graph
+        self.label_codes = label_codes
+        self.pairs = {k: v for k, v in pairs.items() if len(v[0]) > 1}
+        self.device = device
+        self.seed = seed
+        self.propagation = graph.propagation_matrix(device)
+        self.sampler = EdgeSampler(graph, config.negatives)
+        self.feature_nodes = {k: torch.from_numpy(d.feature_nodes).to(device) for k, d in domains.items()}
+        largest = max(len(d.train) for d in domains.values())
+        self.steps_per_epoch = max(MIN_STEPS_PER_EPOCH, math.ceil(largest / config.batch_size))
+        self.edges_per_step = max(1, math.ceil(graph.n_edges / self.steps_per_epoch))
+        self.config = config.resolved(self.steps_per_epoch)
+        self.has_labels = nets.classifier is not None
+        self.weights = {k: np.ones(d.n_cells, np.float32) for k, d in domains.items()}
+        self.rng = np.random.default_rng(seed)
+        self.state = StageState()
+        self._new_optimisers()
+
+    # ----------------------------------------------------------------- setup
+    def _new_optimisers(self) -> None:
+        cfg = self.config
+        self.vae_optim = torch.optim.RMSprop(self.nets.generator_parameters(), lr=cfg.lr)
+        self.dsc_optim = torch.optim.RMSprop(self.nets.discriminator.parameters(), lr=cfg.lr)
+        self.schedulers = [
+            torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.1, patience=cfg.reduce_lr_patience)
+            for opt in (self.vae_optim, self.dsc_optim)
+        ]
+
+    def _restart_schedules(self) -> None:
+        """Fine-tuning keeps RMSprop's running averages (a fresh optimiser's first steps are
+        about ten times the learning rate and shake the pretrained embedding) but restarts
+        the learning rate and its plateau schedule."""
+        cfg = self.config
+        for opt in (self.vae_optim, self.dsc_optim):
+            for group in opt.param_groups:
+                group["lr"] = cfg.lr
+        self.schedulers = [
+            torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.1, patience=cfg.reduce_lr_patience)
+            for opt in (self.vae_optim, self.dsc_optim)
+        ]
+
+    def fingerprint(self) -> dict:
+        """What a checkpoint must match to be resumed by this trainer."""
+        return {
+            "domains": {k: [d.n_cells, len(d.features), d.n_input] for k, d in self.domains.items()},
+            "n_nodes": self.graph.n_nodes,
+            "n_edges": self.graph.n_edges,
+            "seed": self.seed,
+            "config": asdict(self.config),
+        }
+
+    # ------------------------------------------------------------ one step
+    def _noise_scale(self) -> float:
+        if self.state.stage != "pretrain" or self.config.burnin_noise <= 0:
+            return 0.0
+        return self.config.burnin_noise * max(0.0, 1.0 - self.state.epoch / self.config.align_burnin)
+
+    def _step(self, batches: dict, pair_batches: dict, edges: tuple, noise_scale: float) -> dict[str, torch.Tensor]:
+        cfg = self.config
+        nets = self.nets
+        v_mean, v_std = nets.graph_encoder(self.propagation)
+        v = v_mean + v_std * torch.randn_like(v_std)
+        x_nll = x_kl = torch.zeros((), device=self.device)
+        means, targets, weights = [], [], []
+        sup_logits, sup_labels = [], []
+        for i, k in enumerate(self.names):
+            b = batches[k]
+            u_mean, u_std = nets.cell_encoders[k](b.x)
+            u = u_mean + u_std * torch.randn_like(u_std)
+            log_mu, log_theta = nets.decoders[k](u, v[self.feature_nodes[k]], b.batch, b.log_library)
+            x_nll = x_nll + nb_nll(log_mu, log_theta, b.rows, b.cols, b.values)
+            x_kl = x_kl + kl_standard_normal(u_mean, u_std).mean() / len(self.feature_nodes[k])
+            means.append(u_mean)
+            targets.append(torch.full((len(b.idx),), i, dtype=torch.long, device=self.device))
+            weights.append(torch.from_numpy(self.weights[k][b.idx]).to(self.device))
+            if self.has_labels:
+                sup_logits.append(u_mean)
+                sup_labels.append(b.labels)
+        src, dst, sign, label = (torch.from_numpy(a).to(self.device) for a in edges)
+        g_nll = graph_nll(v, src, dst, sign, label)
+        g_kl = kl_standard_normal(v_mean, v_std).mean() / self.graph.n_nodes
+
+        u_all = torch.cat(means)
+        target = torch.cat(targets)
+        weight = torch.cat(weights)
+        if noise_scale > 0:
+            u_all = u_all + noise_scale * u_all.detach().std(dim=0) * torch.randn_like(u_all)
+        # Discriminator step on detached embeddings, then the generator against the updated one.
+        dsc_loss = weighted_domain_ce(nets.discriminator(u_all.detach()), target, weight)
+        self.dsc_optim.zero_grad(set_to_none=True)
+        dsc_loss.backward()
+        self.dsc_optim.step()
+        adv_loss = weighted_domain_ce(nets.discriminator(u_all), target, weight)
+
+        sup = torch.zeros((), device=self.device)
+        if self.has_labels:
+            labels = torch.cat(sup_labels)
+            known = labels >= 0
+            if known.any():
+                sup = F.cross_entropy(nets.classifier(torch.cat(sup_logits)[known]), labels[known])
+        pair = torch.zeros((), device=self.device)
+        for (a, b), (xa, xb) in pair_batches.items():
+            pair = pair + pairing_loss(nets.cell_encoders[a](xa)[0], nets.cell_encoders[b](xb)[0])
+
+        k_domains = len(self.names)
+        vae = (
+            cfg.lam_data * (x_nll + cfg.lam_kl * x_kl)
+            + cfg.lam_graph * k_domains * (g_nll + cfg.lam_kl * g_kl)
+            + cfg.lam_sup * sup
+            + cfg.lam_pair * pair
+        )
+        gen = vae - cfg.lam_align * adv_loss
+        self.vae_optim.zero_grad(set_to_none=True)
+        gen.backward()
+        self.vae_optim.step()
+        return {
+            "x_nll": x_nll, "x_kl": x_kl, "g_nll": g_nll, "g_kl": g_kl,
+            "dsc": dsc_loss, "sup": sup, "pair": pair, "gen": gen,
+        }
+
+    def _epoch(self) -> dict[str, float]:
+        cfg = self.config
+        self.nets.train()
+        steps = self.steps_per_epoch
+        draws = {k: epoch_draws(d.train, steps, cfg.batch_size, self.rng) for k, d in self.domains.items()}
+        pair_draws = {
+            key: epoch_draws(np.arange(len(ia)), steps, min(cfg.batch_size, len(ia)), self.rng)
+            for key, (ia, _) in self.pairs.items()
+        }
+        noise = self._noise_scale()
+        totals = torch.zeros(len(LOSS_TERMS), device=self.device)
+        for step in range(steps):
+            batches = {
+                k: make_batch(d, draws[k][step], self.label_codes[k], self.device) for k, d in self.domains.items()
+            }
+            pair_batches = {}
+            for (a, b), (ia, ib) in self.pairs.items():
+                sel = pair_draws[(a, b)][step]
+                pair_batches[(a, b)] = (
+                    self._inputs(self.domains[a], ia[sel]), self._inputs(self.domains[b], ib[sel])
+                )
+            edges = self.sampler.sample(self.edges_per_step, self.rng)
+            terms = self._step(batches, pair_batches, edges, noise)
+            totals += torch.stack([terms[k].detach().float() for k in LOSS_TERMS]) / steps
+        return dict(zip(LOSS_TERMS, totals.tolist(), strict=True))
+
+    def _inputs(self, domain: DomainData, idx: np.ndarray) -> torch.Tensor:
+        return make_batch(domain, idx, self.label_codes[domain.name], self.device).x
+
+    # ------------------------------------------------------------ validation
+    @torch.no_grad()
+    def validation_loss(self, chunk: int = 1024) -> float:
+        """Data ELBO (+ classifier loss) on the held-out cells, with posterior means (so it
+        draws no random numbers and is the same however often it is computed)."""
+        cfg = self.config
+        self.nets.eval()
+        v_mean, _ = self.nets.graph_encoder(self.propagation)
+        total = 0.0
+        for k, d in self.domains.items():
+            for start in range(0, len(d.val), chunk):
+                idx = d.val[start:start + chunk]
+                share = len(idx) / len(d.val)
+                b = make_batch(d, idx, self.label_codes[k], self.device)
+                u_mean, u_std = self.nets.cell_encoders[k](b.x)
+                log_mu, log_theta = self.nets.decoders[k](u_mean, v_mean[self.feature_nodes[k]], b.batch, b.log_library)
+                nll = nb_nll(log_mu, log_theta, b.rows, b.cols, b.values)
+                kl = kl_standard_normal(u_mean, u_std).mean() / len(self.feature_nodes[k])
+                total += share * cfg.lam_data * float(nll + cfg.lam_kl * kl)
+                known = b.labels >= 0
+                if self.has_labels and known.any():
+                    ce = F.cross_entropy(self.nets.classifier(u_mean[known]), b.labels[known])
+                    total += share * cfg.lam_sup * float(ce)
+        return total
+
+    @torch.no_grad()
+    def embed(self, domain: DomainData, chunk: int = 4096) -> np.ndarray:
+        """Posterior means u of every cell of a training domain."""
+        self.nets.eval()
+        out = []
+        for start in range(0, domain.n_cells, chunk):
+            idx = np.arange(start, min(start + chunk, domain.n_cells))
+            out.append(self.nets.cell_encoders[domain.name](self._inputs(domain, idx))[0].cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, self.nets.graph_encoder.embedding.shape[1]), np.float32)
+
+    # ---------------------------------------------------------- checkpoints
+    def _snapshot(self) -> dict:
+        return {
+            "fingerprint": self.fingerprint(),
+            "nets": self.nets.state_dict(),
+            "best_nets": self._best_nets,
+            "vae_optim": self.vae_optim.state_dict(),
+            "dsc_optim": self.dsc_optim.state_dict(),
+            "schedulers": [s.state_dict() for s in self.schedulers],
+            "state": asdict(self.state),
+            "weights": self.weights,
+            "splits": {k: (d.train, d.val) for k, d in self.domains.items()},
+            "numpy_rng": self.rng.bit_generator.state,
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        }
+
+    def save_checkpoint(self, directory: Path) -> None:
+        with atomic_path(directory / CHECKPOINT) as tmp:
+            torch.save(self._snapshot(), tmp)
+
+    def load_checkpoint(self, path: Path) -> None:
+        snap = torch.load(path, map_location=self.device, weights_only=False)
+        if snap["fingerprint"] != self.fingerprint():
+            raise CrossglueError(
+                f"{path}: checkpoint was written for other data or settings "
+                f"({snap['fingerprint']} vs {self.fingerprint()}); remove it or choose another checkpoint_dir"
+            )
+        self.nets.load_state_dict(snap["nets"])
+        self._best_nets = snap["best_nets"]
+        self.state = StageState(**snap["state"])
+        self._new_optimisers()
+        self.vae_optim.load_state_dict(snap["vae_optim"])
+        self.dsc_optim.load_state_dict(snap["dsc_optim"])
+        for sched, s in zip(self.schedulers, snap["schedulers"], strict=True):
+            sched.load_state_dict(s)
+        self.weights = snap["weights"]
+        for k, (train, val) in snap["splits"].items():
+            self.domains[k].train, self.domains[k].val = train, val
+        self.rng.bit_generator.state = snap["numpy_rng"]
+        torch.set_rng_state(snap["torch_rng"])
+        if snap["cuda_rng"] is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(snap["cuda_rng"])
+
+    # ------------------------------------------------------------- driving
+    def fit(
+        self,
+        checkpoint_dir: Path | None = None,
+        log_path: Path | None = None,
+        on_epoch_end: Callable[[dict], None] | None = None,
+    ) -> list[dict]:
+        """Train both stages (resuming from ``checkpoint_dir`` when it holds a checkpoint)."""
+        self._best_nets = None
+        if checkpoint_dir is not None and (checkpoint_dir / CHECKPOINT).exists():
+            self.load_checkpoint(checkpoint_dir / CHECKPOINT)
+            log.info("resuming from %s: %s epoch %d", checkpoint_dir / CHECKPOINT, self.state.stage, self.state.epoch)
+        else:
+            torch.manual_seed(self.seed)
+            self.rng = np.random.default_rng(self.seed)
+        log.info(
+            "training: %d domains, %d nodes, %d edges, %d steps/epoch, %d edges/step, max %d epochs/stage",
+            len(self.names), self.graph.n_nodes, self.graph.n_edges, self.steps_per_epoch,
+            self.edges_per_step, self.config.max_epochs,
+        )
+        while self.state.stage != "done":
+            self._run_stage(checkpoint_dir, log_path, on_epoch_end)
+        if self._best_nets is not None:
+            self.nets.load_state_dict(self._best_nets)
+        return self.state.history
+
+    def _run_stage(self, checkpoint_dir, log_path, on_epoch_end) -> None:
+        cfg = self.config
+        st = self.state
+        while st.epoch < cfg.max_epochs and not self._should_stop():
+            start = time.perf_counter()
+            terms = self._epoch()
+            if any(len(d.val) for d in self.domains.values()):
+                val = self.validation_loss()
+            else:  # nothing held out: monitor the training data ELBO instead
+                val = cfg.lam_data * (terms["x_nll"] + cfg.lam_kl * terms["x_kl"])
+            st.epoch += 1
+            for sched in self.schedulers:
+                sched.step(val)
+            if not math.isfinite(st.best_val) or val < st.best_val - 1e-6 * abs(st.best_val):
+                st.best_val, st.best_epoch, st.bad_epochs = val, st.epoch, 0
+                self._best_nets = copy.deepcopy(self.nets.state_dict())
+            elif st.stage != "pretrain" or st.epoch > cfg.align_burnin:
+                st.bad_epochs += 1
+            row = {"stage": st.stage, "epoch": st.epoch, **{k: round(v, 6) for k, v in terms.items()},
+                   "val": round(val, 6), "lr": self.vae_optim.param_groups[0]["lr"],
+                   "noise": round(self._noise_scale_at(st.epoch - 1), 4),
+                   "seconds": round(time.perf_counter() - start, 3)}
+            st.history.append(row)
+            log.info(
+                "%s epoch %d: %s val=%.5f lr=%.1e (%.2fs)", st.stage, st.epoch,
+                " ".join(f"{k}={terms[k]:.4f}" for k in LOSS_TERMS), val, row["lr"], row["seconds"],
+            )
+            if checkpoint_dir is not None:
+                self.save_checkpoint(checkpoint_dir)
+            if log_path is not None:
+                write_log(st.history, log_path)
+            if on_epoch_end is not None:
+                on_epoch_end(row)
+        self._end_stage(checkpoint_dir, log_path)
+
+    def _noise_scale_at(self, epoch: int) -> float:
+        if self.state.stage != "pretrain":
+            return 0.0
+        return self.config.burnin_noise * max(0.0, 1.0 - epoch / self.config.align_burnin)
+
+    def _should_stop(self) -> bool:
+        return self.state.bad_epochs >= self.config.patience
+
+    def _end_stage(self, checkpoint_dir, log_path) -> None:
+        st = self.state
+        if self._best_nets is not None:
+            self.nets.load_state_dict(self._best_nets)
+        log.info("%s finished after %d epochs (best %d, val %.5f)", st.stage, st.epoch, st.best_epoch, st.best_val)
+        if st.stage == "pretrain" and self.config.finetune and len(self.names) > 1:
+            embeddings = {k: self.embed(d) for k, d in self.domains.items()}
+            self.weights = balancing_weights(
+                embeddings, cutoff=self.config.balance_cutoff, power=self.config.balance_power, seed=self.seed
+            )
+            for k, w in self.weights.items():
+                log.info("balancing %s: weights min %.3f max %.3f, %.1f%% zero", k, w.min(), w.max(), 100 * (w == 0).mean())
+            self.state = StageState(stage="finetune", history=st.history)
+            self._restart_schedules()
+        else:
+            self.state = StageState(stage="done", epoch=st.epoch, best_val=st.best_val,
+                                    best_epoch=st.best_epoch, history=st.history)
+        if checkpoint_dir is not None:
+            self.save_checkpoint(checkpoint_dir)
+
+
+def write_log(history: list[dict], path: Path) -> None:
+    """The whole per-epoch history as TSV (rewritten atomically, so resume never duplicates)."""
+    columns = list(history[0])
+    lines = ["\t".join(columns)] + ["\t".join(str(row.get(c, "")) for c in columns) for row in history]
+    with atomic_path(path) as tmp:
+        tmp.write_text("\n".join(lines) + "\n")

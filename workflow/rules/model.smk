@@ -1,0 +1,38 @@
+"""The cross-species GLUE model, and the same model without element-element edges."""
+
+MODEL_RUNS = {"model": config["graph"]["element_edges"], "model_ablation": False}
+
+
+wildcard_constraints:
+    run="|".join(MODEL_RUNS),
+
+
+rule train_model:
+    input:
+        rna=expand("results/ingest/{species}/rna.h5ad", species=species_names),
+        atac=expand("results/counts/{species}/atac.h5ad", species=species_names),
+        edges="results/graph/guidance_edges.tsv.gz",
+    output:
+        cells="results/{run}/cells.h5ad",
+        features="results/{run}/features.h5ad",
+        model="results/{run}/model.pt",
+        log="results/{run}/training_log.tsv",
+        selection="results/{run}/feature_selection.tsv",
+    log:
+        "logs/model/train_{run}.log",
+    benchmark:
+        "benchmarks/model/train_{run}.tsv"
+    conda:
+        "../../envs/model.yaml"
+    threads: config["model"]["threads"]
+    resources:
+        mem_mb=config["model"]["mem_mb"],
+        runtime=config["model"]["runtime"],
+        gpu=config["model"]["gpus"],
+    params:
+        species=species_names,
+        settings=config["model"],
+        element_edges=lambda wc: MODEL_RUNS[wc.run],
+        checkpoints=lambda wc: f"results/checkpoints/{wc.run}",
+    script:
+        "../scripts/train_model.py"
