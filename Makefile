@@ -22,8 +22,9 @@ install: system-deps $(VENV)/.installed
 demo: install
 	$(VENV)/bin/snakemake --cores $(CORES) --profile profiles/local
 
-## The default test suite (unit tests and the tiny pipeline run).
+## The default test suite (unit tests and the tiny pipeline run); Chromium renders the report.
 test: install
+	bash .ci/install_chromium.sh
 	$(PY) -m pytest
 
 ## Demo-scale suites, run explicitly by CI.

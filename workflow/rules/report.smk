@@ -1,0 +1,73 @@
+"""The report: one self-contained HTML file from every stage's outputs, and its figures as
+PNGs for `snakemake --report` (report: directives, captions under workflow/report/)."""
+
+from crossglue.analysis_settings import report_settings
+
+try:
+    REPORT = report_settings(config.get("report"))
+except CrossglueError as err:
+    raise WorkflowError(f"crossglue: {err}") from None
+
+
+rule report:
+    input:
+        qc_summary="results/ingest/qc_summary.tsv",
+        qc_plots=expand("results/ingest/qc/{sample}.png", sample=samples.index),
+        consensus_summary="results/consensus/summary.tsv",
+        liftover_reasons="results/consensus/liftover_reasons.tsv",
+        peak_widths="results/consensus/peak_widths.tsv",
+        consensus_plots=[
+            "results/consensus/plots/element_classes.png",
+            "results/consensus/plots/liftover_reasons.png",
+            "results/consensus/plots/peak_widths.png",
+        ],
+        graph_summary="results/graph/summary.tsv",
+        graph_plots=["results/graph/degree_distribution.png"],
+        training_main="results/model/training_log.tsv",
+        training_ablation="results/model_ablation/training_log.tsv",
+        cells="results/analysis/cells.h5ad",
+        metrics="results/analysis/metrics.tsv",
+        links="results/analysis/regulatory_links.tsv",
+        link_evaluation="results/analysis/regulatory_evaluation.tsv",
+        differential_genes="results/analysis/differential_genes.tsv",
+        differential_elements="results/analysis/differential_elements.tsv",
+        modules="results/analysis/species_modules.tsv",
+        module_recovery="results/analysis/module_recovery.tsv",
+    output:
+        html=report(
+            "results/report/report.html",
+            caption="../report/report_html.rst",
+            category="Report",
+        ),
+        umap=report(
+            "results/report/figures/umap.png",
+            caption="../report/umap.rst",
+            category="Figures",
+        ),
+        training=report(
+            "results/report/figures/training_curves.png",
+            caption="../report/training_curves.rst",
+            category="Figures",
+        ),
+        metrics=report(
+            "results/report/figures/metrics.png",
+            caption="../report/metrics_figure.rst",
+            category="Figures",
+        ),
+    log:
+        "logs/report/report.log",
+    benchmark:
+        "benchmarks/report/report.tsv"
+    conda:
+        "../../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    params:
+        species=species_names,
+        has_truth=bool(TRUTH_DIR),
+        report=REPORT,
+        max_q=ANALYSIS["regulatory"]["max_q"],
+    script:
+        "../scripts/build_report.py"
