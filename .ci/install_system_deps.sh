@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs the system tools crossglue runs (Debian/Ubuntu). Idempotent: installs only
-# what is missing, so a second call costs a second. Needs root or sudo.
+# Installs the system tools crossglue runs (Debian/Ubuntu), plus any packages named as
+# arguments. Idempotent: installs only what is missing, so a second call costs a second.
+# Needs root or sudo. Packages' own services are not started (no daemon is left running).
 set -euo pipefail
 
 packages=(bedtools tabix macs)
@@ -18,6 +19,19 @@ if [ "$(id -u)" -ne 0 ]; then
     echo "crossglue: need root (or sudo) to install: ${missing[*]}" >&2; exit 1
   fi
 fi
+
+# A policy-rc.d that denies every service start, only for the time of the install, keeps
+# maintainer scripts from starting munge, mariadb, slurmctld... as services.
+policy=/usr/sbin/policy-rc.d
+own_policy=0
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+  $SUDO chmod 755 "$policy"
+  own_policy=1
+fi
+cleanup() { if [ "$own_policy" -eq 1 ]; then $SUDO rm -f "$policy"; fi; }
+trap cleanup EXIT
+
 echo "crossglue: installing system packages: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
