@@ -199,3 +199,13 @@ def test_domain_spec_must_name_known_columns(toy):
     specs["human:rna"] = DomainSpec(species="human", modality="rna", use_rep="X_pca", batch_key="donor")
     with pytest.raises(CrossglueError, match="domain human:rna: obs has no column 'donor'"):
         GlueModel.from_anndata(toy.domains, toy.edges, specs, device="cpu")
+
+
+def test_resuming_a_finished_fit_rewrites_the_training_log(small, tmp_path):
+    """A rerun after a job lost its outputs finds a finished checkpoint: the log comes back."""
+    log = tmp_path / "training_log.tsv"
+    _short_fit(small, checkpoint_dir=tmp_path / "ckpt", log_path=log)
+    expected = log.read_text()
+    log.unlink()
+    _short_fit(small, checkpoint_dir=tmp_path / "ckpt", log_path=log)
+    assert log.read_text() == expected

@@ -366,6 +366,9 @@ class Trainer:
         )
         while self.state.stage != "done":
             self._run_stage(checkpoint_dir, log_path, on_epoch_end)
+        if log_path is not None and self.state.history:
+            # also when resuming a finished run: the log is an output the caller relies on
+            write_log(self.state.history, log_path)
         if self._best_nets is not None:
             self.nets.load_state_dict(self._best_nets)
         return self.state.history
