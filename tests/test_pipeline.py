@@ -116,3 +116,40 @@ def test_edited_parameter_reruns_exactly_the_affected_rules(tiny_run):
         "species_modules": 1,
         "report": 1,
     }
+
+
+def test_run_killed_mid_way_completes_on_rerun_without_cleanup(tiny_run):
+    """Kill the run (SIGTERM, what `kill` and a scheduler's time limit send) while the model
+    trains; the same command with the local profile (rerun-incomplete) finishes the run,
+    and nothing half-written survives."""
+    import os
+    import signal
+    import time
+
+    work, config = tiny_run
+    log = work / "logs/model/train_model.log"
+    started = time.time()
+    proc = subprocess.Popen(
+        [*SNAKEMAKE, "--directory", str(work), "--configfile", str(config), "--cores", "2",
+         "--forcerun", "guidance_graph"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        deadline = started + 600
+        while not (log.exists() and log.stat().st_mtime > started and "epoch" in log.read_text()):
+            assert proc.poll() is None, "the run ended before training started"
+            assert time.time() < deadline, "training never started"
+            time.sleep(0.5)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=60)
+    rerun = run_snakemake(work, config, "--profile", str(REPO / "profiles/local"))
+    assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
+    assert "train_model" in rerun.stdout + rerun.stderr
+    assert planned_rules(run_snakemake(work, config, "-n")) == {}
+    leftovers = [p for p in (work / "results").rglob(".*.tmp*")]
+    assert leftovers == [], leftovers
