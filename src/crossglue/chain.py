@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from crossglue.errors import CrossglueError, where
-from crossglue.io_utils import atomic_path
+from crossglue.io_utils import atomic_path, read_maybe_gzip
 
 HEADER_COLUMNS = [
     "chain_id", "score",
@@ -53,11 +53,7 @@ class ChainSet:
 
 def _read_bytes(path: Path) -> bytes:
     try:
-        with open(path, "rb") as handle:
-            magic = handle.read(2)
-        opener = gzip.open if magic == b"\x1f\x8b" else open
-        with opener(path, "rb") as handle:
-            return handle.read()
+        return read_maybe_gzip(path)
     except (OSError, EOFError) as exc:
         raise CrossglueError(f"{path}: cannot read chain file ({exc})") from exc
 

@@ -7,7 +7,6 @@ the :class:`CrossglueError` message on stderr and exit status 1, without a trace
 from __future__ import annotations
 
 import argparse
-import gzip
 import io
 import re
 import sys
@@ -18,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from crossglue.errors import CrossglueError, where
-from crossglue.io_utils import atomic_path
+from crossglue.io_utils import atomic_path, read_maybe_gzip
 
 _BED_NAMES = ["chrom", "start", "end", "name", "score", "strand"]
 
@@ -44,10 +43,7 @@ def read_bed(path: str | Path) -> pd.DataFrame:
     """
     path = Path(path)
     try:
-        with open(path, "rb") as handle:
-            gz = handle.read(2) == b"\x1f\x8b"
-        with (gzip.open if gz else open)(path, "rb") as handle:
-            raw = handle.read()
+        raw = read_maybe_gzip(path)
     except (OSError, EOFError) as exc:
         raise CrossglueError(f"{path}: cannot read BED file ({exc})") from None
     buf = np.frombuffer(raw, dtype=np.uint8)

@@ -23,6 +23,7 @@ import scipy.sparse as sp
 
 from crossglue.errors import CrossglueError
 from crossglue.genome import canonical_names
+from crossglue.io_utils import is_gzip
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +65,7 @@ def iter_fragments(
 def _decompressed(path: Path) -> Iterator[tuple[IO[bytes] | Path, subprocess.Popen | None]]:
     """The file's bytes; gzip/bgzip files are inflated by a ``gzip -dc`` process when there is one,
     so that decompression runs beside parsing instead of in the same thread."""
-    with open(path, "rb") as handle:
-        gzipped = handle.read(2) == b"\x1f\x8b"
-    gunzip = shutil.which("gzip") if gzipped else None
+    gunzip = shutil.which("gzip") if is_gzip(path) else None
     if gunzip is None:
         yield path, None
         return

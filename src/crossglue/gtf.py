@@ -7,7 +7,6 @@ attribute column, never line by line.
 
 from __future__ import annotations
 
-import gzip
 import logging
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pandas as pd
 
 from crossglue.errors import CrossglueError, where
 from crossglue.genome import canonical_names
+from crossglue.io_utils import read_maybe_gzip
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +32,7 @@ def strip_version(ids: pd.Series | pd.Index | np.ndarray | list) -> pd.Series:
 
 def _read_text(path: Path) -> str:
     try:
-        with open(path, "rb") as fh:
-            magic = fh.read(2)
-        opener = gzip.open if magic == b"\x1f\x8b" else open
-        with opener(path, "rt") as fh:
-            return fh.read()
+        return read_maybe_gzip(path).decode()
     except FileNotFoundError:
         raise CrossglueError(f"{path}: GTF file not found") from None
     except (EOFError, OSError, UnicodeDecodeError) as err:

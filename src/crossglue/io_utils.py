@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gzip
 import os
 import tempfile
 from collections.abc import Iterator
@@ -33,3 +34,15 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def is_gzip(path: str | Path) -> bool:
+    """True when the file starts with the gzip magic bytes (gzip and bgzip alike)."""
+    with open(path, "rb") as handle:
+        return handle.read(2) == b"\x1f\x8b"
+
+
+def read_maybe_gzip(path: str | Path) -> bytes:
+    """The whole file, inflated when it is gzip/bgzip, whatever its name says."""
+    with (gzip.open if is_gzip(path) else open)(path, "rb") as handle:
+        return handle.read()

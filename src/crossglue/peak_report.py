@@ -57,17 +57,22 @@ def plot_classes(summary: pd.DataFrame, path: str | Path) -> None:
     """Stacked bars: elements per class for each species pair."""
     pairs = summary.assign(pair=summary["species_a"] + "–" + summary["species_b"])
     wide = pairs.pivot_table(index="pair", columns="class", values="n_elements", fill_value=0)
+    _stacked_bars(wide, "elements", "Union elements by class", path)
+
+
+
+def _stacked_bars(wide: pd.DataFrame, xlabel: str, title: str, path: str | Path) -> None:
+    """One horizontal bar per row of ``wide``, stacked by its columns."""
     fig, ax = plt.subplots(figsize=(7, 1.2 + 0.6 * len(wide)))
     left = np.zeros(len(wide))
     colours = plt.get_cmap("tab10")
-    for i, cls in enumerate(wide.columns):
-        ax.barh(wide.index, wide[cls], left=left, label=cls, color=colours(i % 10))
-        left += wide[cls].to_numpy()
-    ax.set_xlabel("elements")
+    for i, column in enumerate(wide.columns):
+        ax.barh(wide.index, wide[column], left=left, label=column, color=colours(i % 10))
+        left += wide[column].to_numpy()
+    ax.set_xlabel(xlabel)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    ax.set_title("Union elements by class")
+    ax.set_title(title)
     _save(fig, path)
-
 
 def plot_reasons(reasons: pd.DataFrame, path: str | Path) -> None:
     """One bar group per liftover direction: peaks by outcome."""
@@ -75,16 +80,7 @@ def plot_reasons(reasons: pd.DataFrame, path: str | Path) -> None:
     wide = reasons.assign(direction=label).pivot_table(
         index="direction", columns="reason_code", values="n_peaks", aggfunc="sum", fill_value=0
     )
-    fig, ax = plt.subplots(figsize=(7, 1.2 + 0.6 * len(wide)))
-    left = np.zeros(len(wide))
-    colours = plt.get_cmap("tab10")
-    for i, code in enumerate(wide.columns):
-        ax.barh(wide.index, wide[code], left=left, label=code, color=colours(i % 10))
-        left += wide[code].to_numpy()
-    ax.set_xlabel("peaks")
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    ax.set_title("liftOver outcome per direction")
-    _save(fig, path)
+    _stacked_bars(wide, "peaks", "liftOver outcome per direction", path)
 
 
 def plot_widths(summits: dict[str, pd.DataFrame], lifts: dict[tuple[str, str], pd.DataFrame], path: str | Path) -> None:
