@@ -147,7 +147,8 @@ def run_model_stage(
     """Train on every domain and write cells, features, model, training log and counts.
 
     ``out`` names: cells, features, model, log, selection, checkpoints (a folder kept out of
-    the rule's outputs so that a killed training resumes from it on rerun).
+    the rule's outputs so that a killed training resumes from it on rerun; a checkpoint
+    left by other settings or inputs is replaced).
     """
     edges = read_edges(edges_path, element_edges)
     log.info("guidance graph: %d edges (element-element edges %s)", len(edges), "kept" if element_edges else "dropped")
@@ -164,7 +165,7 @@ def run_model_stage(
     )
     model.fit(
         max_epochs=settings.max_epochs, patience=settings.patience,
-        checkpoint_dir=out["checkpoints"], log_path=out["log"], threads=threads,
+        checkpoint_dir=out["checkpoints"], log_path=out["log"], threads=threads, restart_stale=True,
     )
     with atomic_path(out["selection"]) as tmp:
         selection.to_csv(tmp, sep="\t", index=False)

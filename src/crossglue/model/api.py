@@ -174,13 +174,15 @@ class GlueModel:
         log_path: str | Path | None = None,
         threads: int | None = 1,
         on_epoch_end: Callable[[dict], None] | None = None,
+        restart_stale: bool = False,
         **config: object,
     ) -> GlueModel:
         """Pretrain, estimate balancing weights, fine-tune; keep the best weights.
 
         ``max_epochs``/``patience`` apply to each stage (None = automatic). When
         ``checkpoint_dir`` holds a checkpoint of the same data and settings, training resumes
-        from it. Other keywords override :class:`TrainConfig` fields (e.g. ``lam_align``).
+        from it; one of other data or settings is an error, or with ``restart_stale`` is
+        replaced by a fresh start. Other keywords override :class:`TrainConfig` fields (e.g. ``lam_align``).
         """
         self._require_data()
         unknown = [k for k in config if k not in TrainConfig.__dataclass_fields__]
@@ -195,7 +197,9 @@ class GlueModel:
             trainer = Trainer(
                 self.nets, self._domains, self._graph, self._label_codes(), self._pairs(), cfg, self.device, self.seed
             )
-            self.history = trainer.fit(ckpt, Path(log_path) if log_path is not None else None, on_epoch_end)
+            self.history = trainer.fit(
+                ckpt, Path(log_path) if log_path is not None else None, on_epoch_end, restart_stale=restart_stale
+            )
             self.balancing_weights = trainer.weights
             self.config = trainer.config
         return self
