@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 CORES ?= 2
 
-.PHONY: install system-deps demo test test-slow test-slurm lint clean-demo
+.PHONY: install system-deps demo test test-slow test-demo test-slurm lint clean-demo
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,12 @@ test: install
 ## Demo-scale suites, run explicitly by CI.
 test-slow: install
 	$(PY) -m pytest -m slow
+
+## The whole pipeline on the demo, scored against the simulator's truth (about 20 min).
+## CROSSGLUE_DEMO_RUN=. scores the run `make demo` left here instead of running a new one.
+test-demo: install
+	bash .ci/install_chromium.sh
+	$(PY) -m pytest -m demo -s
 
 ## A real single-node SLURM cluster on this machine runs the tiny demo through sbatch.
 test-slurm: install

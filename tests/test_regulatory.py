@@ -143,22 +143,3 @@ def test_truth_link_labels_through_union_coordinates():
     links = pd.DataFrame({"species": ["human", "macaque", "human"], "element": ["el1", "el1", "el2"], "gene": ["GH1", "GM1", "GH1"]})
     truth_links = pd.DataFrame({"species": ["human"], "cre": ["cre1"], "gene_id": ["GH1"]})
     assert reg.truth_link_labels(links, element_truth, truth_links).tolist() == [True, False, False]
-
-
-@pytest.mark.slow
-def test_demo_embedding_scores_beat_the_distance_prior():
-    import os
-    from pathlib import Path
-
-    root = Path(os.environ.get("CROSSGLUE_DEMO_RUN", Path(__file__).resolve().parents[1]))
-    path = root / "results/analysis/regulatory_links.tsv"
-    if not (path.is_file() and (root / "demo/truth/links.tsv").is_file()):
-        pytest.skip(f"no finished demo run in {root} (run `make demo`, or set CROSSGLUE_DEMO_RUN)")
-    links = pd.read_csv(path, sep="\t", dtype={"element": str, "gene": str})
-    union = pd.read_csv(root / "results/consensus/union_peaks.tsv", sep="\t", dtype={"element_id": str})
-    cres = pd.read_csv(root / "demo/truth/cres.tsv", sep="\t")
-    truth_links = pd.read_csv(root / "demo/truth/links.tsv", sep="\t", dtype=str)
-    truth = reg.truth_link_labels(links, reg.union_element_truth(union, cres, ["human", "macaque"]), truth_links)
-    assert truth.sum() >= 100
-    scores = reg.evaluate_scores(truth, {"score": links["score"].to_numpy(), "prior": reg.distance_prior(links)}).set_index("score")
-    assert scores.loc["score", "auroc"] > scores.loc["prior", "auroc"], scores
