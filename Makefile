@@ -31,7 +31,7 @@ test: install
 test-slow: install
 	$(PY) -m pytest -m slow
 
-## The whole pipeline on the demo, scored against the simulator's truth (about 20 min).
+## The whole pipeline on the demo, scored against the simulator's truth (about 8 min).
 ## CROSSGLUE_DEMO_RUN=. scores the run `make demo` left here instead of running a new one.
 test-demo: install
 	bash .ci/install_chromium.sh

@@ -215,9 +215,9 @@ def score(workdir: Path, tool: str) -> dict:
     ])
     fos = []
     for s in ("human", "macaque"):
-        rna, atac = domains[f"{s}:rna"], domains[f"{s}:atac"]
-        ids = rna.obs["nucleus"].dropna().index
-        fos.append(foscttm(emb[f"{s}:rna"][rna.obs_names.get_indexer(ids)], emb[f"{s}:atac"][atac.obs_names.get_indexer(ids)]))
+        rna, atac = (pd.Index(domains[f"{s}:{m}"].obs["nucleus"].astype(object)) for m in ("rna", "atac"))
+        common = rna.dropna().intersection(atac.dropna())
+        fos.append(foscttm(emb[f"{s}:rna"][rna.get_indexer(common)], emb[f"{s}:atac"][atac.get_indexer(common)]))
     out["foscttm"] = float(np.mean(fos))
     species = np.concatenate([domains[k].obs["species"].to_numpy() for k in emb])
     joint = np.concatenate(list(emb.values()))

@@ -31,7 +31,7 @@ def demo_run(tmp_path_factory) -> Path:
 
     ``$CROSSGLUE_DEMO_RUN`` names one that already exists (``CROSSGLUE_DEMO_RUN=.`` after
     ``make demo``); otherwise the whole workflow runs here with the repository's config,
-    in a scratch directory (about 20 minutes on 2 cores).
+    in a scratch directory (about 7 minutes on 2 cores).
     """
     given = os.environ.get("CROSSGLUE_DEMO_RUN")
     if given:

@@ -1,6 +1,6 @@
 """The whole pipeline on the bundled demo, scored against the simulator's truth.
 
-CI runs these with ``-m demo`` (``make test-demo``): one pipeline run, about 20 minutes on
+CI runs these with ``-m demo`` (``make test-demo``): one pipeline run, about 7 minutes on
 2 cores, shared by every test here (the ``demo_run`` fixture). They print the figures they
 assert on, so a passing CI log still shows how much room is left.
 """
