@@ -245,3 +245,13 @@ def test_stale_checkpoint_is_replaced_when_asked(small, tmp_path):
     rerun = _short_fit(small, seed=5, checkpoint_dir=tmp_path, restart_stale=True)
     fresh = _short_fit(small, seed=5)
     assert np.array_equal(rerun.encode_cells("human:rna"), fresh.encode_cells("human:rna"))
+
+
+def test_changed_edge_weights_never_resume_an_old_checkpoint(small, tmp_path):
+    """Same shapes, other content (a graph weight edited in the config): not the old state."""
+    _short_fit(small, checkpoint_dir=tmp_path)
+    edges = small.edges.copy()
+    edges.loc[edges["source"] != edges["target"], "weight"] *= 0.5
+    model = GlueModel.from_anndata(small.domains, edges, small.specs, seed=0, device="cpu")
+    with pytest.raises(CrossglueError, match="checkpoint was written for other data or settings"):
+        model.fit(max_epochs=2, threads=1, checkpoint_dir=tmp_path)
