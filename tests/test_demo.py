@@ -52,10 +52,8 @@ def integration_figures(cells: ad.AnnData) -> dict[str, float]:
         rna = paired[paired["modality"] == "rna"].reset_index().set_index("nucleus")
         atac = paired[paired["modality"] == "atac"].reset_index().set_index("nucleus")
         common = rna.index.intersection(atac.index)
-        pos = {name: i for i, name in enumerate(obs.index)}
-        ir = [pos[n] for n in rna.loc[common, "index"]]
-        ia = [pos[n] for n in atac.loc[common, "index"]]
-        figures[f"foscttm_{species}"] = foscttm(x[ir], x[ia])
+        rows = obs.index.get_indexer(rna.loc[common, "index"]), obs.index.get_indexer(atac.loc[common, "index"])
+        figures[f"foscttm_{species}"] = foscttm(x[rows[0]], x[rows[1]])
     figures["mean_average_precision"] = mean_average_precision(x, obs["true_type"].to_numpy())
     shared = obs.groupby("true_type", observed=True)["species"].nunique()
     in_shared = obs["true_type"].isin(shared.index[shared == len(SPECIES)]).to_numpy()
