@@ -84,7 +84,8 @@ def demo_domains(run: Path, scale: int, seed: int, workdir: Path):
                     x.eliminate_zeros()
                     copy = ad.AnnData(x, obs=adata.obs.copy(), var=adata.var)
                     copy.obs_names = adata.obs_names + f"~{i}"
-                    copy.obs["nucleus"] = copy.obs["nucleus"].astype(object).map(lambda n, i=i: None if pd.isna(n) else f"{n}~{i}")
+                    nucleus = copy.obs["nucleus"].astype(object)
+                    copy.obs["nucleus"] = nucleus.where(nucleus.isna(), nucleus.astype(str) + f"~{i}")
                     copies.append(copy)
                 adata = ad.concat(copies, merge="same")
                 adata.X = sp.csr_matrix(adata.X)

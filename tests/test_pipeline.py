@@ -151,5 +151,5 @@ def test_run_killed_mid_way_completes_on_rerun_without_cleanup(tiny_run):
     assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
     assert "train_model" in rerun.stdout + rerun.stderr
     assert planned_rules(run_snakemake(work, config, "-n")) == {}
-    leftovers = [p for p in (work / "results").rglob(".*.tmp*")]
+    leftovers = list((work / "results").rglob(".*.tmp*"))
     assert leftovers == [], leftovers

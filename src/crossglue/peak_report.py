@@ -60,7 +60,6 @@ def plot_classes(summary: pd.DataFrame, path: str | Path) -> None:
     _stacked_bars(wide, "elements", "Union elements by class", path)
 
 
-
 def _stacked_bars(wide: pd.DataFrame, xlabel: str, title: str, path: str | Path) -> None:
     """One horizontal bar per row of ``wide``, stacked by its columns."""
     fig, ax = plt.subplots(figsize=(7, 1.2 + 0.6 * len(wide)))
@@ -73,6 +72,7 @@ def _stacked_bars(wide: pd.DataFrame, xlabel: str, title: str, path: str | Path)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.set_title(title)
     _save(fig, path)
+
 
 def plot_reasons(reasons: pd.DataFrame, path: str | Path) -> None:
     """One bar group per liftover direction: peaks by outcome."""

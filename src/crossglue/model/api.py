@@ -182,7 +182,8 @@ class GlueModel:
         ``max_epochs``/``patience`` apply to each stage (None = automatic). When
         ``checkpoint_dir`` holds a checkpoint of the same data and settings, training resumes
         from it; one of other data or settings is an error, or with ``restart_stale`` is
-        replaced by a fresh start. Other keywords override :class:`TrainConfig` fields (e.g. ``lam_align``).
+        replaced by a fresh start. Other keywords override :class:`TrainConfig` fields
+        (e.g. ``lam_align``).
         """
         self._require_data()
         unknown = [k for k in config if k not in TrainConfig.__dataclass_fields__]

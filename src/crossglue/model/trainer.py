@@ -73,14 +73,16 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Refuse counts that would silently train nothing."""
-        for name in ("max_epochs", "patience", "reduce_lr_patience", "align_burnin", "batch_size", "negatives"):
+        automatic = ("max_epochs", "patience", "reduce_lr_patience", "align_burnin")
+        for name, low in {**dict.fromkeys(automatic, 1), "batch_size": 1, "negatives": 1, "graph_warmup": 0}.items():
             value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            if value is None and name in automatic:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise CrossglueError(
-                    f"training option {name}={value!r}; expected a whole number >= 1 (or None = automatic)"
+                    f"training option {name}={value!r}; expected a whole number >= {low}"
+                    + (" (or None = automatic)" if name in automatic else "")
                 )
-        if isinstance(self.graph_warmup, bool) or not isinstance(self.graph_warmup, int) or self.graph_warmup < 0:
-            raise CrossglueError(f"training option graph_warmup={self.graph_warmup!r}; expected a whole number >= 0")
 
     def resolved(self, steps_per_epoch: int) -> TrainConfig:
         """Fill the automatic values from the epoch length."""
@@ -346,12 +348,14 @@ class Trainer:
         with atomic_path(directory / CHECKPOINT) as tmp:
             torch.save(self._snapshot(), tmp)
 
-    def _matches(self, path: Path) -> bool:
-        return torch.load(path, map_location="cpu", weights_only=False)["fingerprint"] == self.fingerprint()
-
-    def load_checkpoint(self, path: Path) -> None:
+    def load_checkpoint(self, path: Path, restart_stale: bool = False) -> bool:
+        """Restore the state saved in ``path``; False when it was stale and removed instead."""
         snap = torch.load(path, map_location=self.device, weights_only=False)
         if snap["fingerprint"] != self.fingerprint():
+            if restart_stale:
+                log.warning("%s was written for other data or settings; training starts afresh", path)
+                path.unlink()
+                return False
             raise CrossglueError(
                 f"{path}: checkpoint was written for other data or settings "
                 f"({snap['fingerprint']} vs {self.fingerprint()}); remove it or choose another checkpoint_dir"
@@ -371,6 +375,7 @@ class Trainer:
         torch.set_rng_state(snap["torch_rng"])
         if snap["cuda_rng"] is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(snap["cuda_rng"])
+        return True
 
     # ------------------------------------------------------------- driving
     def fit(
@@ -388,12 +393,8 @@ class Trainer:
         """
         self._best_nets = None
         path = checkpoint_dir / CHECKPOINT if checkpoint_dir is not None else None
-        if path is not None and path.exists() and restart_stale and not self._matches(path):
-            log.warning("%s was written for other data or settings; training starts afresh", path)
-            path.unlink()
-        if path is not None and path.exists():
-            self.load_checkpoint(path)
-            log.info("resuming from %s: %s epoch %d", checkpoint_dir / CHECKPOINT, self.state.stage, self.state.epoch)
+        if path is not None and path.exists() and self.load_checkpoint(path, restart_stale):
+            log.info("resuming from %s: %s epoch %d", path, self.state.stage, self.state.epoch)
         else:
             torch.manual_seed(self.seed)
             self.rng = np.random.default_rng(self.seed)
@@ -425,8 +426,8 @@ class Trainer:
         for step in range(steps):
             v_mean, v_std = encoder(self.propagation)
             v = v_mean + v_std * torch.randn_like(v_std)
-            src, dst, sign, label = (torch.from_numpy(a).to(self.device) for a in self.sampler.sample(self.edges_per_step, self.rng))
-            g_nll = graph_nll(v, src, dst, sign, label)
+            edges = self.sampler.sample(self.edges_per_step, self.rng)
+            g_nll = graph_nll(v, *(torch.from_numpy(a).to(self.device) for a in edges))
             loss = g_nll + cfg.lam_kl * kl_standard_normal(v_mean, v_std).mean() / self.graph.n_nodes
             optim.zero_grad(set_to_none=True)
             loss.backward()
