@@ -2,7 +2,7 @@
 
 Elements are the simulator's CREs (501 bp around each true centre) plus a tiling of 501 bp
 windows every 5 kb (background elements, as a real peak set has ~10⁵ of them); cells are the
-truth's QC-passing ATAC / multiome nuclei. Timed: :func:`crossglue.counting.count_fragments_file`
+truth's QC-passing ATAC / multiome nuclei. Timed: :func:`crossglue.elements.counting.count_fragments_file`
 over every fragments file of a species, each read once. Reported: fragments per second.
 
     .venv/bin/python bench/bench_counting.py                       # simulate demo ×10 into a temp dir
@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from crossglue.counting import count_fragments_file
-from crossglue.genome import read_aliases, read_chrom_sizes
+from crossglue.elements.counting import count_fragments_file
+from crossglue.genomics.genome import read_aliases, read_chrom_sizes
 
 
 def elements_of(data: Path, species: str, sizes: dict[str, int]) -> pd.DataFrame:

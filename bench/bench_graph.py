@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from crossglue.element_edges import element_coordinates, read_union_table
-from crossglue.graph import build_guidance, summarise, write_edge_table, write_graphml
-from crossglue.orthologs import ortholog_edges, read_orthologs
-from crossglue.peak_gene import peak_gene_edges
+from crossglue.graph.element_edges import element_coordinates, read_union_table
+from crossglue.graph.assembly import build_guidance, summarise, write_edge_table, write_graphml
+from crossglue.graph.orthologs import ortholog_edges, read_orthologs
+from crossglue.graph.peak_gene import peak_gene_edges
 
 
 def simulated_inputs(

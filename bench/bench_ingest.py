@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 import pysam
 
-from crossglue.fragments import iter_fragments
-from crossglue.ingest import Sample, Species, ingest_sample
-from crossglue.qc import add_counts, count_atac, tss_regions
+from crossglue.genomics.fragments import iter_fragments
+from crossglue.ingest.samples import Sample, Species, ingest_sample
+from crossglue.ingest.qc import add_counts, count_atac, tss_regions
 
 
 def synthetic(path: Path, n: int, n_cells: int, sizes: dict[str, int], seed: int = 0) -> None:

@@ -27,7 +27,7 @@ DEFAULT_CHAIN = REPO.parent / "shared" / "data" / "chains" / "hg19ToHg38.over.ch
 
 
 def make_intervals(chain: Path, n: int, width: int, seed: int) -> pd.DataFrame:
-    from crossglue.chain import read_chains
+    from crossglue.genomics.chain import read_chains
 
     header = read_chains(chain).header
     sizes = header.drop_duplicates("t_name").set_index("t_name")["t_size"]
@@ -43,9 +43,9 @@ def _peak_mib() -> float:
 
 
 def run_ours(chain: Path, bed: Path, work: Path) -> dict:
-    from crossglue.chain import read_chains
+    from crossglue.genomics.chain import read_chains
     from crossglue.cli import main, read_bed
-    from crossglue.liftover import lift_intervals
+    from crossglue.genomics.liftover import lift_intervals
 
     intervals = read_bed(bed)
     t_lift = []

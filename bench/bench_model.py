@@ -66,8 +66,8 @@ def demo_domains(run: Path, scale: int, seed: int, workdir: Path):
     import anndata as ad
     import scipy.sparse as sp
 
-    from crossglue.integration import ModelSettings, prepare_domains, read_edges
-    from crossglue.preprocess import select_features
+    from crossglue.model.stage import ModelSettings, prepare_domains, read_edges
+    from crossglue.model.inputs import select_features
 
     rng = np.random.default_rng(seed)
     truth = pd.read_csv(run / "demo/truth/cells.tsv", sep="\t").set_index("cell")["cell_type"]

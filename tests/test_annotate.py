@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crossglue.annotate import UNASSIGNED, annotate_cells, has_label, transfer_labels
+from crossglue.analysis.annotate import UNASSIGNED, annotate_cells, has_label, transfer_labels
 from crossglue.errors import CrossglueError
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crossglue.chain import ChainSet, chains_from_blocks, read_chains, write_chains
+from crossglue.genomics.chain import ChainSet, chains_from_blocks, read_chains, write_chains
 from crossglue.errors import CrossglueError
 
 SMALL = """chain 1000 chrA 1000 + 0 300 chrX 1000 + 0 250 1

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crossglue.counting import count_fragments_file, overlapping_elements, species_elements
+from crossglue.elements.counting import count_fragments_file, overlapping_elements, species_elements
 from crossglue.errors import CrossglueError
 
 SIZES = {"chr1": 100_000, "chr2": 50_000}

@@ -15,12 +15,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crossglue import regulatory as reg
-from crossglue.analysis_settings import ANALYSIS_DEFAULTS
-from crossglue.metrics import foscttm, mean_average_precision, seurat_alignment_score
+from crossglue.analysis import regulatory as reg
+from crossglue.analysis.settings import ANALYSIS_DEFAULTS
+from crossglue.analysis.metrics import foscttm, mean_average_precision, seurat_alignment_score
 from crossglue.model.metrics import knn_transfer_accuracy
-from crossglue.modules import ModuleSettings, call_modules, module_recovery, specific_linked_elements
-from crossglue.motifs import read_meme, union_motif_hits
+from crossglue.analysis.modules import ModuleSettings, call_modules, module_recovery, specific_linked_elements
+from crossglue.analysis.motifs import read_meme, union_motif_hits
 from crossglue.report.sections import SECTION_IDS
 
 pytestmark = pytest.mark.demo

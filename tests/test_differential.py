@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from crossglue.differential import one_to_one_orthologs, pseudobulk, species_differential
+from crossglue.analysis.differential import one_to_one_orthologs, pseudobulk, species_differential
 from crossglue.errors import CrossglueError
 
 

@@ -11,7 +11,7 @@ import pysam
 import pytest
 
 from crossglue.errors import CrossglueError
-from crossglue.fragments import read_fragments
+from crossglue.genomics.fragments import read_fragments
 
 SIZES = {"chr1": 10_000, "chr2": 5_000}
 ALIASES = {"1": "chr1", "2": "chr2"}
@@ -155,7 +155,7 @@ def test_missing_file(tmp_path):
 
 
 def test_chunks_carry_global_barcodes_and_add_up_to_the_whole(tmp_path):
-    from crossglue.fragments import iter_fragments
+    from crossglue.genomics.fragments import iter_fragments
 
     path = write_fragments(tmp_path / "f.tsv.gz", HEADER + GOOD)
     chunks = list(iter_fragments(path, SIZES, ALIASES, chunk_rows=1))
@@ -167,7 +167,7 @@ def test_chunks_carry_global_barcodes_and_add_up_to_the_whole(tmp_path):
 
 @pytest.mark.parametrize("chunk_rows", [1, 2, 3, 100])
 def test_unsorted_records_are_found_across_chunk_boundaries(tmp_path, chunk_rows):
-    from crossglue.fragments import iter_fragments
+    from crossglue.genomics.fragments import iter_fragments
 
     path = write_fragments(tmp_path / "f.tsv.gz", HEADER + "1\t10\t60\tA\t1\n1\t50\t90\tA\t1\n1\t20\t90\tB\t1\n",
                            index="placeholder")

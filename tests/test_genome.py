@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from crossglue.errors import CrossglueError
-from crossglue.genome import canonical_names, mito_chromosomes, read_aliases, read_chrom_sizes
+from crossglue.genomics.genome import canonical_names, mito_chromosomes, read_aliases, read_chrom_sizes
 
 
 @pytest.fixture()

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crossglue.element_edges import ElementParams, element_coordinates, element_edges, read_union_table
+from crossglue.graph.element_edges import ElementParams, element_coordinates, element_edges, read_union_table
 from crossglue.errors import CrossglueError
-from crossglue.graph import (
+from crossglue.graph.assembly import (
     assemble,
     node_table,
     plot_degrees,
@@ -290,10 +290,10 @@ SPECIES = ["human", "macaque"]
 
 
 def _build_demo(root, settings=None):
-    from crossglue.element_edges import element_coordinates
-    from crossglue.graph import GraphSettings, build_guidance
-    from crossglue.orthologs import ortholog_edges, read_orthologs
-    from crossglue.peak_gene import link_species
+    from crossglue.graph.element_edges import element_coordinates
+    from crossglue.graph.assembly import GraphSettings, build_guidance
+    from crossglue.graph.orthologs import ortholog_edges, read_orthologs
+    from crossglue.graph.peak_gene import link_species
 
     settings = settings or GraphSettings()
     cres = pd.read_csv(root / "truth" / "cres.tsv", sep="\t")
@@ -401,7 +401,7 @@ def test_demo_no_cross_species_edge_touches_a_sequence_or_ambiguous_element(demo
 
 
 def test_demo_ablation_switch_drops_only_element_edges(demo):
-    from crossglue.graph import graph_settings
+    from crossglue.graph.assembly import graph_settings
 
     root, _, _, edges = demo
     _, nodes, ablated = _build_demo(root, graph_settings({"element_edges": False}))
@@ -593,9 +593,9 @@ def _multiome_counts(root, sample, elements):
 def test_demo_metacell_correlation_ranks_truth_links_and_travels_with_the_edges(demo, tmp_path):
     from sklearn.metrics import roc_auc_score
 
-    from crossglue.element_edges import element_coordinates
-    from crossglue.graph import peak_gene_layer
-    from crossglue.peak_gene import CorrelationParams, PairedCounts, link_species
+    from crossglue.graph.element_edges import element_coordinates
+    from crossglue.graph.assembly import peak_gene_layer
+    from crossglue.graph.peak_gene import CorrelationParams, PairedCounts, link_species
 
     root, cres, nodes, _ = demo
     elements = element_coordinates(cres, "human")
@@ -635,7 +635,7 @@ def test_demo_metacell_correlation_ranks_truth_links_and_travels_with_the_edges(
 
 
 def test_graph_settings_defaults_follow_the_design_and_typos_are_named():
-    from crossglue.graph import graph_settings
+    from crossglue.graph.assembly import graph_settings
 
     settings = graph_settings(None)
     assert (settings.peak_gene.promoter, settings.peak_gene.window, settings.peak_gene.extension) == (
@@ -664,9 +664,9 @@ def test_graph_settings_defaults_follow_the_design_and_typos_are_named():
 
 
 def test_peak_gene_script_on_the_demo_gtf_recovers_truth_links(demo, tmp_path):
-    pytest.importorskip("crossglue.gtf", reason="the ingest helper's GTF reader is not in this checkout yet")
-    pytest.importorskip("crossglue.genome", reason="the ingest helper's genome module is not in this checkout yet")
-    from crossglue.element_edges import element_coordinates
+    pytest.importorskip("crossglue.genomics.gtf", reason="the ingest helper's GTF reader is not in this checkout yet")
+    pytest.importorskip("crossglue.genomics.genome", reason="the ingest helper's genome module is not in this checkout yet")
+    from crossglue.graph.element_edges import element_coordinates
 
     root, cres, _, _ = demo
     union = cres[["element_id", "class"]].copy()

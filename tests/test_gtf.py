@@ -8,7 +8,7 @@ import time
 import pytest
 
 from crossglue.errors import CrossglueError
-from crossglue.gtf import match_genes, read_genes
+from crossglue.genomics.gtf import match_genes, read_genes
 
 GTF = (
     "##format: gtf\n"

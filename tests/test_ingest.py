@@ -15,9 +15,9 @@ import pysam
 import pytest
 
 from crossglue.errors import CrossglueError
-from crossglue.genome import read_aliases, read_chrom_sizes
-from crossglue.gtf import read_genes
-from crossglue.ingest import Sample, Species, ingest_sample, tile_table
+from crossglue.genomics.genome import read_aliases, read_chrom_sizes
+from crossglue.genomics.gtf import read_genes
+from crossglue.ingest.samples import Sample, Species, ingest_sample, tile_table
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "workflow" / "scripts"
 THRESHOLDS = {"atac": {"min_fragments": 3, "min_tss_enrichment": 0.0}, "rna": {"min_counts": 5, "max_mito_fraction": 0.5}}

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crossglue.chain import ChainSet, read_chains
+from crossglue.genomics.chain import ChainSet, read_chains
 from crossglue.cli import main
 from crossglue.errors import CrossglueError
-from crossglue.liftover import lift_intervals, lift_points
+from crossglue.genomics.liftover import lift_intervals, lift_points
 
 # chrA: chain 1 (+, gap at 100-150), chain 2 (- strand), chain 3 (+) adjacent to chain 2;
 # chrB: chains 4 and 5 align the same bases twice (a duplication).

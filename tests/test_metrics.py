@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crossglue import metrics
+from crossglue.analysis import metrics
 from crossglue.errors import CrossglueError
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crossglue.modules import ModuleSettings, call_modules, module_recovery, motif_enrichment, specific_linked_elements
+from crossglue.analysis.modules import ModuleSettings, call_modules, module_recovery, motif_enrichment, specific_linked_elements
 
 SPECIES = ["human", "macaque"]
 

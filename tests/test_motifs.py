@@ -9,7 +9,7 @@ import pysam
 import pytest
 
 from crossglue.errors import CrossglueError
-from crossglue.motifs import BASE_CODE, Motif, element_sequences, log_odds, motif_hits, read_meme, scan, score_threshold
+from crossglue.analysis.motifs import BASE_CODE, Motif, element_sequences, log_odds, motif_hits, read_meme, scan, score_threshold
 
 MEME = """MEME version 4
 

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from crossglue.errors import CrossglueError
-from crossglue.orthologs import OrthologParams, ortholog_edges, read_orthologs
+from crossglue.graph.orthologs import OrthologParams, ortholog_edges, read_orthologs
 
 REAL_COLUMNS = {"gene_a": 0, "name_a": 1, "gene_b": 2, "name_b": 3, "confidence": 6, "homology_type": 7}
 

@@ -8,7 +8,7 @@ import pytest
 import scipy.sparse as sp
 
 from crossglue.errors import CrossglueError
-from crossglue.peak_gene import (
+from crossglue.graph.peak_gene import (
     PeakGeneParams,
     annotate_genes,
     benjamini_hochberg,

@@ -11,7 +11,7 @@ import pytest
 import scipy.sparse as sp
 
 from crossglue.errors import CrossglueError
-from crossglue.peaks import (
+from crossglue.peaks.calling import (
     PeakParams,
     call_species_peaks,
     cell_groups,
@@ -116,7 +116,7 @@ def test_groups_are_labels_when_every_cell_has_one_else_clusters():
 def test_leiden_on_lsi_recovers_planted_cell_groups():
     from sklearn.metrics import adjusted_rand_score
 
-    from crossglue.clustering import leiden_clusters
+    from crossglue.embedding import leiden_clusters
 
     rng = np.random.default_rng(0)
     n_per, n_tiles, truth = 60, 600, np.repeat([0, 1, 2], 60)
@@ -162,7 +162,7 @@ def test_unknown_peak_settings_are_named():
 
 
 def test_blacklist_names_are_made_canonical_and_foreign_contigs_ignored(tmp_path):
-    from crossglue.peaks import read_blacklist
+    from crossglue.peaks.calling import read_blacklist
 
     path = tmp_path / "blacklist.bed"
     path.write_text("# ENCODE-style\n1\t100\t200\tHigh Signal Region\nchrUn_KI270\t0\t50\tLow Mappability\n")
@@ -171,7 +171,7 @@ def test_blacklist_names_are_made_canonical_and_foreign_contigs_ignored(tmp_path
 
 
 def test_missing_labels_in_text_form_send_cells_to_clustering():
-    from crossglue.peaks import every_cell_labelled
+    from crossglue.peaks.calling import every_cell_labelled
 
     obs = pd.DataFrame({"cell_type": ["A", "NA", "B"]}, index=["s#1", "s#2", "s#3"])
     assert not every_cell_labelled(obs)

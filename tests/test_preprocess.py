@@ -13,7 +13,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from crossglue.errors import CrossglueError
 from crossglue.model import DomainSpec
 from crossglue.model.synthetic import make_toy
-from crossglue.preprocess import atac_lsi, rna_pca, select_features
+from crossglue.model.inputs import atac_lsi, rna_pca, select_features
 
 
 @pytest.fixture(scope="module")

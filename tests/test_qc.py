@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from crossglue.fragments import Fragments
-from crossglue.qc import atac_qc, combine_qc, rna_qc
+from crossglue.genomics.fragments import Fragments
+from crossglue.ingest.qc import atac_qc, combine_qc, rna_qc
 
 SIZES = {"chr1": 20_000, "chr2": 20_000}
 

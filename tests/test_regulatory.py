@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from statsmodels.stats.multitest import multipletests
 
-from crossglue import regulatory as reg
+from crossglue.analysis import regulatory as reg
 from crossglue.errors import CrossglueError
 
 

@@ -13,7 +13,7 @@ import scipy.io
 import scipy.sparse as sp
 
 from crossglue.errors import CrossglueError
-from crossglue.rna_counts import read_rna_counts
+from crossglue.ingest.rna_counts import read_rna_counts
 
 COUNTS = np.array([[0, 3, 1], [2, 0, 0], [5, 1, 0], [0, 0, 7]])  # 4 barcodes x 3 genes
 BARCODES = np.array(["AAAC-1", "AAAG-1", "CCCT-1", "GGGA-1"])

@@ -12,8 +12,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from crossglue.chain import chains_from_blocks, write_chains
-from crossglue.genome import read_chrom_sizes
+from crossglue.genomics.chain import chains_from_blocks, write_chains
+from crossglue.genomics.genome import read_chrom_sizes
 from crossglue.simulate import simulate
 
 REPO = Path(__file__).resolve().parents[1]

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crossglue.chain import chains_from_blocks
+from crossglue.genomics.chain import chains_from_blocks
 from crossglue.errors import CrossglueError
-from crossglue.union import (
+from crossglue.elements.union import (
     PASS,
     RECIPES,
     LiftRecipe,
@@ -174,7 +174,7 @@ def test_recipe_config_errors_name_the_key():
 
 def _called_truth(union: pd.DataFrame, truth: pd.DataFrame, species: list[str]) -> pd.DataFrame:
     """Pairs (element, truth CRE) where a called peak of the element overlaps the CRE in its species."""
-    from crossglue.counting import overlapping_elements
+    from crossglue.elements.counting import overlapping_elements
 
     parts = []
     for s in species:
@@ -198,9 +198,9 @@ def _simulated_union(out, preset: str, recipe: LiftRecipe):
 
     if shutil.which("macs2") is None:
         pytest.skip("macs2 not on PATH")
-    from crossglue.chain import read_chains
-    from crossglue.genome import read_aliases, read_chrom_sizes
-    from crossglue.peaks import call_species_peaks
+    from crossglue.genomics.chain import read_chains
+    from crossglue.genomics.genome import read_aliases, read_chrom_sizes
+    from crossglue.peaks.calling import call_species_peaks
     from crossglue.simulate import simulate
 
     simulate(out, preset=preset, seed=0)
@@ -277,7 +277,7 @@ def test_demo_scale_union_recovers_truth(tmp_path, recipe):
 def test_report_inputs_count_classes_reasons_and_widths(two_species, tmp_path):
     from types import SimpleNamespace
 
-    from crossglue.peak_report import write_report_inputs
+    from crossglue.elements.report import write_report_inputs
 
     union, lifts = _union(two_species, RECIPES["caglayan"])
     ape, bat, _, _ = two_species
@@ -304,7 +304,7 @@ def test_report_inputs_count_classes_reasons_and_widths(two_species, tmp_path):
 
 
 def test_lift_table_with_an_unknown_status_is_rejected(tmp_path, two_species):
-    from crossglue.union import read_lift_table
+    from crossglue.elements.union import read_lift_table
 
     ape, bat, ab, ba = two_species
     table = lift_peaks(ape, ab, ba)

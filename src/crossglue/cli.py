@@ -126,8 +126,8 @@ def _liftover_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _liftover_run(args: argparse.Namespace) -> int:
-    from crossglue.chain import read_chains
-    from crossglue.liftover import lift_intervals
+    from crossglue.genomics.chain import read_chains
+    from crossglue.genomics.liftover import lift_intervals
 
     bed = read_bed(args.old_file)
     columns = list(bed.columns)

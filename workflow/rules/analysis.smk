@@ -5,7 +5,7 @@ The annotated cells go to results/analysis/cells.h5ad (Snakemake cannot rewrite 
 results/model/cells.h5ad, its own input): same cells, plus Leiden, UMAP and transferred labels.
 """
 
-from crossglue.analysis_settings import analysis_settings
+from crossglue.analysis.settings import analysis_settings
 
 try:
     ANALYSIS = analysis_settings(config.get("analysis"))

@@ -1,7 +1,7 @@
 """The report: one self-contained HTML file from every stage's outputs, and its figures as
 PNGs for `snakemake --report` (report: directives, captions under workflow/report/)."""
 
-from crossglue.analysis_settings import report_settings
+from crossglue.analysis.settings import report_settings
 
 try:
     REPORT = report_settings(config.get("report"))

@@ -6,7 +6,7 @@ a rule's own input, so results/model/cells.h5ad stays as the model wrote it).
 
 import anndata as ad
 
-from crossglue.annotate import annotate_cells
+from crossglue.analysis.annotate import annotate_cells
 from crossglue.io_utils import atomic_path
 from crossglue.snakemake_script import run
 

@@ -4,8 +4,8 @@ import logging
 
 import pandas as pd
 
-from crossglue.element_edges import read_union_table
-from crossglue.graph import (
+from crossglue.graph.element_edges import read_union_table
+from crossglue.graph.assembly import (
     build_guidance,
     graph_settings,
     h5ad_features,

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import anndata as ad
 
-from crossglue.clustering import leiden_clusters
-from crossglue.genome import read_aliases, read_chrom_sizes
+from crossglue.embedding import leiden_clusters
+from crossglue.genomics.genome import read_aliases, read_chrom_sizes
 from crossglue.io_utils import atomic_path
-from crossglue.peaks import (
+from crossglue.peaks.calling import (
     PeakParams,
     call_species_peaks,
     cell_groups,

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from crossglue.ingest import qc_summary, write_tsv
+from crossglue.ingest.samples import qc_summary, write_tsv
 from crossglue.snakemake_script import run
 
 

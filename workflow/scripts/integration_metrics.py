@@ -7,10 +7,10 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
-from crossglue.annotate import has_label, labels_for, source_cell_ids
+from crossglue.analysis.annotate import has_label, labels_for, source_cell_ids
 from crossglue.errors import CrossglueError
 from crossglue.io_utils import atomic_path
-from crossglue.metrics import METRIC_CATEGORIES, evaluate_embedding, rna_pca
+from crossglue.analysis.metrics import METRIC_CATEGORIES, evaluate_embedding, rna_pca
 from crossglue.snakemake_script import run
 
 log = logging.getLogger("crossglue.integration_metrics")

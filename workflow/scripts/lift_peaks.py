@@ -5,12 +5,12 @@ import logging
 import numpy as np
 import pandas as pd
 
-from crossglue.chain import read_chains
-from crossglue.genome import read_aliases, read_chrom_sizes
+from crossglue.genomics.chain import read_chains
+from crossglue.genomics.genome import read_aliases, read_chrom_sizes
 from crossglue.io_utils import atomic_path
-from crossglue.peaks import read_peaks
+from crossglue.peaks.calling import read_peaks
 from crossglue.snakemake_script import run
-from crossglue.union import PASS, lift_peaks, recipe_from_config
+from crossglue.elements.union import PASS, lift_peaks, recipe_from_config
 
 log = logging.getLogger("crossglue.lift_peaks")
 

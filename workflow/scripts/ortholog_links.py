@@ -4,9 +4,9 @@ import logging
 
 import pandas as pd
 
-from crossglue.graph import graph_settings, h5ad_features
+from crossglue.graph.assembly import graph_settings, h5ad_features
 from crossglue.io_utils import atomic_path
-from crossglue.orthologs import ortholog_edges, read_orthologs
+from crossglue.graph.orthologs import ortholog_edges, read_orthologs
 from crossglue.snakemake_script import run
 
 log = logging.getLogger("crossglue.ortholog_links")

@@ -6,12 +6,12 @@ import anndata as ad
 import pandas as pd
 import scipy.sparse as sp
 
-from crossglue.element_edges import element_coordinates, read_union_table
-from crossglue.genome import read_aliases, read_chrom_sizes
-from crossglue.graph import graph_settings, h5ad_features
-from crossglue.gtf import read_genes
+from crossglue.graph.element_edges import element_coordinates, read_union_table
+from crossglue.genomics.genome import read_aliases, read_chrom_sizes
+from crossglue.graph.assembly import graph_settings, h5ad_features
+from crossglue.genomics.gtf import read_genes
 from crossglue.io_utils import atomic_path
-from crossglue.peak_gene import PairedCounts, link_species
+from crossglue.graph.peak_gene import PairedCounts, link_species
 from crossglue.snakemake_script import run
 
 log = logging.getLogger("crossglue.peak_gene_links")

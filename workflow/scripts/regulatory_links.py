@@ -7,9 +7,9 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
-from crossglue.graph import read_edge_table
+from crossglue.graph.assembly import read_edge_table
 from crossglue.io_utils import atomic_path
-from crossglue.regulatory import candidate_pairs, center_by_group, distance_prior, evaluate_scores, infer_links, truth_link_labels, union_element_truth
+from crossglue.analysis.regulatory import candidate_pairs, center_by_group, distance_prior, evaluate_scores, infer_links, truth_link_labels, union_element_truth
 from crossglue.snakemake_script import run
 
 log = logging.getLogger("crossglue.regulatory_links")

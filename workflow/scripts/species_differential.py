@@ -8,10 +8,10 @@ from itertools import combinations
 import anndata as ad
 import pandas as pd
 
-from crossglue.annotate import UNASSIGNED, labels_for
-from crossglue.differential import RESULT_COLUMNS, one_to_one_orthologs, pseudobulk, species_differential
+from crossglue.analysis.annotate import UNASSIGNED, labels_for
+from crossglue.analysis.differential import RESULT_COLUMNS, one_to_one_orthologs, pseudobulk, species_differential
 from crossglue.errors import CrossglueError
-from crossglue.graph import read_edge_table
+from crossglue.graph.assembly import read_edge_table
 from crossglue.io_utils import atomic_path
 from crossglue.snakemake_script import run
 

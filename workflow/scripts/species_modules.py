@@ -5,11 +5,11 @@ import logging
 
 import pandas as pd
 
-from crossglue.genome import read_aliases
+from crossglue.genomics.genome import read_aliases
 from crossglue.io_utils import atomic_path
-from crossglue.modules import ModuleSettings, call_modules, module_recovery, specific_linked_elements
-from crossglue.motifs import read_meme, union_motif_hits
-from crossglue.regulatory import union_element_truth
+from crossglue.analysis.modules import ModuleSettings, call_modules, module_recovery, specific_linked_elements
+from crossglue.analysis.motifs import read_meme, union_motif_hits
+from crossglue.analysis.regulatory import union_element_truth
 from crossglue.snakemake_script import run
 
 log = logging.getLogger("crossglue.species_modules")

@@ -1,6 +1,6 @@
 """Rule train_model: per-species AnnData + guidance graph → cells.h5ad, features.h5ad."""
 
-from crossglue.integration import ModelSettings, run_model_stage
+from crossglue.model.stage import ModelSettings, run_model_stage
 from crossglue.snakemake_script import run
 
 MODEL_KEYS = set(ModelSettings.__dataclass_fields__)

@@ -2,12 +2,12 @@
 
 import logging
 
-from crossglue.genome import read_chrom_sizes
+from crossglue.genomics.genome import read_chrom_sizes
 from crossglue.io_utils import atomic_path
-from crossglue.peak_report import write_report_inputs
-from crossglue.peaks import read_peaks
+from crossglue.elements.report import write_report_inputs
+from crossglue.peaks.calling import read_peaks
 from crossglue.snakemake_script import run
-from crossglue.union import build_union, read_lift_table
+from crossglue.elements.union import build_union, read_lift_table
 
 log = logging.getLogger("crossglue.union_elements")
 

@@ -1,7 +1,7 @@
 """Integration scores used by the model's tests and benchmark.
 
 k-nearest-neighbour label transfer from one domain to another and species mixing among
-neighbours; FOSCTTM and the Seurat alignment score come from :mod:`crossglue.metrics`.
+neighbours; FOSCTTM and the Seurat alignment score come from :mod:`crossglue.analysis.metrics`.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
 
-from crossglue.metrics import foscttm, seurat_alignment_score
+from crossglue.analysis.metrics import foscttm, seurat_alignment_score
 
 __all__ = ["foscttm", "knn_transfer_accuracy", "seurat_alignment_score", "species_mixing"]
 

@@ -132,7 +132,7 @@ def make_toy(
 
 def add_representations(toy: ToyData, n_comps: int = 30, n_top_genes: int = 2000, seed: int = 0) -> ToyData:
     """PCA for RNA and LSI for ATAC domains (as the pipeline does), specs updated to use them."""
-    from crossglue.preprocess import atac_lsi, rna_pca
+    from crossglue.model.inputs import atac_lsi, rna_pca
 
     specs = {}
     for name, adata in toy.domains.items():

@@ -235,9 +235,9 @@ def write_h5ad(
 
 
 def write_chain_file(path: Path, blocks: pd.DataFrame, t_sizes: dict[str, int], q_sizes: dict[str, int]) -> None:
-    """UCSC chain file through ``crossglue.chain`` (the project's chain model and formatter),
+    """UCSC chain file through ``crossglue.genomics.chain`` (the project's chain model and formatter),
     gzip-compressed with a fixed header so that the bytes are reproducible."""
-    from crossglue.chain import chains_from_blocks, format_chains
+    from crossglue.genomics.chain import chains_from_blocks, format_chains
 
     text = format_chains(chains_from_blocks(blocks, t_sizes, q_sizes)).encode("ascii")
     write_bytes(path, gzip_bytes(text))

@@ -26,9 +26,9 @@ from crossglue.errors import CrossglueError
 from crossglue.io_utils import atomic_path
 from crossglue.model import GlueModel
 from crossglue.model.data import DomainSpec
-from crossglue.preprocess import atac_lsi, rna_pca, select_features
+from crossglue.model.inputs import atac_lsi, rna_pca, select_features
 
-log = logging.getLogger("crossglue.integration")
+log = logging.getLogger("crossglue.model.stage")
 
 OBS_COLUMNS = ("species", "modality", "sample", "donor", "cell_type", "nucleus")
 

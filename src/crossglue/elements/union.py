@@ -20,7 +20,7 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
-from crossglue.counting import overlapping_elements
+from crossglue.elements.counting import overlapping_elements
 from crossglue.errors import CrossglueError
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ def lift_peaks(
     lifted summit (the lifted interval's centre when the summit itself does not lift into
     it) and keep the source width, shifted inside the target chromosome if needed.
     """
-    from crossglue.liftover import lift_intervals, lift_points
+    from crossglue.genomics.liftover import lift_intervals, lift_points
 
     peaks = peaks.reset_index(drop=True)
     n = len(peaks)

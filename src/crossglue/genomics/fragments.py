@@ -24,7 +24,7 @@ import pandas as pd
 import pysam
 
 from crossglue.errors import CrossglueError, where
-from crossglue.genome import canonical_names
+from crossglue.genomics.genome import canonical_names
 
 # Every BGZF file ends with this empty block; its absence means the file was cut short.
 BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from crossglue.fragments import Fragments
+from crossglue.genomics.fragments import Fragments
 
 # ArchR's TSS enrichment: insertions within +-50 bp of a TSS, per bp, over insertions in the
 # two 100 bp flanks at 1,900-2,000 bp on either side, per bp.

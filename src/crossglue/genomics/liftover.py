@@ -1,4 +1,4 @@
-"""Vectorised liftOver through a :class:`~crossglue.chain.ChainSet`, with UCSC semantics.
+"""Vectorised liftOver through a :class:`~crossglue.genomics.chain.ChainSet`, with UCSC semantics.
 
 Peaks are lifted between species with the rules of UCSC ``liftOver`` (kent
 ``src/hg/lib/liftOver.c``, ``remapRange``) so that results match what the field publishes,
@@ -47,7 +47,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from crossglue.chain import ChainSet
+from crossglue.genomics.chain import ChainSet
 from crossglue.errors import CrossglueError
 
 _SHIFT = np.int64(1) << np.int64(40)  # chromosome code * 2**40 + position: one sorted line

@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from crossglue.io_utils import atomic_path  # noqa: E402
-from crossglue.qc import ATAC_THRESHOLDS, RNA_THRESHOLDS  # noqa: E402
+from crossglue.ingest.qc import ATAC_THRESHOLDS, RNA_THRESHOLDS  # noqa: E402
 
 LOG_SCALE = {"n_fragments", "total_counts", "n_genes"}
 

@@ -21,11 +21,11 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
-from crossglue.element_edges import ElementParams, element_edges
+from crossglue.graph.element_edges import ElementParams, element_edges
 from crossglue.errors import CrossglueError
 from crossglue.io_utils import atomic_path
-from crossglue.orthologs import OrthologParams
-from crossglue.peak_gene import CorrelationParams, PeakGeneParams
+from crossglue.graph.orthologs import OrthologParams
+from crossglue.graph.peak_gene import CorrelationParams, PeakGeneParams
 
 EDGE_COLUMNS = ("source", "target", "weight", "sign", "type")
 # Optional per-edge attributes carried into both files (NA where they do not apply).
@@ -436,7 +436,7 @@ def plot_degrees(edges: pd.DataFrame, nodes: pd.DataFrame, path: str | Path) -> 
 
 
 def peak_gene_layer(species: str, links: pd.DataFrame) -> pd.DataFrame:
-    """``species:peak`` — ``species:gene`` edges from :func:`crossglue.peak_gene.peak_gene_edges`."""
+    """``species:peak`` — ``species:gene`` edges from :func:`crossglue.graph.peak_gene.peak_gene_edges`."""
     return pd.DataFrame(
         {
             "source": node_names(species, links["peak"]),
@@ -451,7 +451,7 @@ def peak_gene_layer(species: str, links: pd.DataFrame) -> pd.DataFrame:
 
 
 def ortholog_layer(species_a: str, species_b: str, orthologs: pd.DataFrame) -> pd.DataFrame:
-    """``a:gene`` — ``b:gene`` edges from :func:`crossglue.orthologs.ortholog_edges`."""
+    """``a:gene`` — ``b:gene`` edges from :func:`crossglue.graph.orthologs.ortholog_edges`."""
     return pd.DataFrame(
         {
             "source": node_names(species_a, orthologs["gene_a"]),
@@ -464,7 +464,7 @@ def ortholog_layer(species_a: str, species_b: str, orthologs: pd.DataFrame) -> p
 
 
 def element_layer(elements: pd.DataFrame) -> pd.DataFrame:
-    """``a:element`` — ``b:element`` edges from :func:`crossglue.element_edges.element_edges`."""
+    """``a:element`` — ``b:element`` edges from :func:`crossglue.graph.element_edges.element_edges`."""
     return pd.DataFrame(
         {
             "source": (elements["species_a"] + ":" + elements["element"]).to_numpy(object),
@@ -508,7 +508,7 @@ def build_guidance(
     """
     import logging
 
-    log = logging.getLogger("crossglue.graph")
+    log = logging.getLogger("crossglue.graph.assembly")
     nodes = node_table(features)
     layers = [peak_gene_layer(s, links) for s, links in peak_gene.items()]
     for (a, b), pair in orthologs.groupby(["species_a", "species_b"], sort=False):  # species pairs

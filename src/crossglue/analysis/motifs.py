@@ -136,7 +136,7 @@ def element_sequences(
 ) -> np.ndarray:
     """Base codes of each interval (0-based half-open), right-padded with 4 to the longest;
     bases outside the chromosome are 4 too. Reads each chromosome once. ``aliases`` (alias ->
-    canonical, as ``crossglue.genome.read_aliases`` returns) lets a FASTA name its sequences
+    canonical, as ``crossglue.genomics.genome.read_aliases`` returns) lets a FASTA name its sequences
     differently from the canonical names in ``chrom``."""
     import pysam
 

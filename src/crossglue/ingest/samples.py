@@ -19,12 +19,12 @@ import pandas as pd
 import scipy.sparse as sp
 
 from crossglue.errors import CrossglueError
-from crossglue.fragments import CHUNK_ROWS, Fragments, iter_fragments
-from crossglue.genome import mito_chromosomes
-from crossglue.gtf import match_genes
+from crossglue.genomics.fragments import CHUNK_ROWS, Fragments, iter_fragments
+from crossglue.genomics.genome import mito_chromosomes
+from crossglue.genomics.gtf import match_genes
 from crossglue.io_utils import atomic_path
-from crossglue.qc import add_counts, atac_metrics, combine_qc, count_atac, rna_qc, tss_regions
-from crossglue.rna_counts import read_rna_counts
+from crossglue.ingest.qc import add_counts, atac_metrics, combine_qc, count_atac, rna_qc, tss_regions
+from crossglue.ingest.rna_counts import read_rna_counts
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import hypergeom
 
-from crossglue.regulatory import bh_qvalues
+from crossglue.analysis.regulatory import bh_qvalues
 
 MODULE_COLUMNS = [
     "module", "species", "cell_type", "motif", "motif_name", "motif_q", "n_elements", "n_genes",

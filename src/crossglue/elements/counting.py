@@ -22,7 +22,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from crossglue.errors import CrossglueError
-from crossglue.genome import canonical_names
+from crossglue.genomics.genome import canonical_names
 from crossglue.io_utils import is_gzip
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ import scipy.io
 import scipy.sparse as sp
 
 from crossglue.errors import CrossglueError
-from crossglue.gtf import strip_version
+from crossglue.genomics.gtf import strip_version
 
 
 def _strings(values) -> np.ndarray:

@@ -60,7 +60,7 @@ def annotate_genes(data_genes: pd.DataFrame, annotation: pd.DataFrame) -> tuple[
     """Give each gene of the RNA data its annotation record, by Ensembl id, else by symbol.
 
     ``data_genes``: gene_id (version suffix allowed), gene_name. ``annotation``: the output of
-    :func:`crossglue.gtf.read_genes`. A symbol is used only when it names exactly one
+    :func:`crossglue.genomics.gtf.read_genes`. A symbol is used only when it names exactly one
     annotated gene. Returns (annotated: the data's gene_id with chrom, start, end, strand and
     ``matched_by``; unmatched: data genes with no record, and why), so nothing is dropped
     silently.

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from crossglue.counting import expand_ranges, cell_index, insertion_sites, iter_fragments, overlapping_elements
+from crossglue.elements.counting import expand_ranges, cell_index, insertion_sites, iter_fragments, overlapping_elements
 from crossglue.errors import CrossglueError
-from crossglue.genome import canonical_names
+from crossglue.genomics.genome import canonical_names
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from crossglue.errors import CrossglueError, where
-from crossglue.genome import canonical_names
+from crossglue.genomics.genome import canonical_names
 from crossglue.io_utils import read_maybe_gzip
 
 log = logging.getLogger(__name__)
