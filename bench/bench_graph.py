@@ -24,7 +24,9 @@ import numpy as np
 import pandas as pd
 
 from crossglue.graph.element_edges import element_coordinates, read_union_table
-from crossglue.graph.assembly import build_guidance, summarise, write_edge_table, write_graphml
+from crossglue.graph.assembly import build_guidance
+from crossglue.graph.summary import summarise
+from crossglue.graph.files import write_edge_table, write_graphml
 from crossglue.graph.orthologs import ortholog_edges, read_orthologs
 from crossglue.graph.peak_gene import peak_gene_edges
 

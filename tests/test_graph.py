@@ -11,17 +11,10 @@ import pytest
 
 from crossglue.graph.element_edges import ElementParams, element_coordinates, element_edges, read_union_table
 from crossglue.errors import CrossglueError
-from crossglue.graph.assembly import (
-    assemble,
-    node_table,
-    plot_degrees,
-    read_edge_table,
-    read_graph,
-    summarise,
-    validate,
-    write_edge_table,
-    write_graphml,
-)
+from crossglue.graph.assembly import assemble, node_table
+from crossglue.graph.summary import plot_degrees, summarise
+from crossglue.graph.files import read_edge_table, read_graph, write_edge_table, write_graphml
+from crossglue.graph.validate import validate
 
 NA = np.nan
 
@@ -291,7 +284,8 @@ SPECIES = ["human", "macaque"]
 
 def _build_demo(root, settings=None):
     from crossglue.graph.element_edges import element_coordinates
-    from crossglue.graph.assembly import GraphSettings, build_guidance
+    from crossglue.graph.settings import GraphSettings
+    from crossglue.graph.assembly import build_guidance
     from crossglue.graph.orthologs import ortholog_edges, read_orthologs
     from crossglue.graph.peak_gene import link_species
 
@@ -401,7 +395,7 @@ def test_demo_no_cross_species_edge_touches_a_sequence_or_ambiguous_element(demo
 
 
 def test_demo_ablation_switch_drops_only_element_edges(demo):
-    from crossglue.graph.assembly import graph_settings
+    from crossglue.graph.settings import graph_settings
 
     root, _, _, edges = demo
     _, nodes, ablated = _build_demo(root, graph_settings({"element_edges": False}))
@@ -635,7 +629,7 @@ def test_demo_metacell_correlation_ranks_truth_links_and_travels_with_the_edges(
 
 
 def test_graph_settings_defaults_follow_the_design_and_typos_are_named():
-    from crossglue.graph.assembly import graph_settings
+    from crossglue.graph.settings import graph_settings
 
     settings = graph_settings(None)
     assert (settings.peak_gene.promoter, settings.peak_gene.window, settings.peak_gene.extension) == (

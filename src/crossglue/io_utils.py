@@ -46,3 +46,20 @@ def read_maybe_gzip(path: str | Path) -> bytes:
     """The whole file, inflated when it is gzip/bgzip, whatever its name says."""
     with (gzip.open if is_gzip(path) else open)(path, "rb") as handle:
         return handle.read()
+
+
+def h5ad_var(path: str | Path):
+    """The ``var`` table of an h5ad file (features as index) without loading its matrix."""
+    import h5py
+    from anndata.io import read_elem
+
+    from crossglue.errors import CrossglueError
+
+    path = Path(path)
+    if not path.is_file():
+        raise CrossglueError(f"{path} does not exist")
+    try:
+        with h5py.File(path, "r") as handle:
+            return read_elem(handle["var"])
+    except (OSError, KeyError) as err:
+        raise CrossglueError(f"{path}: not an h5ad file with a 'var' table ({err})") from None

@@ -5,15 +5,11 @@ import logging
 import pandas as pd
 
 from crossglue.graph.element_edges import read_union_table
-from crossglue.graph.assembly import (
-    build_guidance,
-    graph_settings,
-    h5ad_features,
-    plot_degrees,
-    summarise,
-    write_edge_table,
-    write_graphml,
-)
+from crossglue.graph.assembly import build_guidance
+from crossglue.graph.settings import graph_settings
+from crossglue.io_utils import h5ad_var as h5ad_var
+from crossglue.graph.summary import plot_degrees, summarise
+from crossglue.graph.files import write_edge_table, write_graphml
 from crossglue.io_utils import atomic_path
 from crossglue.snakemake_script import run
 
@@ -24,7 +20,7 @@ def main(smk) -> None:
     species = list(smk.params.species)
     settings = graph_settings(smk.params.graph)
     features = {
-        s: {"rna": h5ad_features(rna).index.astype(str), "atac": h5ad_features(atac).index.astype(str)}
+        s: {"rna": h5ad_var(rna).index.astype(str), "atac": h5ad_var(atac).index.astype(str)}
         for s, rna, atac in zip(species, smk.input.rna, smk.input.atac, strict=True)
     }
     peak_gene = {

@@ -4,7 +4,8 @@ import logging
 
 import pandas as pd
 
-from crossglue.graph.assembly import graph_settings, h5ad_features
+from crossglue.graph.settings import graph_settings
+from crossglue.io_utils import h5ad_var as h5ad_var
 from crossglue.io_utils import atomic_path
 from crossglue.graph.orthologs import ortholog_edges, read_orthologs
 from crossglue.snakemake_script import run
@@ -15,7 +16,7 @@ log = logging.getLogger("crossglue.ortholog_links")
 def main(smk) -> None:
     settings = graph_settings(smk.params.graph)
     genes = {
-        s: h5ad_features(path).index.astype(str) for s, path in zip(smk.params.species, smk.input.rna, strict=True)
+        s: h5ad_var(path).index.astype(str) for s, path in zip(smk.params.species, smk.input.rna, strict=True)
     }
     edges, missing = [], []
     for entry, path in zip(smk.params.tables, smk.input.tables, strict=True):

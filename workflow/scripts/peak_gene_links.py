@@ -8,7 +8,8 @@ import scipy.sparse as sp
 
 from crossglue.graph.element_edges import element_coordinates, read_union_table
 from crossglue.genomics.genome import read_aliases, read_chrom_sizes
-from crossglue.graph.assembly import graph_settings, h5ad_features
+from crossglue.graph.settings import graph_settings
+from crossglue.io_utils import h5ad_var as h5ad_var
 from crossglue.genomics.gtf import read_genes
 from crossglue.io_utils import atomic_path
 from crossglue.graph.peak_gene import PairedCounts, link_species
@@ -36,7 +37,7 @@ def main(smk) -> None:
     aliases = read_aliases(smk.input.aliases[0]) if smk.input.aliases else {}
     annotation = read_genes(smk.input.gtf, aliases, sizes)
 
-    rna_var = h5ad_features(smk.input.rna)
+    rna_var = h5ad_var(smk.input.rna)
     data_genes = pd.DataFrame(
         {
             "gene_id": rna_var.index.astype(str),
@@ -44,7 +45,7 @@ def main(smk) -> None:
         }
     )
     union = read_union_table(smk.input.union, smk.params.species)
-    atac_peaks = h5ad_features(smk.input.atac).index.astype(str)
+    atac_peaks = h5ad_var(smk.input.atac).index.astype(str)
     peaks = element_coordinates(union, species)
     absent = ~atac_peaks.isin(peaks["peak_id"])
     if absent.any():

@@ -7,7 +7,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
-from crossglue.graph.assembly import read_edge_table
+from crossglue.graph.files import read_edge_table
 from crossglue.io_utils import atomic_path
 from crossglue.analysis.regulatory import candidate_pairs, center_by_group, distance_prior, evaluate_scores, infer_links, truth_link_labels, union_element_truth
 from crossglue.snakemake_script import run

@@ -11,7 +11,7 @@ import pandas as pd
 from crossglue.analysis.annotate import UNASSIGNED, labels_for
 from crossglue.analysis.differential import RESULT_COLUMNS, one_to_one_orthologs, pseudobulk, species_differential
 from crossglue.errors import CrossglueError
-from crossglue.graph.assembly import read_edge_table
+from crossglue.graph.files import read_edge_table
 from crossglue.io_utils import atomic_path
 from crossglue.snakemake_script import run
 
