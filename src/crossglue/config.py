@@ -1,6 +1,8 @@
 """Configuration and sample-sheet checks that run before any job starts.
 
-The JSON schemas in ``config/schema/`` define every key and its default; this module turns
+The JSON schema (``config.schema.yaml`` in this package; ``config/schema/`` links to it) is
+the one home of every key and its default: settings dataclasses take their defaults from it
+(:func:`schema_defaults`) and are built from config by :func:`settings_from`. This module turns
 schema violations into one message per problem that names the key (``ingest.atac.min_fragments``)
 or the sample-sheet row, and adds the checks a schema cannot express: files that exist,
 a chain for every ordered species pair, samples that name known species.
@@ -9,6 +11,8 @@ a chain for every ordered species pair, samples that name known species.
 from __future__ import annotations
 
 import copy
+import dataclasses
+import functools
 import itertools
 from collections.abc import Iterable
 from pathlib import Path
@@ -20,6 +24,7 @@ import yaml
 
 from crossglue.errors import CrossglueError
 
+SCHEMA_PATH = Path(__file__).with_name("config.schema.yaml")
 MODALITIES = ("rna", "atac", "multiome")
 SAMPLE_COLUMNS = ("sample", "species", "donor", "modality", "fragments", "counts", "metadata")
 REQUIRED_SAMPLE_COLUMNS = ("sample", "species", "donor", "modality")
@@ -27,6 +32,40 @@ REQUIRED_SAMPLE_COLUMNS = ("sample", "species", "donor", "modality")
 
 def _key(path: Iterable[Any]) -> str:
     return ".".join(str(p) for p in path) or "<top level>"
+
+
+@functools.cache
+def _schema() -> dict:
+    return yaml.safe_load(SCHEMA_PATH.read_text())
+
+
+def schema_section(section: str) -> dict:
+    """The schema of a dotted config section, e.g. ``"model.train"``."""
+    node = _schema()
+    for part in section.split("."):
+        node = node["properties"][part]
+    return node
+
+
+def schema_defaults(section: str) -> dict:
+    """The default of every key of a config section that has one, from the schema."""
+    return {k: copy.deepcopy(v["default"]) for k, v in schema_section(section)["properties"].items() if "default" in v}
+
+
+def settings_from(cls: type, section: str, values: dict | None = None, **fixed: Any):
+    """An instance of the settings dataclass ``cls`` from config values (defaults from the schema).
+
+    Notebook callers bypass the schema check the pipeline runs, so an unknown key is named
+    here, with the keys that exist.
+    """
+    values = dict(values or {})
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise CrossglueError(
+            f"config key '{section}.{unknown[0]}' is not a known key; expected one of: {', '.join(sorted(known))}"
+        )
+    return cls(**{**values, **fixed})
 
 
 def schema_errors(config: dict, schema_path: str | Path) -> list[str]:

@@ -24,7 +24,7 @@ sys.path.insert(0, str(REPO / "src"))
 from crossglue.config import load_and_check  # noqa: E402
 from crossglue.errors import CrossglueError  # noqa: E402
 
-CONFIG_SCHEMA = REPO / "config" / "schema" / "config.schema.yaml"
+CONFIG_SCHEMA = REPO / "src" / "crossglue" / "config.schema.yaml"
 
 try:
     samples = load_and_check(config, CONFIG_SCHEMA)
