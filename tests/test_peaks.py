@@ -11,16 +11,17 @@ import pytest
 import scipy.sparse as sp
 
 from crossglue.errors import CrossglueError
+from test_fragments import write_fragments
 from crossglue.peaks.calling import (
     PeakParams,
     call_species_peaks,
     cell_groups,
     fixed_width,
     iterative_overlap_merge,
-    overlaps_any,
     score_per_million,
     write_pseudobulk_insertions,
 )
+from crossglue.genomics.intervals import overlaps_any
 
 # hg19 lengths of the two chromosomes in ArchR's PBSmall test fragments
 HG19_SIZES = {"chr5": 180_915_260, "chr11": 135_006_516}
@@ -89,9 +90,7 @@ def test_pseudobulk_writes_both_cut_sites_of_each_cell_fragment(tmp_path):
         {"chrom": ["1", "1", "2", "1"], "start": [10, 100, 50, 70], "end": [60, 180, 90, 80],
          "barcode": ["AA-1", "CC-1", "AA-1", "GG-1"], "count": [1, 3, 1, 1]}
     )  # fmt: skip
-    path = tmp_path / "f.tsv.gz"
-    with gzip.open(path, "wt") as handle:
-        frags.to_csv(handle, sep="\t", header=False, index=False)
+    path = write_fragments(tmp_path / "f.tsv.gz", frags.sort_values(["chrom", "start"]).to_csv(sep="\t", header=False, index=False))
     groups = pd.Series(["neuron", "glia"], index=["s#AA-1", "s#CC-1"])  # GG-1 is not a cell
     beds = write_pseudobulk_insertions({"s": path}, groups, {"1": "chr1", "2": "chr2"}, {"chr1": 1000, "chr2": 1000},
                                        tmp_path / "pb")  # fmt: skip

@@ -174,7 +174,7 @@ def test_recipe_config_errors_name_the_key():
 
 def _called_truth(union: pd.DataFrame, truth: pd.DataFrame, species: list[str]) -> pd.DataFrame:
     """Pairs (element, truth CRE) where a called peak of the element overlaps the CRE in its species."""
-    from crossglue.elements.counting import overlapping_elements
+    from crossglue.genomics.intervals import overlapping_elements
 
     parts = []
     for s in species:

@@ -20,7 +20,7 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
-from crossglue.elements.counting import overlapping_elements
+from crossglue.genomics.intervals import overlapping_elements
 from crossglue.errors import CrossglueError
 
 log = logging.getLogger(__name__)

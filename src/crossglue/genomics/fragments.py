@@ -11,11 +11,15 @@ second, still vectorised, pass find the first offending line to name in the erro
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import itertools
+import shutil
+import subprocess
 import zlib
 from collections.abc import Iterator
+from typing import IO
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -127,13 +131,36 @@ def _bad_line_in(lines: pd.Series, path: Path, first: int) -> str | None:
     return None
 
 
+@contextlib.contextmanager
+def _inflated(path: Path) -> Iterator[IO[bytes] | Path]:
+    """The file's inflated bytes from a ``gzip -dc`` process when there is one, so that
+    decompression runs on another core beside parsing; else the path for pandas to inflate."""
+    gunzip = shutil.which("gzip")
+    if gunzip is None:
+        yield path
+        return
+    proc = subprocess.Popen([gunzip, "-dc", str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        yield proc.stdout
+        if proc.wait() != 0:
+            message = proc.stderr.read().decode(errors="replace").strip()
+            raise CrossglueError(f"{path}: truncated or corrupt bgzip file ({message})")
+    finally:
+        if proc.poll() is None:  # left early (error or consumer stopped)
+            proc.kill()
+        proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+
+
 def _chunks(path: Path, skip: int, chunk_rows: int) -> Iterator[pd.DataFrame]:
     """The records in tables of at most ``chunk_rows`` rows (bounded memory)."""
     try:
-        with pd.read_csv(
-            path, sep="\t", header=None, names=COLUMNS, skiprows=skip, dtype=DTYPES, compression="gzip",
-            engine="c", na_filter=False, chunksize=chunk_rows,
-        ) as reader:
+        with _inflated(path) as source, pd.read_csv(
+            source, sep="\t", header=None, names=COLUMNS, skiprows=skip, dtype=DTYPES,
+            compression="gzip" if isinstance(source, Path) else None, engine="c", na_filter=False,
+            chunksize=chunk_rows,
+        ) as reader:  # fmt: skip
             yield from reader
     except (EOFError, zlib.error, gzip.BadGzipFile) as err:
         raise CrossglueError(f"{path}: truncated or corrupt bgzip file ({err})") from None
@@ -309,3 +336,11 @@ def _check_sorted(table: pd.DataFrame, start: np.ndarray, state: _SortState, at)
         state.finished.add(state.last_chrom)
     state.finished.update(block_names[:-1])
     state.last_chrom, state.last_start = block_names[-1], int(start[-1])
+
+
+def cell_index(cell_ids: pd.Index, sample: str) -> tuple[pd.Index, np.ndarray]:
+    """Barcodes of ``sample``'s cells (ids ``{sample}#{barcode}``) and their rows in ``cell_ids``."""
+    ids = pd.Index(cell_ids.astype(str))
+    prefix = f"{sample}#"
+    rows = np.flatnonzero(ids.str.startswith(prefix))
+    return pd.Index(ids[rows].str.slice(len(prefix))), rows

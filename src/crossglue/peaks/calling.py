@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from crossglue.elements.counting import expand_ranges, cell_index, insertion_sites, iter_fragments, overlapping_elements
+from crossglue.genomics.fragments import cell_index, iter_fragments
+from crossglue.genomics.intervals import expand_ranges, insertion_sites, overlaps_any
 from crossglue.errors import CrossglueError
 from crossglue.genomics.genome import canonical_names
 
@@ -131,12 +132,12 @@ def write_pseudobulk_insertions(
             if not len(rows):
                 continue
             group_code = names.get_indexer(groups.to_numpy()[rows])
-            for chunk in iter_fragments(path, aliases, sizes):
-                cell = barcodes.get_indexer(chunk.barcode)
+            for chunk in iter_fragments(path, sizes, aliases):
+                cell = barcodes.get_indexer(chunk.barcodes)[chunk.barcode]
                 keep = cell >= 0
                 pos, frag = insertion_sites(chunk.start[keep], chunk.end[keep])
                 code = group_code[cell[keep]][frag]
-                chrom = chunk.chrom[keep][frag]
+                chrom = np.asarray(chunk.chrom_names, dtype=object)[chunk.chrom[keep][frag]]
                 for g in np.unique(code):  # groups, not insertions
                     sel = code == g
                     bed = pd.DataFrame({"c": chrom[sel], "s": pos[sel], "e": pos[sel] + 1, "n": ".", "v": 0, "t": "+"})
@@ -209,24 +210,6 @@ def fixed_width(
     if blacklist is not None and len(blacklist) and len(out):
         out = out[~overlaps_any(out, blacklist)]
     return out.reset_index(drop=True)
-
-
-def overlaps_any(intervals: pd.DataFrame, others: pd.DataFrame) -> np.ndarray:
-    """Whether each interval (chrom, start, end) overlaps any of ``others``."""
-    hit = np.zeros(len(intervals), bool)
-    for chrom, sub in others.groupby("chrom", sort=False):  # chromosomes
-        sub = sub.sort_values("start")
-        sel = np.flatnonzero((intervals["chrom"] == chrom).to_numpy())
-        if not len(sel):
-            continue
-        q, _ = overlapping_elements(
-            sub["start"].to_numpy(np.int64),
-            sub["end"].to_numpy(np.int64),
-            intervals["start"].to_numpy(np.int64)[sel],
-            intervals["end"].to_numpy(np.int64)[sel],
-        )
-        hit[sel[q]] = True
-    return hit
 
 
 def iterative_overlap_merge(peaks: pd.DataFrame, score: str = "score") -> pd.DataFrame:
