@@ -352,6 +352,9 @@ def transfer_figures(obs: pd.DataFrame | None, x: np.ndarray | None, species: li
             tag = f"transfer.{a}_to_{b}" + ("" if ma == "all" else f".{ma}_to_{mb}")
             names += [f"{tag}.accuracy", f"{tag}.balanced_accuracy"]
         names += [f"transfer.{a}_to_{b}.largest_off_diagonal"]
+    if len(species) < 2:
+        f.na(["transfer.cross_species"], f"fewer than two species ({', '.join(species)})")
+        return f.frame(), {}
     if obs is None:
         f.na(names, reason)
         return f.frame(), {}
