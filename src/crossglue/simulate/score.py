@@ -57,6 +57,7 @@ DISTAL_BP = 2_000
 LINK_Q = 0.1
 MODALITIES = ("rna", "atac")
 BAD_STATUSES = ("doublet", "low_quality", "empty")  # always reported; others in the truth too
+SECTIONS = ("qc", "union", "transfer", "labels", "integration", "links", "modules")
 RUNS = {"main": "model", "ablation": "model_ablation"}
 LABEL_RUNS = {"main": "results/analysis/cells.h5ad", "ablation": "results/analysis/ablation/cells.h5ad"}
 
@@ -340,7 +341,7 @@ def _directions(species):
     return [(a, b) for a in species for b in species if a != b]
 
 
-def transfer_figures(obs: pd.DataFrame | None, x: np.ndarray | None, species: list[str], reason: str = "") -> tuple[pd.DataFrame, dict]:
+def transfer_figures(obs: pd.DataFrame | None, x: np.ndarray | None, species: list[str], run: str = "main", reason: str = "") -> tuple[pd.DataFrame, dict]:
     """kNN(15) transfer from the labelled cells of species A (given ``cell_type``) to the
     unlabelled cells of species B with a true type (``obs['true_type']``), per modality pair
     and over all modalities."""
@@ -349,11 +350,11 @@ def transfer_figures(obs: pd.DataFrame | None, x: np.ndarray | None, species: li
     names = []
     for a, b in _directions(species):
         for ma, mb in pairs:
-            tag = f"transfer.{a}_to_{b}" + ("" if ma == "all" else f".{ma}_to_{mb}")
+            tag = f"transfer.{run}.{a}_to_{b}" + ("" if ma == "all" else f".{ma}_to_{mb}")
             names += [f"{tag}.accuracy", f"{tag}.balanced_accuracy"]
-        names += [f"transfer.{a}_to_{b}.largest_off_diagonal"]
+        names += [f"transfer.{run}.{a}_to_{b}.largest_off_diagonal"]
     if len(species) < 2:
-        f.na(["transfer.cross_species"], f"fewer than two species ({', '.join(species)})")
+        f.na([f"transfer.{run}.cross_species"], f"fewer than two species ({', '.join(species)})")
         return f.frame(), {}
     if obs is None:
         f.na(names, reason)
@@ -366,7 +367,7 @@ def transfer_figures(obs: pd.DataFrame | None, x: np.ndarray | None, species: li
     given = obs["cell_type"].astype(str).to_numpy()
     for a, b in _directions(species):
         for ma, mb in pairs:
-            tag = f"transfer.{a}_to_{b}" + ("" if ma == "all" else f".{ma}_to_{mb}")
+            tag = f"transfer.{run}.{a}_to_{b}" + ("" if ma == "all" else f".{ma}_to_{mb}")
             ref = labelled & (sp == a) & ((mod == ma) if ma != "all" else True)
             query = ~labelled & has_true & (sp == b) & ((mod == mb) if mb != "all" else True)
             if not ref.any() or not query.any():
@@ -384,7 +385,7 @@ def transfer_figures(obs: pd.DataFrame | None, x: np.ndarray | None, species: li
                 v, which = largest_off_diagonal(table)
                 f.add(f"{tag}.largest_off_diagonal", v)
                 f.rows[-1]["reason"] = which  # not a reason: names the pair
-                tables[f"kNN transfer {a} -> {b} (row-normalised)"] = table
+                tables[f"kNN transfer ({run}) {a} -> {b}: true x assigned (row-normalised)"] = table
     return f.frame(), tables
 
 
@@ -480,11 +481,13 @@ def link_figures(links, element_truth, truth_links, reason: str = "") -> tuple[p
     the empirical FDR among links called at q <= 0.1."""
     f = _Figures("links")
     names = [f"links.{sub}.{score}.{m}" for sub in ("all", "distal") for score in ("score", "distance") for m in ("auroc", "auprc")]
-    names += ["links.planted_fraction", "links.called_fdr", "links.called"]
+    names += ["links.candidates", "links.planted", "links.planted_fraction", "links.called_fdr", "links.called"]
     if links is None:
         f.na(names, reason)
         return f.frame(), {}
     truth = truth_link_labels(links, element_truth, truth_links)
+    f.add("links.candidates", len(truth))
+    f.add("links.planted", truth.sum())
     f.add("links.planted_fraction", truth.mean() if len(truth) else NA)
     rows = []
     if "distance" in links and links["distance"].notna().all():
@@ -600,10 +603,9 @@ def score_run(root, truth: Path | None = None) -> Score:
 
     for name, rel in RUNS.items():
         data, why = _try(lambda rel=rel: cells_with_truth(run, f"results/{rel}/cells.h5ad"))
-        if name == "main":
-            fr, tb = transfer_figures(*(data or (None, None)), species, why)
-            parts.append(fr)
-            tables |= tb
+        fr, tb = transfer_figures(*(data or (None, None)), species, name, why)
+        parts.append(fr)
+        tables |= tb
         parts.append(integration_figures(*(data or (None, None)), species, name, why))
 
     for name, rel in LABEL_RUNS.items():
@@ -621,6 +623,8 @@ def score_run(root, truth: Path | None = None) -> Score:
     parts.append(module_figures(*(mt or (None, None, None)), why))
 
     figures = pd.concat(parts, ignore_index=True)
+    order = {name: i for i, name in enumerate(SECTIONS)}
+    figures = figures.sort_values("section", key=lambda c: c.map(order), kind="stable").reset_index(drop=True)
     return Score(figures, tables)
 
 
