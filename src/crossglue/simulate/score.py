@@ -331,7 +331,7 @@ def largest_off_diagonal(table: pd.DataFrame) -> tuple[float, str]:
     stacked = table.stack()
     off = stacked[[t != a for t, a in stacked.index]]
     off = off[off.index.get_level_values(1) != UNASSIGNED]
-    if off.empty:
+    if off.empty or off.max() == 0:
         return 0.0, ""
     (t, a), v = off.idxmax(), off.max()
     return float(v), f"{t} -> {a}"
