@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 CORES ?= 2
 
-.PHONY: install system-deps demo test test-slow test-demo test-slurm lint clean-demo
+.PHONY: install system-deps demo test test-slow test-demo test-realistic test-slurm lint clean-demo
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,12 @@ test-slow: install
 test-demo: install
 	bash .ci/install_chromium.sh
 	$(PY) -m pytest -m demo -s
+
+## The whole pipeline on the `realistic` simulator preset, every figure of
+## `python -m crossglue.simulate.score` printed; asserts only that each is computed or NA
+## with a reason. CROSSGLUE_REALISTIC_RUN=DIR scores a finished run instead of running one.
+test-realistic: install
+	$(PY) -m pytest -m realistic -s
 
 ## A real single-node SLURM cluster on this machine runs the tiny demo through sbatch.
 test-slurm: install

@@ -8,6 +8,7 @@ GraphML, the summary. Also printed: recall of truth CRE → gene links.
 
     .venv/bin/python bench/bench_graph.py              # scale 10
     .venv/bin/python bench/bench_graph.py --scale 1    # the demo itself
+    .venv/bin/python bench/bench_graph.py --preset realistic --scale 1
 
 Results are not tests: printed and written to ``--out`` as TSV.
 """
@@ -32,16 +33,16 @@ from crossglue.graph.peak_gene import peak_gene_edges
 
 
 def simulated_inputs(
-    scale: float, seed: int, workdir: Path
+    scale: float, seed: int, workdir: Path, preset_name: str = "demo"
 ) -> tuple[dict[str, pd.DataFrame], Path, Path, pd.DataFrame]:
     """Genes per species, union table path, ortholog table path and truth links (no cells simulated)."""
-    from crossglue.simulate import biomart_table
+    from crossglue.simulate.dataset import biomart_table
     from crossglue.simulate.ancestor import CRE_HALF_WIDTH, build_ancestor
     from crossglue.simulate.annotate import annotate
     from crossglue.simulate.evolve import evolve
     from crossglue.simulate.presets import SPECIES, get_preset
 
-    preset = get_preset("demo", scale)
+    preset = get_preset(preset_name, scale)
     rng = np.random.default_rng(seed)
     anc = build_ancestor(rng, preset)
     genomes = {
@@ -82,14 +83,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", type=float, default=10.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--preset", default="demo", help="simulator preset (demo, realistic, ...) whose annotation is built")
     parser.add_argument("--out", type=Path, default=Path("bench/out/graph.tsv"))
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         t = time.perf_counter()
-        genes, union_path, orth_path, truth = simulated_inputs(args.scale, args.seed, workdir)
-        print(f"simulated annotation (scale {args.scale:g}): {time.perf_counter() - t:.1f} s (not part of the build)")
+        genes, union_path, orth_path, truth = simulated_inputs(args.scale, args.seed, workdir, args.preset)
+        print(f"simulated annotation ({args.preset}, scale {args.scale:g}): {time.perf_counter() - t:.1f} s (not part of the build)")
 
         times: dict[str, float] = {}
         t0 = t = time.perf_counter()

@@ -13,6 +13,7 @@ cross-species label transfer (kNN), RNA↔ATAC FOSCTTM of paired nuclei, species
     .venv/bin/python bench/bench_model.py --cells 500 --genes 400 --scglue-epochs 0  # quick
     .venv/bin/python bench/bench_model.py --demo . --tools crossglue,crossglue-ablation,scglue
     .venv/bin/python bench/bench_model.py --demo . --scale 4 --tools crossglue  # scaling
+    .venv/bin/python bench/bench_model.py --demo RUN --preset realistic  # a realistic run
 
 scglue is an optional extra (``pip install scglue==0.4.1``); without it only crossglue runs.
 Results are not tests: they are printed and written to ``--out`` as TSV.
@@ -227,6 +228,22 @@ def score(workdir: Path, tool: str) -> dict:
     return out
 
 
+def run_preset(args) -> str:
+    """The simulator preset behind the data: ``synthetic`` without ``--demo``, else the run's
+    ``demo.preset`` (which ``--preset`` must match when given)."""
+    if not args.demo:
+        if args.preset:
+            raise SystemExit("--preset needs --demo RUN: the synthetic data has no simulator preset")
+        return "synthetic"
+    import yaml
+
+    config = Path(args.demo) / "config/config.yaml"
+    used = (yaml.safe_load(config.read_text()).get("demo") or {}).get("preset", "demo") if config.exists() else "unknown"
+    if args.preset and args.preset != used:
+        raise SystemExit(f"--preset {args.preset}: the run at {args.demo} used preset {used} ({config})")
+    return used
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--cells", type=int, default=2500, help="cells per domain (4 domains)")
@@ -237,6 +254,8 @@ def main() -> None:
     p.add_argument("--scglue-epochs", type=int, default=None, help="scglue max_epochs (default: its automatic choice)")
     p.add_argument("--demo", default=None, help="a finished demo run (repository root after `make demo`): "
                    "train on the pipeline's own inputs and graph instead of synthetic data")
+    p.add_argument("--preset", default=None, help="with --demo: the simulator preset the run must have used "
+                   "(demo, realistic; checked against its config demo.preset and recorded in the table)")
     p.add_argument("--scale", type=int, default=1, help="with --demo: copies of every cell (1, 4, 16 for scaling)")
     p.add_argument("--tools", default="crossglue,crossglue-nopair,scglue",
                    help="any of crossglue, crossglue-nopair, crossglue-ablation, scglue")
@@ -251,6 +270,7 @@ def main() -> None:
     if args.tool:
         child(args)
         return
+    preset = run_preset(args)
     with tempfile.TemporaryDirectory(prefix="bench_model_") as tmp:
         workdir = Path(args.keep or tmp)
         workdir.mkdir(parents=True, exist_ok=True)
@@ -276,7 +296,7 @@ def main() -> None:
                 print(f"{tool} failed:\n{proc.stderr[-3000:]}")
                 continue
             result = json.loads((workdir / f"result_{tool}.json").read_text())
-            rows.append({"tool": tool, "wall_s": wall, **result, **score(workdir, tool)})
+            rows.append({"tool": tool, "preset": preset, "wall_s": wall, **result, **score(workdir, tool)})
             print(f"{tool}: done in {wall:.0f}s", flush=True)
         table = pd.DataFrame(rows)
         with pd.option_context("display.float_format", "{:.3f}".format, "display.width", 200):
