@@ -1,6 +1,6 @@
 """Guidance graph: peak-gene links per species, ortholog links, element links, one graph."""
 
-from crossglue.graph.assembly import graph_settings
+from crossglue.graph.settings import graph_settings
 
 GRAPH = config["graph"]
 try:
