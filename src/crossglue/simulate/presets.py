@@ -75,17 +75,17 @@ def _samples(sizes: dict[str, int]) -> tuple[SampleSpec, ...]:
 
 
 def _realistic_samples(sizes: dict[str, int]) -> tuple[SampleSpec, ...]:
-    """Per species: two RNA donors, one ATAC donor, one multiome donor; labels (the authors'
+    """The demo's sample layout (config/samples.tsv reads it), but labels (the authors'
     annotation of passing nuclei) only for human rna1 and multiome1, so label transfer must
     cover the other human samples and the whole unlabelled macaque."""
     out = []
     for sp in SPECIES:
         human = sp == "human"
         for key, modality, donor, fmt, meta in (
-            ("rna1", "rna", "d1", "h5", "labels" if human else "none"),
-            ("rna2", "rna", "d2", "h5ad" if not human else "h5", "no_labels" if human else "none"),
+            ("rna1", "rna", "d1", "h5" if human else "h5ad", "labels" if human else "none"),
+            ("rna2", "rna", "d2", "h5", "no_labels" if human else "none"),
             ("atac1", "atac", "d3", "h5", "no_labels"),
-            ("multiome1", "multiome", "d4", "h5", "labels" if human else "none"),
+            ("multiome1", "multiome", "d2", "h5", "labels" if human else "none"),
         ):
             if sizes.get(key, 0):
                 out.append(SampleSpec(f"{sp}_{key}", sp, f"{sp}_{donor}", modality, sizes[key], fmt, meta))
