@@ -8,7 +8,7 @@ the segmental duplication copies a gene and its CREs (one2many genes, ``ambiguou
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -16,6 +16,8 @@ import pandas as pd
 from crossglue.simulate.ancestor import MAX_LINK_DISTANCE, Ancestor, gene_symbols, make_exons
 from crossglue.simulate.evolve import SpeciesGenome, map_positions
 from crossglue.simulate.intervals import concat_ranges
+from crossglue.simulate import states
+from crossglue.simulate.jaspar import JASPAR_COUNTS, jaspar_name, jaspar_pwm
 from crossglue.simulate.presets import SHARED_CELL_TYPES, SPECIFIC_CELL_TYPE, Preset
 
 ID_PREFIX = {"human": ("ENSG", "ENST"), "macaque": ("ENSMMUG", "ENSMMUT")}
@@ -42,6 +44,8 @@ class Annotation:
     modules: pd.DataFrame  # module, species, cell_types, tf_gene_id, tf_name, motif, cres, genes
     orthologs: pd.DataFrame  # gene_a, gene_b, homology_type, pid_target, pid_query, confidence
     motifs: dict[str, np.ndarray]  # motif name -> (width, 4) probabilities over A, C, G, T
+    motif_names: dict[str, str] = field(default_factory=dict)  # motif -> name (JASPAR TF name)
+    state_model: states.StateModel | None = None  # realistic preset only
 
 
 def cell_types_of(species: str) -> list[str]:
@@ -146,11 +150,14 @@ def _species_genes(rng, anc: Ancestor, genomes: dict[str, SpeciesGenome], dup: d
         ).to_numpy()
     dup_genes = set(anc.genes.gene[in_dup])
     gene_tables, exon_tables, novel_cres = [], [], {}
+    lost = {g for genome in genomes.values() for g in genome.structure.get("gene_loss", {}).get("genes", [])}
     for s, genome in genomes.items():
-        g, ex = _map_genes(anc, genome, 0, np.ones(len(anc.genes), bool))
+        keep = ~anc.genes.gene.isin(genome.structure.get("gene_loss", {}).get("genes", [])).to_numpy()
+        g, ex = _map_genes(anc, genome, 0, keep)
         g["kind"] = np.where(
             g.anc_gene.str.startswith("gM"), "mito", np.where(g.anc_gene.isin(dup_genes), "duplicated", "shared")
         )
+        g.loc[g.anc_gene.isin(lost).to_numpy(), "kind"] = "lost_in_other"
         gene_tables.append(g.assign(species=s))
         exon_tables.append(ex.assign(species=s))
         if dup and dup["species"] == s:
@@ -235,7 +242,13 @@ def _cre_table(
             c, p = np.where(layer == 1, cc, c), np.where(layer == 1, pc, p)
         else:
             c = np.where(layer == 1, "", c)  # the copy exists only where the duplication happened
-        if ((c == "") & (layer == 0)).any():
+        loss = genome.structure.get("gene_loss")
+        deleted = np.zeros(len(rows), bool)
+        if loss:  # elements inside the lineage-specific gene loss are gone with it
+            deleted = (
+                (rows.anc_chrom == loss["anc_chrom"]) & (rows.anc_centre >= loss["start"]) & (rows.anc_centre < loss["end"])
+            ).to_numpy()
+        if ((c == "") & (layer == 0) & ~deleted).any():
             raise RuntimeError("simulate: a CRE centre was lost in evolution (protection failed)")
         rows[f"{s}_chrom"] = c
         rows[f"{s}_centre"] = np.where(c == "", -1, p)
@@ -271,6 +284,10 @@ def _cre_table(
     klass[np.concatenate([in_dup, np.ones(len(rows) - len(acres), bool), np.zeros(len(cres) - len(rows), bool)])] = (
         "ambiguous"
     )
+    for s in species:  # deleted with a lineage-specific gene loss: sequence of the other species only
+        gone = (klass == "conserved") & (cres[f"{s}_chrom"].to_numpy() == "")
+        others = [o for o in species if o != s]
+        klass[gone] = f"{others[0]}_sequence"
     distal_cons = np.flatnonzero((klass == "conserved") & (cres.kind.to_numpy() == "distal"))
     draw = rng.random(len(distal_cons))
     f = SPECIES_ACCESSIBLE_FRACTION
@@ -410,11 +427,16 @@ def _activity(rng, cres: pd.DataFrame, cell_types: dict[str, list[str]]) -> dict
     return activity
 
 
-def _plant_modules(rng, cres, genes, links, activity, cell_types, n_per_species: int, size: int):
+def _plant_modules(rng, cres, genes, links, activity, cell_types, n_per_species: int, size: int, realistic=False):
     """Species-specific modules: conserved distal CREs that gain activity in one species in
-    one or two cell types, driving their targets there; each has a TF and a motif."""
+    one or two cell types, driving their targets there; each has a TF and a motif.
+
+    ``realistic``: the motif is a real JASPAR matrix (the TF gene takes its name), module
+    elements are open with probability MODULE_OPEN, and background elsewhere.
+    """
     species = list(cell_types)
-    shared = list(SHARED_CELL_TYPES)
+    shared = states.shared_types() if realistic else list(SHARED_CELL_TYPES)
+    jaspar_ids = list(rng.permutation(list(JASPAR_COUNTS))) if realistic else []
     linked = links[links.species == species[0]].cre
     candidates = np.flatnonzero((cres["class"].to_numpy() == "conserved") & (cres.kind.to_numpy() == "distal"))
     candidates = rng.permutation(candidates[np.isin(candidates, linked)])
@@ -428,14 +450,24 @@ def _plant_modules(rng, cres, genes, links, activity, cell_types, n_per_species:
         for k in range(n_per_species):
             mtypes = list(rng.choice(shared, size=1 + k % 2, replace=False))
             mcres = np.sort(candidates[m * size : (m + 1) * size])
-            mid, motif = f"{s}_module{k + 1}", f"SIMM{m + 1:03d}"
-            motifs[motif] = random_motif(rng, int(rng.integers(10, 15)))
+            mid = f"{s}_module{k + 1}"
+            if realistic:
+                motif = jaspar_ids[m]
+                motifs[motif] = jaspar_pwm(motif)
+                genes.loc[genes.anc_gene == tfs[m], "gene_name"] = jaspar_name(motif).upper()
+            else:
+                motif = f"SIMM{m + 1:03d}"
+                motifs[motif] = random_motif(rng, int(rng.integers(10, 15)))
             cres.loc[mcres, "class"] = f"{s}_accessible"
             cres.loc[mcres, "module"] = mid
             for o in species:
-                activity[o][mcres] = 0.0
+                activity[o][mcres] = 0.02 if realistic else 0.0
             cols = [cell_types[s].index(t) for t in mtypes]
-            activity[s][np.ix_(mcres, cols)] = MODULE_ACTIVITY * rng.lognormal(0.0, 0.2, size=(len(mcres), len(cols)))
+            if realistic:
+                cres.loc[mcres, "branch_event"] = f"gain_{s}"
+                activity[s][np.ix_(mcres, cols)] = states.MODULE_OPEN * rng.uniform(0.85, 1.15, (len(mcres), len(cols)))
+            else:
+                activity[s][np.ix_(mcres, cols)] = MODULE_ACTIVITY * rng.lognormal(0.0, 0.2, size=(len(mcres), len(cols)))
             targets = links[(links.species == s) & links.cre.isin(mcres)]
             links.loc[targets.index, "effect"] = MODULE_EFFECT
             tf = genes[(genes.species == s) & (genes.anc_gene == tfs[m])].iloc[0]
@@ -452,9 +484,15 @@ def _plant_modules(rng, cres, genes, links, activity, cell_types, n_per_species:
                 }
             )
             m += 1
-    for extra in range(4):  # decoy motifs that no module uses
-        motifs[f"SIMM{m + extra + 1:03d}"] = random_motif(rng, int(rng.integers(10, 15)))
+    if realistic:  # the other JASPAR matrices are decoys no module uses
+        for motif in jaspar_ids[m:]:
+            motifs[motif] = jaspar_pwm(motif)
+    else:
+        for extra in range(4):  # decoy motifs that no module uses
+            motifs[f"SIMM{m + extra + 1:03d}"] = random_motif(rng, int(rng.integers(10, 15)))
     modules = pd.DataFrame(rows)
+    if realistic:
+        modules.insert(modules.columns.get_loc("motif") + 1, "motif_name", [jaspar_name(x) for x in modules.motif])
     genes["is_tf"] = genes.anc_gene.isin(tfs) & (genes.kind == "shared")
     return modules, motifs
 
@@ -483,19 +521,27 @@ def _orthologs(rng, genes: pd.DataFrame, a: str, b: str) -> pd.DataFrame:
 def annotate(rng: np.random.Generator, anc: Ancestor, genomes: dict[str, SpeciesGenome], preset: Preset) -> Annotation:
     """Build every species' annotation and its truth from the ancestor and the evolved genomes."""
     species = list(genomes)
-    cell_types = {s: cell_types_of(s) for s in species}
+    realistic = preset.model == "realistic"
+    cell_types = {s: states.cell_types_of(s) if realistic else cell_types_of(s) for s in species}
     dup = next(
         (g.structure["duplication"] | {"species": s} for s, g in genomes.items() if "duplication" in g.structure), None
     )
     genes, exons, novel_cres = _species_genes(rng, anc, genomes, dup, 1 if preset.name == "tiny" else 2)
     cres = _cre_table(rng, anc, genomes, dup, genes, novel_cres)
     links = _links(rng, anc, cres, genes, dup)
-    activity = _activity(rng, cres, cell_types)
+    if realistic:
+        activity, cres["branch_event"] = states.open_probabilities(rng, cres, cell_types)
+    else:
+        activity = _activity(rng, cres, cell_types)
     modules, motifs = _plant_modules(
-        rng, cres, genes, links, activity, cell_types, preset.n_modules_per_species, preset.module_size
+        rng, cres, genes, links, activity, cell_types, preset.n_modules_per_species, preset.module_size, realistic
     )
     # Real macaque annotations leave some genes without a symbol (never a TF or a mito gene).
     unnamed = (genes.species == "macaque") & (genes.kind == "shared") & ~genes.is_tf & (rng.random(len(genes)) < 0.03)
     genes.loc[unnamed, "gene_name"] = ""
     orthologs = _orthologs(rng, genes, species[0], species[1])
-    return Annotation(species, cell_types, genes, exons, cres, activity, links, modules, orthologs, motifs)
+    motif_names = {m: jaspar_name(m) for m in motifs} if realistic else {}
+    ann = Annotation(species, cell_types, genes, exons, cres, activity, links, modules, orthologs, motifs, motif_names)
+    if realistic:
+        ann.state_model = states.build_state_model(rng, ann, activity)
+    return ann

@@ -214,6 +214,22 @@ def simulate_fragments(
     cell = np.concatenate([cell_of_in, cell_of_bg])
     start = np.concatenate([start_in, start_bg])
     end = start + np.concatenate([len_in, len_bg])
+    frags, unique_per_cell = unique_fragments(rng, cell, start, end, offsets, names, cells.barcode.to_numpy())
+    return frags, unique_per_cell, frip
+
+
+def unique_fragments(
+    rng: np.random.Generator,
+    cell: np.ndarray,
+    start: np.ndarray,
+    end: np.ndarray,
+    offsets: np.ndarray,
+    names: list[str],
+    barcode_names: np.ndarray,
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Sorted unique fragments from genome-wide (concatenated) coordinates: fragments that
+    cross a chromosome end are dropped, identical ones of a barcode merged with their PCR
+    reads summed in ``count``; also the unique fragments per barcode."""
     ci = np.searchsorted(offsets, start, side="right") - 1
     ok = (start >= 0) & (ci < len(names)) & (end <= offsets[np.minimum(ci + 1, len(names))])
     cell, start, end, ci = cell[ok], start[ok], end[ok], ci[ok]
@@ -231,9 +247,8 @@ def simulate_fragments(
             "chrom": pd.Categorical.from_codes(ci[first], categories=names),
             "start": start[first],
             "end": end[first],
-            "barcode": cells.barcode.to_numpy()[cell[first]],
+            "barcode": barcode_names[cell[first]],
             "count": reads,
         }
     )
-    unique_per_cell = np.bincount(cell[first], minlength=len(q))
-    return frags, unique_per_cell, frip
+    return frags, np.bincount(cell[first], minlength=len(barcode_names))

@@ -16,6 +16,7 @@ import yaml
 from crossglue.io_utils import atomic_path
 
 from crossglue.simulate import cells as cellsim
+from crossglue.simulate import counts_realistic as realsim
 from crossglue.simulate.ancestor import CRE_HALF_WIDTH, build_ancestor
 from crossglue.simulate.annotate import ID_PREFIX, Annotation, annotate
 from crossglue.simulate.evolve import SpeciesGenome, evolve
@@ -69,7 +70,9 @@ def simulate(
     anc = build_ancestor(genome_rng, p)
     genomes: dict[str, SpeciesGenome] = {}
     for i, s in enumerate(SPECIES):
-        genomes[s] = evolve(genome_rng, anc, s, p.n_insertions, novel_start=1_000_000 * (i + 1))
+        genomes[s] = evolve(
+            genome_rng, anc, s, p.n_insertions, novel_start=1_000_000 * (i + 1), realistic=p.model == "realistic"
+        )
     ann = annotate(annot_rng, anc, genomes, p)
     log.info("genomes and annotation: %.1f s", time.perf_counter() - t0)
 
@@ -211,9 +214,29 @@ def biomart_table(ann: Annotation, a: str, b: str) -> pd.DataFrame:
     )
 
 
+# Header lines as Cell Ranger ARC writes them at the top of fragments.tsv.gz (realistic preset).
+CELLRANGER_HEADER = {
+    "description": "Fragments",
+    "pipeline_name": "cellranger-arc",
+    "pipeline_version": "cellranger-arc-2.0.2",
+}
+
+
 def _write_samples(rng, out: Path, prefix: str, p: Preset, ann: Annotation, genomes: dict[str, SpeciesGenome]):
-    props = cellsim.type_proportions(rng, list(SPECIES))
-    profiles = {s: cellsim.expression_profiles(rng, ann, s) for s in SPECIES}
+    realistic = p.model == "realistic"
+    if realistic:
+        props = realsim.dirichlet_proportions(rng, ann, {spec.donor: spec.species for spec in p.samples})
+        biases = {s: realsim.species_biases(rng, ann, s) for s in SPECIES}
+        for s, b in biases.items():  # truth: technical biases and state loading per gene
+            sel = (ann.genes.species == s).to_numpy()
+            ann.genes.loc[sel, "capture_bias"] = np.round(b.capture, 4)
+            ann.genes.loc[sel, "chemistry_bias"] = np.round(b.chemistry, 4)
+            ann.genes.loc[sel, "overdispersion_sd"] = np.round(b.sigma, 4)
+            ann.genes.loc[sel, "state_loading"] = np.round(ann.state_model.gene_loading[s], 4)
+        profiles = {s: (ann.genes[ann.genes.species == s].reset_index(drop=True), None) for s in SPECIES}
+    else:
+        props = cellsim.type_proportions(rng, list(SPECIES))
+        profiles = {s: cellsim.expression_profiles(rng, ann, s) for s in SPECIES}
     donors = sorted({sp.donor for sp in p.samples})
     donor_lib = dict(zip(donors, rng.lognormal(0.0, 0.2, len(donors)), strict=True))
     donor_sex = dict(zip(donors, rng.choice(["F", "M"], len(donors)), strict=True))
@@ -225,7 +248,11 @@ def _write_samples(rng, out: Path, prefix: str, p: Preset, ann: Annotation, geno
     for spec in p.samples:
         s = spec.species
         genes, prof = profiles[s]
-        cells = cellsim.make_nuclei(rng, spec, ann, props[s])
+        if realistic:
+            cells, *comp = realsim.make_barcodes(rng, spec, ann, props[spec.donor])
+            comp = tuple(comp)
+        else:
+            cells = cellsim.make_nuclei(rng, spec, ann, props[s])
         sdir = out / "samples" / spec.name
         rel = f"{prefix}/samples/{spec.name}"
         row = {
@@ -243,25 +270,48 @@ def _write_samples(rng, out: Path, prefix: str, p: Preset, ann: Annotation, geno
         cells["frip_target"] = np.nan
         stat = {"modality": spec.modality, "nuclei": int((cells.quality != "empty").sum()), "barcodes": len(cells)}
         if spec.modality in ("atac", "multiome"):
-            frags, uniq, frip = cellsim.simulate_fragments(
-                rng, cells, ann, genomes[s].chrom_sizes, p, donor_lib[spec.donor]
-            )
-            header = {"id": spec.name, "pipeline_name": "crossglue.simulate", "reference_assembly": ASSEMBLIES[s]}
+            if realistic:
+                frags, fstats = realsim.simulate_fragments(
+                    rng, cells, comp, ann, genomes[s].chrom_sizes, p, donor_lib[spec.donor]
+                )
+                uniq, frip = fstats.n_fragments.to_numpy(), fstats.frip_target.to_numpy()
+                header = {"id": spec.name, **CELLRANGER_HEADER, "reference_assembly": ASSEMBLIES[s]}
+                header |= {"primary_contig": _file_names(s, genomes[s].chrom_sizes)[next(iter(genomes[s].chrom_sizes))]}
+            else:
+                frags, uniq, frip = cellsim.simulate_fragments(
+                    rng, cells, ann, genomes[s].chrom_sizes, p, donor_lib[spec.donor]
+                )
+                header = {"id": spec.name, "pipeline_name": "crossglue.simulate", "reference_assembly": ASSEMBLIES[s]}
             w.write_fragments(sdir / "fragments.tsv.gz", frags, _file_names(s, genomes[s].chrom_sizes), header)
             cells["n_fragments"], cells["frip_target"] = uniq, np.round(frip, 4)
             row["fragments"] = f"{rel}/fragments.tsv.gz"
             stat["fragments"] = len(frags)
         if spec.modality in ("rna", "multiome"):
             rna_cells = cells if spec.modality == "rna" else cells[cells.quality != "empty"]
-            x, totals, mito = cellsim.simulate_rna(
-                rng,
-                rna_cells,
-                prof,
-                (genes.kind == "mito").to_numpy().astype(float),
-                p,
-                donor_shift[spec.donor],
-                donor_lib[spec.donor],
-            )
+            if realistic:
+                x, rstats = realsim.simulate_rna(
+                    rng,
+                    cells,
+                    comp,
+                    ann,
+                    biases[s],
+                    p,
+                    donor_lib[spec.donor],
+                    spec.modality == "multiome",
+                    np.flatnonzero(cells.index.isin(rna_cells.index)),
+                )
+                totals, mito = rstats.n_umis.to_numpy(), rstats.mito_fraction.to_numpy()
+                cells.loc[rna_cells.index, "ambient_fraction"] = rstats.ambient_fraction.to_numpy()
+            else:
+                x, totals, mito = cellsim.simulate_rna(
+                    rng,
+                    rna_cells,
+                    prof,
+                    (genes.kind == "mito").to_numpy().astype(float),
+                    p,
+                    donor_shift[spec.donor],
+                    donor_lib[spec.donor],
+                )
             cells.loc[rna_cells.index, "n_umis"] = totals
             cells.loc[rna_cells.index, "mito_fraction"] = np.round(mito, 4)
             ids = (genes.gene_id + "." + genes.version.astype(str)).to_numpy()
@@ -298,7 +348,7 @@ def _write_samples(rng, out: Path, prefix: str, p: Preset, ann: Annotation, geno
             w.write_tsv(sdir / "metadata.tsv", meta)
             row["metadata"] = f"{rel}/metadata.tsv"
         rows.append(row)
-        tables.append(cells.drop(columns="type_index"))
+        tables.append(cells.drop(columns="type_index", errors="ignore"))
         stats[spec.name] = stat
     return rows, tables, stats
 
@@ -339,6 +389,9 @@ def _write_truth(out: Path, ann: Annotation, genomes: dict[str, SpeciesGenome], 
     for s in ann.species:
         act = pd.DataFrame(np.round(ann.activity[s], 4), columns=[f"activity.{s}.{t}" for t in ann.cell_types[s]])
         table = pd.concat([table, act], axis=1)
+    if ann.state_model is not None:
+        table["branch_event"] = cres.branch_event.replace("", np.nan).to_numpy()
+        table["state_loading"] = np.round(ann.state_model.element_loading, 4)
     w.write_tsv(tdir / "cres.tsv", table)
 
     links = ann.links.copy()
@@ -377,6 +430,7 @@ def _write_truth(out: Path, ann: Annotation, genomes: dict[str, SpeciesGenome], 
             "anc_gene",
             "is_tf",
         ]
+        + [c for c in ("capture_bias", "chemistry_bias", "overdispersion_sd", "state_loading") if c in ann.genes]
     ]
     w.write_tsv(tdir / "genes.tsv", genes)
     write_meme_atomic(tdir / "motifs.meme", ann)
@@ -401,5 +455,6 @@ def _jsonable(x):
 def write_meme_atomic(path: Path, ann: Annotation) -> None:
     """Module motifs (named after their TF) and decoys, in MEME format."""
     tf_of = dict(zip(ann.modules.motif, ann.modules.tf_name, strict=True)) if len(ann.modules) else {}
+    tf_of = {**ann.motif_names, **tf_of}
     with atomic_path(path) as tmp:
         write_meme(ann.motifs, tf_of, tmp)

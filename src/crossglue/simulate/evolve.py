@@ -18,14 +18,23 @@ from crossglue.simulate.intervals import free_mask
 
 
 # Which ancestral chromosomes make each species chromosome (human chr2 is a fusion).
-def karyotype(species: str, anc_chroms: list[str]) -> dict[str, list[str]]:
-    """Species chromosome -> ancestral chromosomes joined end to end (in that order)."""
+def karyotype(species: str, anc_chroms: list[str], renumber: bool = False) -> dict[str, list[str]]:
+    """Species chromosome -> ancestral chromosomes joined end to end (in that order).
+
+    ``renumber`` numbers non-human chromosomes in reverse ancestral order (chr1 of macaque is
+    not homologous to human chr1), as real karyotypes are numbered by size, independently.
+    """
     out: dict[str, list[str]] = {}
+    nuclear = [a for a in anc_chroms if a != "ancM"]
     for anc in anc_chroms:
         name = "chrM" if anc == "ancM" else "chr" + anc[3:]
         if species == "human" and anc in ("anc2a", "anc2b"):
             name = "chr2"
+        elif renumber and species != "human" and anc != "ancM":
+            name = f"chr{len(nuclear) - nuclear.index(anc)}"
         out.setdefault(name, []).append(anc)
+    if renumber:
+        out = dict(sorted(out.items(), key=lambda kv: (kv[0] == "chrM", int(kv[0][3:]) if kv[0] != "chrM" else 0)))
     return out
 
 
@@ -73,10 +82,31 @@ def _choose_duplication(rng, anc: Ancestor, protected: pd.DataFrame, chrom: str)
     raise RuntimeError("simulate: no gene fit for the segmental duplication; enlarge the genome")
 
 
+def _choose_gene_loss(rng, anc: Ancestor, protected: pd.DataFrame, chrom: str) -> dict:
+    """A deletion removing one whole gene (with its promoter) and nothing else protected."""
+    blocks = protected[protected.chrom == chrom].reset_index(drop=True)
+    genes = anc.genes[anc.genes.chrom == chrom]
+    for gi in rng.permutation(len(genes)):
+        g = genes.iloc[gi]
+        b = int(np.searchsorted(blocks.start.to_numpy(), g.start, side="right") - 1)
+        if b <= 0 or b >= len(blocks) - 1 or blocks.end[b] < g.end:
+            continue
+        ps, pe = blocks.start[b], blocks.end[b]
+        if pe - ps <= 40_000 and ps - blocks.end[b - 1] > 400 and blocks.start[b + 1] - pe > 400:
+            lost = anc.genes[(anc.genes.chrom == chrom) & (anc.genes.start >= ps) & (anc.genes.end <= pe)]
+            s = int(rng.integers(blocks.end[b - 1] + 100, ps - 50))
+            e = int(rng.integers(pe + 50, blocks.start[b + 1] - 100))
+            return {"anc_chrom": chrom, "start": s, "end": e, "genes": list(lost.gene)}
+    raise RuntimeError("simulate: no gene fit for the lineage-specific gene loss; enlarge the genome")
+
+
 def plan_events(
-    rng: np.random.Generator, anc: Ancestor, species: str, n_insertions: int, novel_start: int
+    rng: np.random.Generator, anc: Ancestor, species: str, n_insertions: int, novel_start: int, realistic: bool = False
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """Events on ancestral coordinates: (anc_chrom, start, end, ins_len, novel, kind) and structure."""
+    """Events on ancestral coordinates: (anc_chrom, start, end, ins_len, novel, kind) and structure.
+
+    ``realistic`` adds a second inversion per lineage and, in macaque, the loss of one gene.
+    """
     small_prot = anc.protected(exon_pad=20, cre_pad=30, gene_pad=None)
     large_prot = anc.protected(exon_pad=20, cre_pad=1_000, gene_pad=2_000)
     nuclear = [c for c in anc.chrom_lengths if c != "ancM"]
@@ -111,7 +141,31 @@ def plan_events(
             break
     else:
         raise RuntimeError("simulate: no room for the inversion; enlarge the genome")
+    if realistic:  # a second inversion per lineage, on another chromosome
+        inv2_chrom = nuclear[3 % len(nuclear)] if species == "human" else nuclear[0]
+        length = anc.chrom_lengths[inv2_chrom]
+        cands = np.sort(_free_points(rng, inv2_chrom, length, large_prot, 400))
+        busy = np.array([q for c, q in split_points if c == inv2_chrom] or [-1])
+        for a in rng.permutation(cands):
+            later = cands[(cands > a + int(0.05 * length)) & (cands < a + int(0.12 * length))]
+            if len(later) and not ((busy > a - 5_000) & (busy < later[0] + 5_000)).any():
+                structure["inversion2"] = {"anc_chrom": inv2_chrom, "start": int(a), "end": int(later[0])}
+                split_points += [(inv2_chrom, int(a)), (inv2_chrom, int(later[0]))]
+                break
     struct_iv = pd.DataFrame([{"chrom": c, "start": q - 300, "end": q + 300} for c, q in split_points])
+    if realistic and species != "human":
+        loss = _choose_gene_loss(rng, anc, large_prot, nuclear[1])
+        structure["gene_loss"] = loss
+        rows.append(
+            pd.DataFrame(
+                {"anc_chrom": [loss["anc_chrom"]], "start": [loss["start"]], "end": [loss["end"]], "ins_len": 0}
+                | {"kind": ["gene_loss"]}
+            )
+        )
+        struct_iv = pd.concat(
+            [struct_iv, pd.DataFrame({"chrom": [loss["anc_chrom"]], "start": [loss["start"] - 300], "end": [loss["end"] + 300]})],
+            ignore_index=True,
+        )
 
     for chrom in nuclear:
         length = anc.chrom_lengths[chrom]
@@ -172,7 +226,7 @@ def plan_events(
         if len(struct_iv)
         else np.zeros(len(events), bool)
     )
-    events = events[~near | (events.kind == "split").to_numpy()]
+    events = events[~near | events.kind.isin(["split", "gene_loss"]).to_numpy()]
     events = events.sort_values(["anc_chrom", "start", "end"], kind="stable").reset_index(drop=True)
     prev_end = events.groupby("anc_chrom")["end"].transform(lambda e: e.cummax().shift(1)).fillna(-1)
     events = events[(events.start > prev_end) | (events.kind == "split")].reset_index(drop=True)
@@ -221,19 +275,28 @@ def _pieces_of_chrom(chrom: str, length: int, ev: pd.DataFrame) -> pd.DataFrame:
 
 
 def evolve(
-    rng: np.random.Generator, anc: Ancestor, species: str, n_insertions: int, novel_start: int = 0
+    rng: np.random.Generator,
+    anc: Ancestor,
+    species: str,
+    n_insertions: int,
+    novel_start: int = 0,
+    realistic: bool = False,
 ) -> SpeciesGenome:
     """Apply this species' events to the ancestor and lay its chromosomes out."""
-    events, insertions, structure = plan_events(rng, anc, species, n_insertions, novel_start)
+    events, insertions, structure = plan_events(rng, anc, species, n_insertions, novel_start, realistic)
     per_anc = {c: _pieces_of_chrom(c, L, events[events.anc_chrom == c]) for c, L in anc.chrom_lengths.items()}
 
     inv = structure.get("inversion")
-    if inv:
-        p = per_anc[inv["anc_chrom"]]
-        inside = ((p.key >= inv["start"]) & (p.key < inv["end"])).to_numpy()
+    for inversion in (inv, structure.get("inversion2")):
+        if not inversion:
+            continue
+        p = per_anc[inversion["anc_chrom"]]
+        inside = ((p.key >= inversion["start"]) & (p.key < inversion["end"])).to_numpy()
         idx = np.flatnonzero(inside)
         flipped = p.iloc[idx[::-1]].assign(strand=-p.strand.to_numpy()[idx[::-1]])
-        per_anc[inv["anc_chrom"]] = pd.concat([p.iloc[: idx[0]], flipped, p.iloc[idx[-1] + 1 :]], ignore_index=True)
+        per_anc[inversion["anc_chrom"]] = pd.concat(
+            [p.iloc[: idx[0]], flipped, p.iloc[idx[-1] + 1 :]], ignore_index=True
+        )
     dup = structure.get("duplication")
     if dup:
         src = per_anc[dup["anc_chrom"]]
@@ -243,7 +306,7 @@ def evolve(
         copy = copy.assign(key=dup["target"])
         per_anc[dup["target_anc_chrom"]] = pd.concat([tgt.iloc[:cut], copy, tgt.iloc[cut:]], ignore_index=True)
 
-    kar = karyotype(species, list(anc.chrom_lengths))
+    kar = karyotype(species, list(anc.chrom_lengths), renumber=realistic)
     chrom_tables = []
     sizes = {}
     for chrom, parts in kar.items():
@@ -257,6 +320,8 @@ def evolve(
     pieces = pd.concat(chrom_tables, ignore_index=True)
     # Nuclear chromosomes first (natural order), chrM last, as UCSC chrom.sizes usually list them.
     order = sorted(sizes, key=lambda c: (c == "chrM", len(c.rstrip("ab")), c))
+    if realistic:
+        order = list(kar)
     sizes = {c: sizes[c] for c in order}
     pieces["chrom_rank"] = pieces.chrom.map({c: i for i, c in enumerate(order)})
     pieces = (
@@ -265,8 +330,14 @@ def evolve(
     structure["fusion"] = {c: parts for c, parts in kar.items() if len(parts) > 1}
     # Where the rearranged stretches landed, in this species' coordinates.
     if inv:
-        flipped = pieces[(pieces.strand < 0) & (pieces.layer == 0)]
+        flipped = pieces[(pieces.strand < 0) & (pieces.layer == 0) & (pieces.anc_chrom == inv["anc_chrom"])]
         inv.update(
+            chrom=flipped.chrom.iloc[0], species_start=int(flipped.start.min()), species_end=int(flipped.end.max())
+        )
+    inv2 = structure.get("inversion2")
+    if inv2:
+        flipped = pieces[(pieces.strand < 0) & (pieces.layer == 0) & (pieces.anc_chrom == inv2["anc_chrom"])]
+        inv2.update(
             chrom=flipped.chrom.iloc[0], species_start=int(flipped.start.min()), species_end=int(flipped.end.max())
         )
     if dup:

@@ -1,4 +1,6 @@
-"""Size presets of the simulated dataset: `tiny` for tests, `demo` for the default config.
+"""Size presets of the simulated dataset: `tiny` for tests, `demo` for the default config,
+`realistic` for scoring the science (hierarchical types, states, artefacts; see
+:mod:`crossglue.simulate.states` and :mod:`crossglue.simulate.counts_realistic`).
 
 A preset fixes the ancestral genome, the element and gene densities, the samples of each
 species and the sequencing depth; ``scale`` multiplies genome length, elements and cells.
@@ -47,6 +49,8 @@ class Preset:
     module_size: int  # CREs per planted module
     n_insertions: int  # lineage-specific 1-20 kb insertions per species
     write_fasta: bool = True
+    # "textbook" (tiny, demo: discrete types, NB counts) or "realistic" (issue 11).
+    model: str = "textbook"
     # Config keys the pipeline needs for this preset (tiny has ~100 genes: fewer detected per cell).
     config_overrides: dict = field(default_factory=dict)
 
@@ -67,6 +71,24 @@ def _samples(sizes: dict[str, int]) -> tuple[SampleSpec, ...]:
             n = sizes.get(key, 0)
             if n:
                 out.append(SampleSpec(name, sp, donor, modality, n, fmt, meta))
+    return tuple(out)
+
+
+def _realistic_samples(sizes: dict[str, int]) -> tuple[SampleSpec, ...]:
+    """The demo's sample layout (config/samples.tsv reads it), but labels (the authors'
+    annotation of passing nuclei) only for human rna1 and multiome1, so label transfer must
+    cover the other human samples and the whole unlabelled macaque."""
+    out = []
+    for sp in SPECIES:
+        human = sp == "human"
+        for key, modality, donor, fmt, meta in (
+            ("rna1", "rna", "d1", "h5" if human else "h5ad", "labels" if human else "none"),
+            ("rna2", "rna", "d2", "h5", "no_labels" if human else "none"),
+            ("atac1", "atac", "d3", "h5", "no_labels"),
+            ("multiome1", "multiome", "d2", "h5", "labels" if human else "none"),
+        ):
+            if sizes.get(key, 0):
+                out.append(SampleSpec(f"{sp}_{key}", sp, f"{sp}_{donor}", modality, sizes[key], fmt, meta))
     return tuple(out)
 
 
@@ -95,6 +117,19 @@ PRESETS = {
         n_modules_per_species=2,
         module_size=12,
         n_insertions=10,
+    ),
+    "realistic": Preset(
+        name="realistic",
+        chrom_lengths={"anc1": 3_000_000, "anc2a": 2_000_000, "anc2b": 1_800_000, "anc3": 2_200_000},
+        gene_spacing=16_000,
+        cre_spacing=8_000,
+        samples=_realistic_samples({"rna1": 1_000, "rna2": 900, "atac1": 900, "multiome1": 900}),
+        median_fragments=2_400,
+        median_umis=2_600,
+        n_modules_per_species=2,
+        module_size=12,
+        n_insertions=10,
+        model="realistic",
     ),
 }
 
