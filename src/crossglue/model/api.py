@@ -20,8 +20,9 @@ import torch
 
 from crossglue.errors import CrossglueError
 from crossglue.io_utils import atomic_path
-from crossglue.model.data import DomainData, DomainSpec, build_domain, make_batch, paired_indices, split_train_val
+from crossglue.model.data import DomainData, DomainSpec, build_domain, paired_indices, split_train_val
 from crossglue.model.graph import GuidanceGraph
+from crossglue.model.module import encode_cells
 from crossglue.model.nets import GlueNetworks
 from crossglue.model.trainer import TrainConfig, Trainer
 
@@ -226,7 +227,6 @@ class GlueModel:
     def encode_cells(self, data: str | object, domain: str | None = None, chunk: int = 4096) -> np.ndarray:
         """Posterior mean u of every cell: of a training domain (by name), or of an AnnData
         read like that domain (``domain`` names it; same features and representation)."""
-        self.nets.eval()
         if isinstance(data, str):
             if data not in self._domains:
                 known = list(self._domains) or "none (loaded model: pass an AnnData and domain=)"
@@ -236,13 +236,7 @@ class GlueModel:
             if domain is None or domain not in self.specs:
                 raise CrossglueError(f"encode_cells(adata) needs domain= one of {list(self.specs)}")
             d = self._external_domain(data, domain)
-        encoder = self.nets.cell_encoders[d.name]
-        out = []
-        no_labels = np.full(d.n_cells, -1, dtype=np.int64)
-        for start in range(0, d.n_cells, chunk):
-            idx = np.arange(start, min(start + chunk, d.n_cells))
-            out.append(encoder(make_batch(d, idx, no_labels, self.device).x)[0].cpu().numpy())
-        return np.concatenate(out) if out else np.zeros((0, self.latent_dim), np.float32)
+        return encode_cells(self.nets.cell_encoders[d.name], d, self.device, self.latent_dim, chunk)
 
     def _external_domain(self, adata, domain: str) -> DomainData:
         """Arrays of a new AnnData laid out like a training domain (its features, its rep)."""

@@ -201,18 +201,25 @@ class CellBatch:
     idx: np.ndarray
 
 
+def _encoder_input(domain: DomainData, idx: np.ndarray, sub: sp.csr_matrix | None = None) -> torch.Tensor:
+    if domain.rep is not None:
+        return torch.from_numpy(domain.rep[idx])
+    dense = (domain.counts[idx] if sub is None else sub).toarray()
+    return torch.from_numpy(np.log1p(1e4 * dense / np.exp(domain.log_library[idx])[:, None]).astype(np.float32))
+
+
+def cell_inputs(domain: DomainData, idx: np.ndarray, device: torch.device) -> torch.Tensor:
+    """The encoder input of rows ``idx``: the representation, or ``log1p(1e4 · x / library)``."""
+    return _encoder_input(domain, idx).to(device)
+
+
 def make_batch(domain: DomainData, idx: np.ndarray, label_codes: np.ndarray, device: torch.device) -> CellBatch:
     """Slice rows ``idx`` of a domain into tensors (counts as non-zero triplets)."""
     sub = domain.counts[idx]
     rows = np.repeat(np.arange(len(idx)), np.diff(sub.indptr))
     log_library = domain.log_library[idx]
-    if domain.rep is not None:
-        x = torch.from_numpy(domain.rep[idx])
-    else:
-        dense = sub.toarray()
-        x = torch.from_numpy(np.log1p(1e4 * dense / np.exp(log_library)[:, None]).astype(np.float32))
     return CellBatch(
-        x=x.to(device),
+        x=_encoder_input(domain, idx, sub).to(device),
         rows=torch.from_numpy(rows).to(device),
         cols=torch.from_numpy(sub.indices.astype(np.int64)).to(device),
         values=torch.from_numpy(sub.data).to(device),
