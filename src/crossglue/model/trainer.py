@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from crossglue.config import schema_defaults
 from crossglue.errors import CrossglueError
 from crossglue.io_utils import atomic_path
 from crossglue.model.balancing import balancing_weights
@@ -42,34 +43,37 @@ MIN_STEPS_PER_EPOCH = 16
 LOSS_TERMS = ("x_nll", "x_kl", "g_nll", "g_kl", "dsc", "sup", "pair", "gen")
 
 
+# The one home of every default is the schema (config key ``model.train``, with the reason
+# for each deviation from the published GLUE defaults in its description).
+_DEFAULTS = schema_defaults("model.train")
+
+
 @dataclass
 class TrainConfig:
-    """Hyper-parameters (published GLUE defaults unless noted)."""
+    """The training plan's options, ``config["model"]["train"]``; ``None`` = automatic."""
 
-    batch_size: int = 128
-    lr: float = 2e-3
-    lam_data: float = 1.0
-    lam_kl: float = 1.0
-    lam_graph: float = 0.02
-    lam_align: float = 0.05
-    lam_sup: float = 0.02
-    lam_pair: float = 0.05  # this project's multiome pairing term (demo FOSCTTM 0.06 at 0.02, 0.036–0.050 at 0.05)
-    negatives: int = 10
-    burnin_noise: float = 1.5
-    max_epochs: int | None = None  # per stage; None = about AUTO_STEPS steps, 30..500 epochs
-    patience: int | None = None  # early stopping; None = max(8, max_epochs // 10)
-    reduce_lr_patience: int | None = None  # None = max(4, patience // 2)
-    align_burnin: int | None = None  # pretrain epochs of shrinking noise; None = max_epochs // 4
-    balance_cutoff: float = 0.5
-    balance_power: float = 4.0
-    finetune: bool = True
-    # This project's addition: epochs of graph-only training of the feature embeddings before
-    # pretraining (each epoch visits about as many edges as the graph has). Orthologous
-    # features then start tied, so both species' cell spaces are built on the same feature
-    # axes. With neither this nor the alignment ramp (Trainer._align_weight), the demo's
-    # PVALB and SST interneurons were matched the wrong way round across species in both
-    # seeds tried (label transfer 0.57-0.84); with warm-up alone, in one of two.
-    graph_warmup: int = 30
+    batch_size: int = _DEFAULTS["batch_size"]
+    lr: float = _DEFAULTS["lr"]
+    lam_data: float = _DEFAULTS["lam_data"]
+    lam_kl: float = _DEFAULTS["lam_kl"]
+    lam_graph: float = _DEFAULTS["lam_graph"]
+    lam_align: float = _DEFAULTS["lam_align"]
+    lam_sup: float = _DEFAULTS["lam_sup"]
+    lam_pair: float = _DEFAULTS["lam_pair"]
+    negatives: int = _DEFAULTS["negatives"]
+    burnin_noise: float = _DEFAULTS["burnin_noise"]
+    max_epochs: int | None = _DEFAULTS["max_epochs"]
+    patience: int | None = _DEFAULTS["patience"]
+    reduce_lr_patience: int | None = _DEFAULTS["reduce_lr_patience"]
+    align_burnin: int | None = _DEFAULTS["align_burnin"]
+    balance_cutoff: float = _DEFAULTS["balance_cutoff"]
+    balance_power: float = _DEFAULTS["balance_power"]
+    finetune: bool = _DEFAULTS["finetune"]
+    # Graph-only training of the feature embeddings before pretraining, so orthologous
+    # features start tied. With neither this nor the alignment ramp (Trainer._align_weight),
+    # the demo's PVALB and SST interneurons were matched the wrong way round across species
+    # in both seeds tried (label transfer 0.57-0.84); with warm-up alone, in one of two.
+    graph_warmup: int = _DEFAULTS["graph_warmup"]
 
     def validate(self) -> None:
         """Refuse counts that would silently train nothing."""
