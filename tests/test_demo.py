@@ -18,7 +18,7 @@ import pytest
 from crossglue.analysis import regulatory as reg
 from crossglue.analysis.settings import ANALYSIS_DEFAULTS
 from crossglue.analysis.metrics import foscttm, mean_average_precision, seurat_alignment_score
-from crossglue.model.metrics import knn_transfer_accuracy
+from crossglue.analysis.metrics import knn_transfer_accuracy
 from crossglue.analysis.modules import ModuleSettings, call_modules, module_recovery, specific_linked_elements
 from crossglue.analysis.motifs import read_meme, union_motif_hits
 from crossglue.report.sections import SECTION_IDS

@@ -14,6 +14,7 @@ import pandas as pd
 import scipy.sparse as sp
 import torch
 
+from crossglue.analysis.metrics import shared_nuclei
 from crossglue.errors import CrossglueError
 
 MODALITIES = ("rna", "atac")
@@ -167,15 +168,8 @@ def split_train_val(domain: DomainData, val_fraction: float, rng: np.random.Gene
 
 def paired_indices(a: DomainData, b: DomainData) -> tuple[np.ndarray, np.ndarray]:
     """Positions of the nuclei that both domains hold in their training sets."""
-    ids_a = pd.Series(np.arange(a.n_cells), index=a.nucleus.astype(object))
-    ids_b = pd.Series(np.arange(b.n_cells), index=b.nucleus.astype(object))
-    ta = ids_a.iloc[a.train]
-    tb = ids_b.iloc[b.train]
-    ta = ta[ta.index.notna() & ~ta.index.duplicated()]
-    tb = tb[tb.index.notna() & ~tb.index.duplicated()]
-    common = ta.index.intersection(tb.index, sort=False)
-    common = common.sort_values()
-    return ta.loc[common].to_numpy(np.int64), tb.loc[common].to_numpy(np.int64)
+    ia, ib = shared_nuclei(a.nucleus[a.train], b.nucleus[b.train])
+    return a.train[ia], b.train[ib]
 
 
 def epoch_draws(pool: np.ndarray, n_steps: int, batch_size: int, rng: np.random.Generator) -> np.ndarray:
