@@ -82,7 +82,9 @@ use rule annotate_cells as annotate_cells_ablation with:
 rule integration_metrics:
     input:
         unpack(lambda wc: {k: v for k, v in TRUTH.items() if k == "truth_cells"}),
-        unpack(lambda wc: ablation_inputs(ablation="results/analysis/ablation/cells.h5ad")),
+        unpack(
+            lambda wc: ablation_inputs(ablation="results/analysis/ablation/cells.h5ad")
+        ),
         cells="results/analysis/cells.h5ad",
         rna=expand("results/ingest/{species}/rna.h5ad", species=species_names),
     output:
@@ -116,7 +118,9 @@ rule regulatory_links:
                 k: TRUTH[k] for k in ("truth_cres", "truth_links") if k in TRUTH
             }
         ),
-        unpack(lambda wc: ablation_inputs(ablation="results/model_ablation/features.h5ad")),
+        unpack(
+            lambda wc: ablation_inputs(ablation="results/model_ablation/features.h5ad")
+        ),
         features="results/model/features.h5ad",
         edges="results/graph/guidance_edges.tsv.gz",
         union="results/consensus/union_peaks.tsv",

@@ -35,7 +35,7 @@ class DomainSpec:
     species: str
     modality: str
     use_rep: str | None = None
-    batch_key: str | None = "sample"
+    batch_key: str | None = None
     label_key: str | None = None
     nucleus_key: str | None = None
     feature_key: str | None = None
