@@ -199,7 +199,7 @@ def child(args) -> None:
 
 
 def score(workdir: Path, tool: str) -> dict:
-    from crossglue.model.metrics import foscttm, knn_transfer_accuracy, seurat_alignment_score, species_mixing
+    from crossglue.analysis.metrics import foscttm, knn_transfer_accuracy, seurat_alignment_score, species_mixing
 
     domains, _, _ = load(workdir)
     emb = dict(np.load(workdir / f"emb_{tool}.npz"))

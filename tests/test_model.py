@@ -11,7 +11,7 @@ import torch
 
 from crossglue.errors import CrossglueError
 from crossglue.model import DomainSpec, GlueModel
-from crossglue.model.metrics import foscttm, knn_transfer_accuracy, species_mixing
+from crossglue.analysis.metrics import foscttm, knn_transfer_accuracy, species_mixing
 from crossglue.model.synthetic import add_representations, make_toy
 
 torch.set_num_threads(1)

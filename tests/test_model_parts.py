@@ -76,11 +76,14 @@ def test_edges_are_drawn_by_weight_and_negatives_by_degree():
 @pytest.mark.parametrize(
     "edges, message",
     [
-        (EDGES.drop(columns="sign"), r"missing column\(s\) \['sign'\]"),
-        (EDGES.iloc[1:], "edge h:p1 -> h:g1 has no reverse edge"),
+        (EDGES.drop(columns="sign"), r"guidance.tsv: missing column\(s\) sign;"),
+        (EDGES.iloc[1:], r"edge h:p1 -> h:g1 \(type edge\) has no reverse edge"),
         (EDGES[EDGES["source"] != EDGES["target"]], r"4 node\(s\) without a self-loop"),
-        (EDGES.assign(weight=EDGES["weight"].where(EDGES.index != 2, 1.5)), "row 2 .* has weight 1.5; expected a number in \\(0, 1\\]"),
-        (EDGES.assign(sign=EDGES["sign"].where(EDGES.index != 3, 0)), "row 3 .* has sign 0; expected \\+1 or -1"),
+        (EDGES.assign(weight=EDGES["weight"].where(EDGES.index != 2, 1.5)), r"edge h:p1 -> m:p1 .* has weight .*1.5.*; expected a number in \(0, 1\]"),
+        (EDGES.assign(sign=EDGES["sign"].where(EDGES.index != 3, 0)), r"edge m:g1 -> m:p1 .* has sign .*0.*; expected \+1 or -1"),
+        # the checks the model's own validator used to lack: they are the pipeline's now
+        (EDGES.assign(weight=EDGES["weight"].where(EDGES.index != 0, 0.5)), "its reverse has weight 1.0"),
+        (pd.concat([EDGES, EDGES.iloc[:1]]), "is listed more than once"),
     ],
 )
 def test_bad_graphs_are_explained(edges, message):

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from crossglue.model import GlueModel
-from crossglue.model.metrics import foscttm, knn_transfer_accuracy
+from crossglue.analysis.metrics import foscttm, knn_transfer_accuracy
 from crossglue.model.synthetic import add_representations, make_toy
 
 pytestmark = pytest.mark.slow

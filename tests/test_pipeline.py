@@ -23,7 +23,7 @@ def tiny_config(work: Path) -> Path:
     """Simulate the tiny preset under ``work`` and write a config pointing at it."""
     simulate(work / "demo", preset="tiny", seed=0)
     config = yaml.safe_load((work / "demo" / "config.yaml").read_text())
-    config["model"] = {"max_epochs": 15, "patience": 5}
+    config["model"] = {"ablation": True, "train": {"max_epochs": 15, "patience": 5}}
     path = work / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     return path

@@ -270,7 +270,7 @@ def test_tiny_demo_through_slurm(cluster, tmp_path):
     simulate(tmp_path / "demo", preset="tiny", seed=0)
     no_demo_rule = tmp_path / "no_demo_rule.yaml"  # inputs exist already; nothing to simulate
     # the demo is generated above; a short training keeps the test at a few minutes
-    no_demo_rule.write_text("demo:\n  enabled: false\nmodel:\n  max_epochs: 15\n  patience: 5\n")
+    no_demo_rule.write_text("demo:\n  enabled: false\nmodel:\n  train:\n    max_epochs: 15\n    patience: 5\n")
     common = [
         "--snakefile",
         str(REPO / "Snakefile"),

@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from sklearn.decomposition import TruncatedSVD
-from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import normalize
 
+from crossglue.analysis.metrics import knn_indices
 from crossglue.errors import CrossglueError
 
 
@@ -52,6 +52,22 @@ def lsi(counts: sp.spmatrix, n_components: int = 30, n_top_features: int = 25_00
     return normalize(embedding)
 
 
+def knn_leiden(embedding: np.ndarray, n_neighbors: int = 15, resolution: float = 1.0, seed: int = 0) -> np.ndarray:
+    """Leiden clusters (seeded; 0 = largest) of the union kNN graph of an embedding's rows:
+    exact Euclidean neighbours, an unweighted edge when either row is the other's neighbour."""
+    n = len(embedding)
+    if n < 3:
+        return np.zeros(n, dtype=np.int64)
+    neighbours = knn_indices(embedding, n_neighbors)
+    source = np.repeat(np.arange(n), neighbours.shape[1])
+    graph = ig.Graph(n=n, edges=np.column_stack([source, neighbours.ravel()]).tolist(), directed=False)
+    graph.simplify(multiple=True, loops=True)
+    partition = leidenalg.find_partition(
+        graph, leidenalg.RBConfigurationVertexPartition, resolution_parameter=resolution, n_iterations=-1, seed=seed
+    )
+    return np.asarray(partition.membership, dtype=np.int64)
+
+
 def leiden_clusters(
     counts: sp.spmatrix,
     cell_ids: pd.Index,
@@ -62,15 +78,5 @@ def leiden_clusters(
     seed: int = 0,
 ) -> pd.Series:
     """Leiden cluster (as a string label) of every cell, from LSI of its tile counts."""
-    embedding = lsi(counts, n_components, n_top_features, seed)
-    k = max(1, min(n_neighbors, len(cell_ids) - 1))
-    _, neighbours = NearestNeighbors(n_neighbors=k + 1).fit(embedding).kneighbors(embedding)
-    source = np.repeat(np.arange(len(cell_ids)), k)
-    target = neighbours[:, 1:].ravel()
-    graph = ig.Graph(n=len(cell_ids), edges=np.column_stack([source, target]).tolist(), directed=False)
-    graph.simplify(multiple=True, loops=True)  # kNN union graph: an edge when either is a neighbour
-    partition = leidenalg.find_partition(
-        graph, leidenalg.RBConfigurationVertexPartition, resolution_parameter=resolution, n_iterations=-1, seed=seed
-    )
-    labels = np.asarray(partition.membership).astype(str)  # cluster 0 is the largest
+    labels = knn_leiden(lsi(counts, n_components, n_top_features, seed), n_neighbors, resolution, seed).astype(str)
     return pd.Series(labels, index=pd.Index(cell_ids.astype(str)), name="cluster")

@@ -82,8 +82,10 @@ use rule annotate_cells as annotate_cells_ablation with:
 rule integration_metrics:
     input:
         unpack(lambda wc: {k: v for k, v in TRUTH.items() if k == "truth_cells"}),
+        unpack(
+            lambda wc: ablation_inputs(ablation="results/analysis/ablation/cells.h5ad")
+        ),
         cells="results/analysis/cells.h5ad",
-        ablation="results/analysis/ablation/cells.h5ad",
         rna=expand("results/ingest/{species}/rna.h5ad", species=species_names),
     output:
         metrics=report(
@@ -116,8 +118,10 @@ rule regulatory_links:
                 k: TRUTH[k] for k in ("truth_cres", "truth_links") if k in TRUTH
             }
         ),
+        unpack(
+            lambda wc: ablation_inputs(ablation="results/model_ablation/features.h5ad")
+        ),
         features="results/model/features.h5ad",
-        ablation="results/model_ablation/features.h5ad",
         edges="results/graph/guidance_edges.tsv.gz",
         union="results/consensus/union_peaks.tsv",
     output:

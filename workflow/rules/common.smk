@@ -78,6 +78,11 @@ def chain_path(source, target):
     )
 
 
+def ablation_inputs(**paths):
+    """``paths`` when model.ablation trains the run without element-element edges, else none."""
+    return paths if config["model"]["ablation"] else {}
+
+
 def final_outputs():
     """Everything `snakemake` builds by default: the outputs of every stage."""
     return [
@@ -85,7 +90,7 @@ def final_outputs():
         "results/consensus/union_peaks.tsv",
         "results/graph/guidance.graphml.gz",
         "results/model/cells.h5ad",
-        "results/model_ablation/cells.h5ad",
+        *ablation_inputs(cells="results/model_ablation/cells.h5ad").values(),
         "results/analysis/cells.h5ad",
         "results/analysis/metrics.tsv",
         "results/analysis/regulatory_links.tsv",

@@ -11,6 +11,11 @@ except CrossglueError as err:
 
 rule report:
     input:
+        unpack(
+            lambda wc: ablation_inputs(
+                training_ablation="results/model_ablation/training_log.tsv"
+            )
+        ),
         qc_summary="results/ingest/qc_summary.tsv",
         qc_plots=expand("results/ingest/qc/{sample}.png", sample=samples.index),
         consensus_summary="results/consensus/summary.tsv",
@@ -24,7 +29,6 @@ rule report:
         graph_summary="results/graph/summary.tsv",
         graph_plots=["results/graph/degree_distribution.png"],
         training_main="results/model/training_log.tsv",
-        training_ablation="results/model_ablation/training_log.tsv",
         cells="results/analysis/cells.h5ad",
         metrics="results/analysis/metrics.tsv",
         links="results/analysis/regulatory_links.tsv",

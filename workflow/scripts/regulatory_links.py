@@ -21,7 +21,8 @@ def main(smk) -> None:
     cfg = smk.params.regulatory
     edges = read_edge_table(smk.input.edges)
     scored = {}
-    for name, path in (("main", smk.input.features), ("ablation", smk.input.ablation)):
+    runs = {"main": smk.input.features, "ablation": smk.input.get("ablation")}  # ablation: with model.ablation
+    for name, path in ((n, p) for n, p in runs.items() if p):
         features = ad.read_h5ad(path)
         pairs = candidate_pairs(edges, features.obs)
         emb = pd.DataFrame(np.asarray(features.obsm["X_glue"], dtype=float), index=features.obs_names.astype(str))
@@ -30,9 +31,9 @@ def main(smk) -> None:
         scored[name] = infer_links(pairs, emb, n_null=cfg["n_null"], seed=cfg["seed"])
         log.info("%s: %d candidates, %d with q <= %g", name, len(pairs), (scored[name]["q_value"] <= cfg["max_q"]).sum(), cfg["max_q"])
     links = scored["main"].drop(columns=["element_node", "gene_node"])
-    links["ablation_cosine"] = scored["ablation"]["cosine"].to_numpy()
-    links["ablation_q_value"] = scored["ablation"]["q_value"].to_numpy()
-    links["ablation_score"] = scored["ablation"]["score"].to_numpy()
+    if "ablation" in scored:
+        for column in ("cosine", "q_value", "score"):
+            links[f"ablation_{column}"] = scored["ablation"][column].to_numpy()
     evaluation = pd.DataFrame(columns=EVALUATION_COLUMNS)
     if smk.input.get("truth_cres"):
         union = pd.read_csv(smk.input.union, sep="\t", dtype={"element_id": str})
@@ -47,13 +48,10 @@ def main(smk) -> None:
         }
         if "corr" in links and links["corr"].notna().all():
             main_scores["metacell_corr"] = links["corr"].to_numpy(dtype=float)
-        evaluation = pd.concat(
-            [
-                evaluate_scores(truth, main_scores).assign(run="main"),
-                evaluate_scores(truth, {"score": links["ablation_score"].to_numpy(), "cosine": links["ablation_cosine"].to_numpy()}).assign(run="ablation"),
-            ],
-            ignore_index=True,
-        )[EVALUATION_COLUMNS]
+        parts = [evaluate_scores(truth, main_scores).assign(run="main")]
+        if "ablation" in scored:
+            parts.append(evaluate_scores(truth, {"score": links["ablation_score"].to_numpy(), "cosine": links["ablation_cosine"].to_numpy()}).assign(run="ablation"))
+        evaluation = pd.concat(parts, ignore_index=True)[EVALUATION_COLUMNS]
         log.info("against planted links:\n%s", evaluation.to_string(index=False))
     with atomic_path(smk.output.links) as tmp:
         links.sort_values(["species", "q_value", "cosine"], ascending=[True, True, False]).to_csv(

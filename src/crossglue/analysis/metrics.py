@@ -40,6 +40,25 @@ def knn_indices(x: np.ndarray, k: int) -> np.ndarray:
     return nbrs[~is_self].reshape(len(x), k)
 
 
+def knn_transfer_accuracy(
+    ref: np.ndarray, ref_labels: np.ndarray, query: np.ndarray, query_labels: np.ndarray, k: int = 15
+) -> float:
+    """Accuracy of labels voted by each query cell's k nearest reference cells."""
+    clf = KNeighborsClassifier(n_neighbors=min(k, len(ref))).fit(ref, np.asarray(ref_labels))
+    return float((clf.predict(query) == np.asarray(query_labels)).mean())
+
+
+def species_mixing(embedding: np.ndarray, species: np.ndarray, k: int = 30) -> float:
+    """Mean share of other-species cells among each cell's k neighbours, divided by that
+    share in the whole set: 1 = perfectly mixed, 0 = separated."""
+    species = np.asarray(species)
+    nbrs = knn_indices(embedding, k)
+    other = (species[nbrs] != species[:, None]).mean(axis=1)
+    _, inverse, counts = np.unique(species, return_inverse=True, return_counts=True)
+    expected = 1.0 - counts[inverse] / len(species)
+    return float(np.mean(other / np.maximum(expected, 1e-12)))
+
+
 def cell_type_asw(x: np.ndarray, labels) -> float:
     """Cell-type average silhouette width rescaled to [0, 1] (1 = compact, separated types)."""
     labels = _labels(labels, len(x), "labels")
@@ -197,19 +216,31 @@ METRIC_CATEGORIES = {
 }
 
 
+def shared_nuclei(ids_a, ids_b) -> tuple[np.ndarray, np.ndarray]:
+    """Positions (a, b) of the nuclei named exactly once in ``ids_a`` and once in ``ids_b``,
+    sorted by nucleus id; missing ids (None, NaN, "", "nan", "NA", "None") never pair."""
+
+    def once(ids) -> pd.Series:
+        ids = pd.Series(pd.array(np.asarray(ids, dtype=object), dtype="string"))
+        ids = ids[ids.notna() & ~ids.isin(["", "nan", "NA", "None"])]
+        ids = ids[~ids.duplicated(keep=False)]
+        return pd.Series(ids.index.to_numpy(np.int64), index=ids.to_numpy(str))
+
+    a, b = once(ids_a), once(ids_b)
+    common = a.index.intersection(b.index).sort_values()
+    return a.loc[common].to_numpy(np.int64), b.loc[common].to_numpy(np.int64)
+
+
 def paired_nuclei(obs: pd.DataFrame, nucleus_key: str = "nucleus", modality_key: str = "modality") -> tuple[np.ndarray, np.ndarray]:
     """Row positions (a, b) of the two profiles of each multiome nucleus: nuclei seen exactly
     twice, in two different modalities; ``a`` holds the alphabetically first modality."""
-    if nucleus_key not in obs:
+    modalities = np.sort(obs[modality_key].astype(str).unique()) if nucleus_key in obs else []
+    if len(modalities) != 2:
         return np.array([], dtype=int), np.array([], dtype=int)
-    table = pd.DataFrame({"nucleus": obs[nucleus_key].astype("string").to_numpy(), "modality": obs[modality_key].astype(str).to_numpy()})
-    table["row"] = np.arange(len(table))
-    table = table[table["nucleus"].notna() & ~table["nucleus"].isin(["", "nan", "NA", "None"])]
-    counts = table.groupby("nucleus")["modality"].transform("nunique")
-    sizes = table.groupby("nucleus")["modality"].transform("size")
-    table = table[(counts == 2) & (sizes == 2)].sort_values(["nucleus", "modality"])
-    rows = table["row"].to_numpy().reshape(-1, 2)
-    return rows[:, 0], rows[:, 1]
+    rows = {m: np.flatnonzero(obs[modality_key].astype(str).to_numpy() == m) for m in modalities}
+    ids = obs[nucleus_key].astype(object).to_numpy()
+    a, b = shared_nuclei(ids[rows[modalities[0]]], ids[rows[modalities[1]]])
+    return rows[modalities[0]][a], rows[modalities[1]][b]
 
 
 def evaluate_embedding(
@@ -264,17 +295,3 @@ def evaluate_embedding(
         out["foscttm"] = foscttm(x[a], x[b])
     return out
 
-
-def rna_pca(adata, n_pcs: int = 30, seed: int = 0) -> np.ndarray:
-    """The usual unintegrated view of one species' RNA: library-size normalised, log1p,
-    2000 highly variable genes (fewer when there are fewer genes), PCA."""
-    import scanpy as sc
-
-    work = adata.copy()
-    sc.pp.normalize_total(work, target_sum=1e4)
-    sc.pp.log1p(work)
-    if work.n_vars > 2000:
-        sc.pp.highly_variable_genes(work, n_top_genes=2000, subset=True)
-    n_pcs = max(2, min(n_pcs, work.n_obs - 1, work.n_vars - 1))
-    sc.pp.pca(work, n_comps=n_pcs, random_state=seed)
-    return np.asarray(work.obsm["X_pca"])

@@ -1,16 +1,24 @@
 """GLUE-style integration of RNA and ATAC domains across species (see docs/MODEL.md).
 
-    from crossglue.model import DomainSpec, GlueModel
-    specs = {"human:rna": DomainSpec("human", "rna", use_rep="X_pca", batch_key="sample"),
-             "human:atac": DomainSpec("human", "atac", use_rep="X_lsi", nucleus_key="nucleus"), ...}
-    model = GlueModel.from_anndata(domains, edges, specs, seed=0)
-    model.fit(checkpoint_dir="ckpt", log_path="training_log.tsv", threads=1)
+    from crossglue.model import GlueModel
+    model = GlueModel.setup({"human:rna": rna, "human:atac": atac}, edges)
+    model.fit()
     u = model.encode_cells("human:rna"); v = model.encode_features()
     model.save("model.pt"); GlueModel.load("model.pt").encode_cells(adata, domain="human:rna")
+
+The names below load on first use, so that the torch-free parts (``crossglue.model.inputs``)
+import without torch (the analysis rules' environment has none).
 """
 
-from crossglue.model.api import GlueModel
-from crossglue.model.data import DomainSpec
-from crossglue.model.trainer import TrainConfig
+from __future__ import annotations
 
-__all__ = ["DomainSpec", "GlueModel", "TrainConfig"]
+import importlib
+
+_EXPORTS = {"DomainSpec": "crossglue.model.data", "GlueModel": "crossglue.model.api", "TrainConfig": "crossglue.model.trainer"}
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'crossglue.model' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

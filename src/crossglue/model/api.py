@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import contextlib
+import pickle
 import itertools
 import logging
 from collections.abc import Callable, Iterator, Mapping
@@ -20,14 +21,16 @@ import torch
 
 from crossglue.errors import CrossglueError
 from crossglue.io_utils import atomic_path
-from crossglue.model.data import DomainData, DomainSpec, build_domain, make_batch, paired_indices, split_train_val
+from crossglue.model.data import MODALITIES, DomainData, DomainSpec, build_domain, paired_indices, split_train_val
 from crossglue.model.graph import GuidanceGraph
+from crossglue.model.module import encode_cells
 from crossglue.model.nets import GlueNetworks
 from crossglue.model.trainer import TrainConfig, Trainer
 
 log = logging.getLogger("crossglue.model")
 
-FORMAT_VERSION = 1
+# 2: tensors and plain values only, so torch.load(weights_only=True) reads it.
+FORMAT_VERSION = 2
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -96,6 +99,37 @@ class GlueModel:
         self._domains: dict[str, DomainData] = {}
 
     # ------------------------------------------------------------ building
+    @classmethod
+    def setup(
+        cls,
+        domains: Mapping[str, object],
+        edges: pd.DataFrame,
+        *,
+        use_rep: str | Mapping[str, str | None] | None = None,
+        batch_key: str | Mapping[str, str | None] | None = None,
+        label_key: str | Mapping[str, str | None] | None = None,
+        nucleus_key: str | Mapping[str, str | None] | None = None,
+        **kwargs: object,
+    ) -> GlueModel:
+        """The notebook entry point: AnnData objects in memory, named ``"species:modality"``.
+
+        Each ``*_key`` is one obs/obsm key for every domain or a mapping domain -> key
+        (None = not used: counts feed the encoder, one batch, no labels, no pairing). Other
+        keywords go to :meth:`from_anndata` (``seed``, ``device``, ``latent_dim``, ...).
+        """
+        specs = {}
+        for name in domains:
+            species, _, modality = str(name).partition(":")
+            if not species or modality not in MODALITIES:
+                raise CrossglueError(f"domain name {name!r}: expected 'species:modality' with modality one of {list(MODALITIES)}")
+
+            def pick(value, name=name):
+                return value.get(name) if isinstance(value, Mapping) else value
+
+            specs[name] = DomainSpec(species, modality, use_rep=pick(use_rep), batch_key=pick(batch_key),
+                                     label_key=pick(label_key), nucleus_key=pick(nucleus_key))
+        return cls.from_anndata(domains, edges, specs, **kwargs)
+
     @classmethod
     def from_anndata(
         cls,
@@ -226,7 +260,6 @@ class GlueModel:
     def encode_cells(self, data: str | object, domain: str | None = None, chunk: int = 4096) -> np.ndarray:
         """Posterior mean u of every cell: of a training domain (by name), or of an AnnData
         read like that domain (``domain`` names it; same features and representation)."""
-        self.nets.eval()
         if isinstance(data, str):
             if data not in self._domains:
                 known = list(self._domains) or "none (loaded model: pass an AnnData and domain=)"
@@ -236,13 +269,7 @@ class GlueModel:
             if domain is None or domain not in self.specs:
                 raise CrossglueError(f"encode_cells(adata) needs domain= one of {list(self.specs)}")
             d = self._external_domain(data, domain)
-        encoder = self.nets.cell_encoders[d.name]
-        out = []
-        no_labels = np.full(d.n_cells, -1, dtype=np.int64)
-        for start in range(0, d.n_cells, chunk):
-            idx = np.arange(start, min(start + chunk, d.n_cells))
-            out.append(encoder(make_batch(d, idx, no_labels, self.device).x)[0].cpu().numpy())
-        return np.concatenate(out) if out else np.zeros((0, self.latent_dim), np.float32)
+        return encode_cells(self.nets.cell_encoders[d.name], d, self.device, self.latent_dim, chunk)
 
     def _external_domain(self, adata, domain: str) -> DomainData:
         """Arrays of a new AnnData laid out like a training domain (its features, its rep)."""
@@ -272,8 +299,8 @@ class GlueModel:
         payload = {
             "format": FORMAT_VERSION,
             "specs": {k: s.to_dict() for k, s in self.specs.items()},
-            "nodes": self.nodes.to_numpy(dtype=str),
-            "features": {k: f.to_numpy(dtype=str) for k, f in self.features.items()},
+            "nodes": self.nodes.astype(str).tolist(),
+            "features": {k: f.astype(str).tolist() for k, f in self.features.items()},
             "batches": self.batches,
             "inputs": self.inputs,
             "classes": self.classes,
@@ -281,8 +308,8 @@ class GlueModel:
             "seed": self.seed,
             "config": asdict(self.config),
             "nets": {k: v.cpu() for k, v in self.nets.state_dict().items()},
-            "edges": {"src": graph.src, "dst": graph.dst, "weight": graph.weight, "sign": graph.sign},
-            "history": self.history,
+            "edges": {k: torch.from_numpy(np.ascontiguousarray(getattr(graph, k))) for k in ("src", "dst", "weight", "sign")},
+            "history": [{k: v.item() if isinstance(v, np.generic) else v for k, v in row.items()} for row in self.history],
         }
         with atomic_path(Path(path)) as tmp:
             torch.save(payload, tmp)
@@ -291,15 +318,15 @@ class GlueModel:
     def load(cls, path: str | Path, device: str | torch.device = "auto") -> GlueModel:
         """Read a model written by :meth:`save`."""
         try:
-            payload = torch.load(Path(path), map_location="cpu", weights_only=False)
-        except (OSError, RuntimeError, EOFError) as err:
+            payload = torch.load(Path(path), map_location="cpu", weights_only=True)
+        except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as err:
             raise CrossglueError(f"{path}: not a readable crossglue model file ({err})") from err
         if not isinstance(payload, dict) or payload.get("format") != FORMAT_VERSION:
             raise CrossglueError(f"{path}: not a crossglue model file of format {FORMAT_VERSION}")
-        nodes = pd.Index(payload["nodes"].astype(str))
+        nodes = pd.Index(payload["nodes"], dtype=object).astype(str)
         model = cls(
             specs={k: DomainSpec(**s) for k, s in payload["specs"].items()}, nodes=nodes,
-            features={k: pd.Index(f.astype(str)) for k, f in payload["features"].items()},
+            features={k: pd.Index(f, dtype=object).astype(str) for k, f in payload["features"].items()},
             batches=payload["batches"], inputs=payload["inputs"], classes=payload["classes"],
             latent_dim=payload["latent_dim"], seed=payload["seed"], device=resolve_device(device),
             config=TrainConfig(**payload["config"]),
@@ -307,7 +334,7 @@ class GlueModel:
         model.nets.load_state_dict(payload["nets"])
         model.nets.to(model.device)
         model.history = payload["history"]
-        model._saved_edges = {"nodes": nodes, **payload["edges"]}
+        model._saved_edges = {"nodes": nodes, **{k: t.numpy() for k, t in payload["edges"].items()}}
         return model
 
     _saved_edges: dict | None = None

@@ -1,6 +1,6 @@
 """Balancing weights for the discriminator, estimated from the pretrained embedding.
 
-Each domain is clustered (Leiden on a kNN graph of its u); a cluster's score is, summed
+Each domain is clustered (Leiden on a kNN graph of its u, :func:`crossglue.embedding.knn_leiden`); a cluster's score is, summed
 over the other domains, its best cosine similarity to one of their cluster centroids
 (similarities below ``cutoff`` count as zero, the rest are raised to ``power``). A cell's
 weight is its cluster's score divided by the cluster size, scaled to mean 1 per domain, so
@@ -15,29 +15,10 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from sklearn.neighbors import NearestNeighbors
+
+from crossglue.embedding import knn_leiden
 
 log = logging.getLogger("crossglue.model")
-
-
-def leiden_clusters(embedding: np.ndarray, n_neighbors: int = 15, resolution: float = 1.0, seed: int = 0) -> np.ndarray:
-    """Leiden clusters of a kNN graph (exact neighbours, symmetrised, unit weights)."""
-    import igraph as ig  # imported here: only fine-tuning needs them
-    import leidenalg
-
-    n = embedding.shape[0]
-    if n < 3:
-        return np.zeros(n, dtype=np.int64)
-    k = min(n_neighbors, n - 1)
-    knn = NearestNeighbors(n_neighbors=k + 1).fit(embedding).kneighbors(embedding, return_distance=False)[:, 1:]
-    src = np.repeat(np.arange(n), k)
-    dst = knn.ravel()
-    pairs = np.unique(np.sort(np.stack([src, dst], axis=1), axis=1), axis=0)
-    graph = ig.Graph(n=n, edges=pairs.tolist(), directed=False)
-    partition = leidenalg.find_partition(
-        graph, leidenalg.RBConfigurationVertexPartition, resolution_parameter=resolution, seed=seed, n_iterations=-1
-    )
-    return np.asarray(partition.membership, dtype=np.int64)
 
 
 def _unit_centroids(embedding: np.ndarray, clusters: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -59,7 +40,7 @@ def balancing_weights(
     seed: int = 0,
 ) -> dict[str, np.ndarray]:
     """Per-cell discriminator weights for every domain: finite, non-negative, mean 1."""
-    clusters = {k: leiden_clusters(e, n_neighbors, resolution, seed) for k, e in embeddings.items()}
+    clusters = {k: knn_leiden(e, n_neighbors, resolution, seed) for k, e in embeddings.items()}
     centroids = {k: _unit_centroids(embeddings[k], clusters[k]) for k in embeddings}
     weights = {}
     for k in embeddings:

@@ -14,6 +14,7 @@ import pandas as pd
 import scipy.sparse as sp
 import torch
 
+from crossglue.analysis.metrics import shared_nuclei
 from crossglue.errors import CrossglueError
 
 MODALITIES = ("rna", "atac")
@@ -34,7 +35,7 @@ class DomainSpec:
     species: str
     modality: str
     use_rep: str | None = None
-    batch_key: str | None = "sample"
+    batch_key: str | None = None
     label_key: str | None = None
     nucleus_key: str | None = None
     feature_key: str | None = None
@@ -167,15 +168,8 @@ def split_train_val(domain: DomainData, val_fraction: float, rng: np.random.Gene
 
 def paired_indices(a: DomainData, b: DomainData) -> tuple[np.ndarray, np.ndarray]:
     """Positions of the nuclei that both domains hold in their training sets."""
-    ids_a = pd.Series(np.arange(a.n_cells), index=a.nucleus.astype(object))
-    ids_b = pd.Series(np.arange(b.n_cells), index=b.nucleus.astype(object))
-    ta = ids_a.iloc[a.train]
-    tb = ids_b.iloc[b.train]
-    ta = ta[ta.index.notna() & ~ta.index.duplicated()]
-    tb = tb[tb.index.notna() & ~tb.index.duplicated()]
-    common = ta.index.intersection(tb.index, sort=False)
-    common = common.sort_values()
-    return ta.loc[common].to_numpy(np.int64), tb.loc[common].to_numpy(np.int64)
+    ia, ib = shared_nuclei(a.nucleus[a.train], b.nucleus[b.train])
+    return a.train[ia], b.train[ib]
 
 
 def epoch_draws(pool: np.ndarray, n_steps: int, batch_size: int, rng: np.random.Generator) -> np.ndarray:
@@ -201,18 +195,25 @@ class CellBatch:
     idx: np.ndarray
 
 
+def _encoder_input(domain: DomainData, idx: np.ndarray, sub: sp.csr_matrix | None = None) -> torch.Tensor:
+    if domain.rep is not None:
+        return torch.from_numpy(domain.rep[idx])
+    dense = (domain.counts[idx] if sub is None else sub).toarray()
+    return torch.from_numpy(np.log1p(1e4 * dense / np.exp(domain.log_library[idx])[:, None]).astype(np.float32))
+
+
+def cell_inputs(domain: DomainData, idx: np.ndarray, device: torch.device) -> torch.Tensor:
+    """The encoder input of rows ``idx``: the representation, or ``log1p(1e4 · x / library)``."""
+    return _encoder_input(domain, idx).to(device)
+
+
 def make_batch(domain: DomainData, idx: np.ndarray, label_codes: np.ndarray, device: torch.device) -> CellBatch:
     """Slice rows ``idx`` of a domain into tensors (counts as non-zero triplets)."""
     sub = domain.counts[idx]
     rows = np.repeat(np.arange(len(idx)), np.diff(sub.indptr))
     log_library = domain.log_library[idx]
-    if domain.rep is not None:
-        x = torch.from_numpy(domain.rep[idx])
-    else:
-        dense = sub.toarray()
-        x = torch.from_numpy(np.log1p(1e4 * dense / np.exp(log_library)[:, None]).astype(np.float32))
     return CellBatch(
-        x=x.to(device),
+        x=_encoder_input(domain, idx, sub).to(device),
         rows=torch.from_numpy(rows).to(device),
         cols=torch.from_numpy(sub.indices.astype(np.int64)).to(device),
         values=torch.from_numpy(sub.data).to(device),

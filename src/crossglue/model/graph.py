@@ -1,7 +1,8 @@
 """The guidance graph as arrays: node index, normalised propagation matrix, edge sampling.
 
-The graph arrives as an edge table (source, target, weight, sign, type) whose nodes are
-``species:feature`` strings. Everything here works on integer node indices so that a
+The graph arrives as an edge table (source, target, weight, sign[, type]) whose nodes are
+``species:feature`` strings, checked by :func:`crossglue.graph.validate.validate` (the one
+validator, shared with the pipeline). Everything here works on integer node indices so that a
 training step is one sparse matrix product plus a few vectorised draws.
 """
 
@@ -14,9 +15,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from crossglue.errors import CrossglueError
+from crossglue.graph.validate import validate
 
-EDGE_COLUMNS = ("source", "target", "weight", "sign")
+# The edge type a user's table without a ``type`` column is validated with.
+UNTYPED = "edge"
 
 
 @dataclass(frozen=True)
@@ -43,60 +45,20 @@ class GuidanceGraph:
 
     @classmethod
     def from_edges(cls, edges: pd.DataFrame, source: str = "edge table") -> GuidanceGraph:
-        """Validate an edge table and index its nodes (sorted, so the index is reproducible)."""
-        missing = [c for c in EDGE_COLUMNS if c not in edges.columns]
-        if missing:
-            raise CrossglueError(
-                f"{source}: missing column(s) {missing}; expected columns {list(EDGE_COLUMNS)} (+ optional type)"
-            )
-        if len(edges) == 0:
-            raise CrossglueError(f"{source}: the graph has no edges")
-        weight = pd.to_numeric(edges["weight"], errors="coerce").to_numpy(np.float64)
-        bad = ~(np.isfinite(weight) & (weight > 0) & (weight <= 1))
-        if bad.any():
-            row = int(np.flatnonzero(bad)[0])
-            raise CrossglueError(
-                f"{source}: row {row} ({edges['source'].iloc[row]} -> {edges['target'].iloc[row]}) "
-                f"has weight {edges['weight'].iloc[row]}; expected a number in (0, 1]"
-            )
-        sign = pd.to_numeric(edges["sign"], errors="coerce").to_numpy(np.float64)
-        bad = ~np.isin(sign, (-1.0, 1.0))
-        if bad.any():
-            row = int(np.flatnonzero(bad)[0])
-            raise CrossglueError(
-                f"{source}: row {row} ({edges['source'].iloc[row]} -> {edges['target'].iloc[row]}) "
-                f"has sign {edges['sign'].iloc[row]}; expected +1 or -1"
-            )
-        names = pd.Index(pd.unique(np.concatenate([edges["source"].astype(str), edges["target"].astype(str)])))
-        nodes = pd.Index(np.sort(names.to_numpy(dtype=object)).astype(str))
-        src = nodes.get_indexer(edges["source"].astype(str)).astype(np.int64)
-        dst = nodes.get_indexer(edges["target"].astype(str)).astype(np.int64)
-        graph = cls(nodes=nodes, src=src, dst=dst, weight=weight, sign=sign)
-        graph._check_symmetric_with_self_loops(source)
-        return graph
-
-    def _check_symmetric_with_self_loops(self, source: str) -> None:
-        n = np.int64(self.n_nodes)
-        forward = self.src * n + self.dst
-        backward = self.dst * n + self.src
-        order = np.argsort(forward, kind="stable")
-        pos = np.searchsorted(forward[order], backward)
-        pos = np.minimum(pos, len(forward) - 1)
-        found = forward[order][pos] == backward
-        if not found.all():
-            i = int(np.flatnonzero(~found)[0])
-            raise CrossglueError(
-                f"{source}: edge {self.nodes[self.src[i]]} -> {self.nodes[self.dst[i]]} has no reverse edge; "
-                "the guidance graph must list every edge in both directions"
-            )
-        looped = np.zeros(self.n_nodes, dtype=bool)
-        looped[self.src[self.src == self.dst]] = True
-        if not looped.all():
-            lonely = self.nodes[~looped][:5].tolist()
-            raise CrossglueError(
-                f"{source}: {int((~looped).sum())} node(s) without a self-loop, e.g. {lonely}; "
-                "every node needs a self-loop of weight 1"
-            )
+        """Validate an edge table with the pipeline's own validator and index its nodes
+        (sorted, so the index is reproducible). ``type`` is optional in a user's table."""
+        if "type" not in edges.columns:
+            edges = edges.assign(type=UNTYPED)
+        validate(edges, source=source)
+        names = pd.unique(np.concatenate([edges["source"].astype(str), edges["target"].astype(str)]))
+        nodes = pd.Index(np.sort(names.astype(object)).astype(str))
+        return cls(
+            nodes=nodes,
+            src=nodes.get_indexer(edges["source"].astype(str)).astype(np.int64),
+            dst=nodes.get_indexer(edges["target"].astype(str)).astype(np.int64),
+            weight=pd.to_numeric(edges["weight"]).to_numpy(np.float64),
+            sign=pd.to_numeric(edges["sign"]).to_numpy(np.float64),
+        )
 
     def weighted_degree(self) -> np.ndarray:
         """Sum of edge weights per node, self-loop included."""

@@ -15,16 +15,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import anndata as ad
 import numpy as np
 import pandas as pd
 
+from crossglue.config import schema_defaults, settings_from
 from crossglue.errors import CrossglueError
 from crossglue.io_utils import atomic_path
-from crossglue.model import GlueModel
+from crossglue.model import GlueModel, TrainConfig
 from crossglue.model.data import DomainSpec
 from crossglue.model.inputs import atac_lsi, rna_pca, select_features
 
@@ -33,18 +34,31 @@ log = logging.getLogger("crossglue.model.stage")
 OBS_COLUMNS = ("species", "modality", "sample", "donor", "cell_type", "nucleus")
 
 
+_DEFAULTS = schema_defaults("model")
+# Keys of ``config["model"]`` that the workflow reads (model.smk), not the library.
+WORKFLOW_KEYS = ("ablation", "threads", "gpus", "mem_mb", "runtime")
+
+
 @dataclass(frozen=True)
 class ModelSettings:
-    """``config["model"]``: representation sizes, training length, device."""
+    """``config["model"]``: representation sizes, seed, device and the training plan (defaults
+    from the schema; the resource keys in :data:`WORKFLOW_KEYS` stay with the rule)."""
 
-    latent_dim: int = 50
-    n_pcs: int = 100
-    n_lsi: int = 100
-    n_top_genes: int = 2000
-    max_epochs: int | None = None
-    patience: int | None = None
-    seed: int = 0
-    device: str = "auto"
+    latent_dim: int = _DEFAULTS["latent_dim"]
+    n_pcs: int = _DEFAULTS["n_pcs"]
+    n_lsi: int = _DEFAULTS["n_lsi"]
+    n_top_genes: int = _DEFAULTS["n_top_genes"]
+    val_fraction: float = _DEFAULTS["val_fraction"]
+    seed: int = _DEFAULTS["seed"]
+    device: str = _DEFAULTS["device"]
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    @classmethod
+    def from_config(cls, values: Mapping | None) -> ModelSettings:
+        """From ``config["model"]`` (schema-checked by the pipeline, key-checked here for notebooks)."""
+        values = {k: v for k, v in dict(values or {}).items() if k not in WORKFLOW_KEYS}
+        train = settings_from(TrainConfig, "model.train", values.pop("train", None))
+        return settings_from(cls, "model", values, train=train)
 
 
 def read_edges(path: str | Path, element_edges: bool = True) -> pd.DataFrame:
@@ -161,12 +175,9 @@ def run_model_stage(
         log.info("domain %s: %d cells, %d of %d features decoded", row.domain, row.cells, row.selected, row.features)
     model = GlueModel.from_anndata(
         domains, edges, specs, latent_dim=settings.latent_dim, seed=settings.seed, device=settings.device,
-        edges_source=str(edges_path),
+        val_fraction=settings.val_fraction, config=settings.train, edges_source=str(edges_path),
     )
-    model.fit(
-        max_epochs=settings.max_epochs, patience=settings.patience,
-        checkpoint_dir=out["checkpoints"], log_path=out["log"], threads=threads, restart_stale=True,
-    )
+    model.fit(checkpoint_dir=out["checkpoints"], log_path=out["log"], threads=threads, restart_stale=True)
     with atomic_path(out["selection"]) as tmp:
         selection.to_csv(tmp, sep="\t", index=False)
     write_h5ad(cell_table(domains, model), out["cells"])

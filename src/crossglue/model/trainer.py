@@ -20,14 +20,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from crossglue.config import schema_defaults
 from crossglue.errors import CrossglueError
 from crossglue.io_utils import atomic_path
 from crossglue.model.balancing import balancing_weights
-from crossglue.model.data import DomainData, epoch_draws, make_batch
+from crossglue.model.data import CellBatch, DomainData, cell_inputs, epoch_draws, make_batch
 from crossglue.model.graph import EdgeSampler, GuidanceGraph
-from crossglue.model.losses import graph_nll, kl_standard_normal, nb_nll, pairing_loss, weighted_domain_ce
+from crossglue.model.losses import weighted_domain_ce
+from crossglue.model.module import EdgeBatch, GlueModule, LossWeights, encode_cells
 from crossglue.model.nets import GlueNetworks
 
 log = logging.getLogger("crossglue.model")
@@ -42,34 +43,37 @@ MIN_STEPS_PER_EPOCH = 16
 LOSS_TERMS = ("x_nll", "x_kl", "g_nll", "g_kl", "dsc", "sup", "pair", "gen")
 
 
+# The one home of every default is the schema (config key ``model.train``, with the reason
+# for each deviation from the published GLUE defaults in its description).
+_DEFAULTS = schema_defaults("model.train")
+
+
 @dataclass
 class TrainConfig:
-    """Hyper-parameters (published GLUE defaults unless noted)."""
+    """The training plan's options, ``config["model"]["train"]``; ``None`` = automatic."""
 
-    batch_size: int = 128
-    lr: float = 2e-3
-    lam_data: float = 1.0
-    lam_kl: float = 1.0
-    lam_graph: float = 0.02
-    lam_align: float = 0.05
-    lam_sup: float = 0.02
-    lam_pair: float = 0.05  # this project's multiome pairing term (demo FOSCTTM 0.06 at 0.02, 0.036–0.050 at 0.05)
-    negatives: int = 10
-    burnin_noise: float = 1.5
-    max_epochs: int | None = None  # per stage; None = about AUTO_STEPS steps, 30..500 epochs
-    patience: int | None = None  # early stopping; None = max(8, max_epochs // 10)
-    reduce_lr_patience: int | None = None  # None = max(4, patience // 2)
-    align_burnin: int | None = None  # pretrain epochs of shrinking noise; None = max_epochs // 4
-    balance_cutoff: float = 0.5
-    balance_power: float = 4.0
-    finetune: bool = True
-    # This project's addition: epochs of graph-only training of the feature embeddings before
-    # pretraining (each epoch visits about as many edges as the graph has). Orthologous
-    # features then start tied, so both species' cell spaces are built on the same feature
-    # axes. With neither this nor the alignment ramp (Trainer._align_weight), the demo's
-    # PVALB and SST interneurons were matched the wrong way round across species in both
-    # seeds tried (label transfer 0.57-0.84); with warm-up alone, in one of two.
-    graph_warmup: int = 30
+    batch_size: int = _DEFAULTS["batch_size"]
+    lr: float = _DEFAULTS["lr"]
+    lam_data: float = _DEFAULTS["lam_data"]
+    lam_kl: float = _DEFAULTS["lam_kl"]
+    lam_graph: float = _DEFAULTS["lam_graph"]
+    lam_align: float = _DEFAULTS["lam_align"]
+    lam_sup: float = _DEFAULTS["lam_sup"]
+    lam_pair: float = _DEFAULTS["lam_pair"]
+    negatives: int = _DEFAULTS["negatives"]
+    burnin_noise: float = _DEFAULTS["burnin_noise"]
+    max_epochs: int | None = _DEFAULTS["max_epochs"]
+    patience: int | None = _DEFAULTS["patience"]
+    reduce_lr_patience: int | None = _DEFAULTS["reduce_lr_patience"]
+    align_burnin: int | None = _DEFAULTS["align_burnin"]
+    balance_cutoff: float = _DEFAULTS["balance_cutoff"]
+    balance_power: float = _DEFAULTS["balance_power"]
+    finetune: bool = _DEFAULTS["finetune"]
+    # Graph-only training of the feature embeddings before pretraining, so orthologous
+    # features start tied. With neither this nor the alignment ramp (Trainer._align_weight),
+    # the demo's PVALB and SST interneurons were matched the wrong way round across species
+    # in both seeds tried (label transfer 0.57-0.84); with warm-up alone, in one of two.
+    graph_warmup: int = _DEFAULTS["graph_warmup"]
 
     def validate(self) -> None:
         """Refuse counts that would silently train nothing."""
@@ -133,14 +137,13 @@ class Trainer:
         self.pairs = {k: v for k, v in pairs.items() if len(v[0]) > 1}
         self.device = device
         self.seed = seed
-        self.propagation = graph.propagation_matrix(device)
+        self.module = GlueModule(nets, graph, {k: d.feature_nodes for k, d in domains.items()}, device)
         self.sampler = EdgeSampler(graph, config.negatives)
-        self.feature_nodes = {k: torch.from_numpy(d.feature_nodes).to(device) for k, d in domains.items()}
         largest = max(len(d.train) for d in domains.values())
         self.steps_per_epoch = max(MIN_STEPS_PER_EPOCH, math.ceil(largest / config.batch_size))
         self.edges_per_step = max(1, math.ceil(graph.n_edges / self.steps_per_epoch))
         self.config = config.resolved(self.steps_per_epoch)
-        self.has_labels = nets.classifier is not None
+        self.loss_weights = LossWeights.from_config(self.config)
         self.weights = {k: np.ones(d.n_cells, np.float32) for k, d in domains.items()}
         self.rng = np.random.default_rng(seed)
         self.state = StageState()
@@ -200,67 +203,39 @@ class Trainer:
             return self.config.lam_align
         return self.config.lam_align * min(1.0, self.state.epoch / self.config.align_burnin)
 
-    def _step(self, batches: dict, pair_batches: dict, edges: tuple, noise_scale: float) -> dict[str, torch.Tensor]:
-        cfg = self.config
-        nets = self.nets
-        v_mean, v_std = nets.graph_encoder(self.propagation)
-        v = v_mean + v_std * torch.randn_like(v_std)
-        x_nll = x_kl = torch.zeros((), device=self.device)
-        means, targets, weights = [], [], []
-        sup_logits, sup_labels = [], []
-        for i, k in enumerate(self.names):
-            b = batches[k]
-            u_mean, u_std = nets.cell_encoders[k](b.x)
-            u = u_mean + u_std * torch.randn_like(u_std)
-            log_mu, log_theta = nets.decoders[k](u, v[self.feature_nodes[k]], b.batch, b.log_library)
-            x_nll = x_nll + nb_nll(log_mu, log_theta, b.rows, b.cols, b.values)
-            x_kl = x_kl + kl_standard_normal(u_mean, u_std).mean() / len(self.feature_nodes[k])
-            means.append(u_mean)
-            targets.append(torch.full((len(b.idx),), i, dtype=torch.long, device=self.device))
-            weights.append(torch.from_numpy(self.weights[k][b.idx]).to(self.device))
-            if self.has_labels:
-                sup_logits.append(u_mean)
-                sup_labels.append(b.labels)
-        src, dst, sign, label = (torch.from_numpy(a).to(self.device) for a in edges)
-        g_nll = graph_nll(v, src, dst, sign, label)
-        g_kl = kl_standard_normal(v_mean, v_std).mean() / self.graph.n_nodes
+    def _adversary(self, noise_scale: float):
+        """The discriminator step (on detached, noised posterior means, weighted by the
+        balancing weights), then the adversarial loss against the updated discriminator."""
 
-        u_all = torch.cat(means)
-        target = torch.cat(targets)
-        weight = torch.cat(weights)
-        if noise_scale > 0:
-            u_all = u_all + noise_scale * u_all.detach().std(dim=0) * torch.randn_like(u_all)
-        # Discriminator step on detached embeddings, then the generator against the updated one.
-        dsc_loss = weighted_domain_ce(nets.discriminator(u_all.detach()), target, weight)
-        self.dsc_optim.zero_grad(set_to_none=True)
-        dsc_loss.backward()
-        self.dsc_optim.step()
-        adv_loss = weighted_domain_ce(nets.discriminator(u_all), target, weight)
+        def step(means: list[torch.Tensor], batches: dict[str, CellBatch]) -> tuple[torch.Tensor, torch.Tensor]:
+            nets = self.nets
+            u_all = torch.cat(means)
+            target = torch.cat([
+                torch.full((len(b.idx),), i, dtype=torch.long, device=self.device) for i, b in enumerate(batches.values())
+            ])
+            weight = torch.cat([torch.from_numpy(self.weights[k][b.idx]).to(self.device) for k, b in batches.items()])
+            if noise_scale > 0:
+                u_all = u_all + noise_scale * u_all.detach().std(dim=0) * torch.randn_like(u_all)
+            dsc_loss = weighted_domain_ce(nets.discriminator(u_all.detach()), target, weight)
+            self.dsc_optim.zero_grad(set_to_none=True)
+            dsc_loss.backward()
+            self.dsc_optim.step()
+            return dsc_loss, weighted_domain_ce(nets.discriminator(u_all), target, weight)
 
-        sup = torch.zeros((), device=self.device)
-        if self.has_labels:
-            labels = torch.cat(sup_labels)
-            known = labels >= 0
-            if known.any():
-                sup = F.cross_entropy(nets.classifier(torch.cat(sup_logits)[known]), labels[known])
-        pair = torch.zeros((), device=self.device)
-        for (a, b), (xa, xb) in pair_batches.items():
-            pair = pair + pairing_loss(nets.cell_encoders[a](xa)[0], nets.cell_encoders[b](xb)[0])
+        return step
 
-        k_domains = len(self.names)
-        vae = (
-            cfg.lam_data * (x_nll + cfg.lam_kl * x_kl)
-            + cfg.lam_graph * k_domains * (g_nll + cfg.lam_kl * g_kl)
-            + cfg.lam_sup * sup
-            + cfg.lam_pair * pair
+    def _step(self, batches: dict, pair_inputs: dict, edges: EdgeBatch, noise_scale: float) -> dict[str, torch.Tensor]:
+        loss = self.module.loss(
+            self.loss_weights, batches, self.module.features(sample=True), edges, pair_inputs,
+            adversary=self._adversary(noise_scale),
         )
-        gen = vae - self._align_weight() * adv_loss
+        gen = loss.vae - self._align_weight() * loss.adversarial
         self.vae_optim.zero_grad(set_to_none=True)
         gen.backward()
         self.vae_optim.step()
         return {
-            "x_nll": x_nll, "x_kl": x_kl, "g_nll": g_nll, "g_kl": g_kl,
-            "dsc": dsc_loss, "sup": sup, "pair": pair, "gen": gen,
+            "x_nll": loss.x_nll, "x_kl": loss.x_kl, "g_nll": loss.g_nll, "g_kl": loss.g_kl,
+            "dsc": loss.dsc, "sup": loss.sup, "pair": loss.pair, "gen": gen,
         }
 
     def _epoch(self) -> dict[str, float]:
@@ -278,54 +253,36 @@ class Trainer:
             batches = {
                 k: make_batch(d, draws[k][step], self.label_codes[k], self.device) for k, d in self.domains.items()
             }
-            pair_batches = {}
-            for (a, b), (ia, ib) in self.pairs.items():
-                sel = pair_draws[(a, b)][step]
-                pair_batches[(a, b)] = (
-                    self._inputs(self.domains[a], ia[sel]), self._inputs(self.domains[b], ib[sel])
-                )
+            pair_inputs = {
+                (a, b): (cell_inputs(self.domains[a], ia[pair_draws[(a, b)][step]], self.device),
+                         cell_inputs(self.domains[b], ib[pair_draws[(a, b)][step]], self.device))
+                for (a, b), (ia, ib) in self.pairs.items()
+            }
             edges = self.sampler.sample(self.edges_per_step, self.rng)
-            terms = self._step(batches, pair_batches, edges, noise)
+            terms = self._step(batches, pair_inputs, edges, noise)
             totals += torch.stack([terms[k].detach().float() for k in LOSS_TERMS]) / steps
         return dict(zip(LOSS_TERMS, totals.tolist(), strict=True))
-
-    def _inputs(self, domain: DomainData, idx: np.ndarray) -> torch.Tensor:
-        return make_batch(domain, idx, self.label_codes[domain.name], self.device).x
 
     # ------------------------------------------------------------ validation
     @torch.no_grad()
     def validation_loss(self, chunk: int = 1024) -> float:
-        """Data ELBO (+ classifier loss) on the held-out cells, with posterior means (so it
-        draws no random numbers and is the same however often it is computed)."""
-        cfg = self.config
+        """The objective's data terms (+ classifier loss) on the held-out cells, with posterior
+        means (so it draws no random numbers and is the same however often it is computed)."""
         self.nets.eval()
-        v_mean, _ = self.nets.graph_encoder(self.propagation)
+        features = self.module.features(sample=False)
         total = 0.0
         for k, d in self.domains.items():
             for start in range(0, len(d.val), chunk):
                 idx = d.val[start:start + chunk]
-                share = len(idx) / len(d.val)
-                b = make_batch(d, idx, self.label_codes[k], self.device)
-                u_mean, u_std = self.nets.cell_encoders[k](b.x)
-                log_mu, log_theta = self.nets.decoders[k](u_mean, v_mean[self.feature_nodes[k]], b.batch, b.log_library)
-                nll = nb_nll(log_mu, log_theta, b.rows, b.cols, b.values)
-                kl = kl_standard_normal(u_mean, u_std).mean() / len(self.feature_nodes[k])
-                total += share * cfg.lam_data * float(nll + cfg.lam_kl * kl)
-                known = b.labels >= 0
-                if self.has_labels and known.any():
-                    ce = F.cross_entropy(self.nets.classifier(u_mean[known]), b.labels[known])
-                    total += share * cfg.lam_sup * float(ce)
+                batch = {k: make_batch(d, idx, self.label_codes[k], self.device)}
+                loss = self.module.loss(self.loss_weights, batch, features, sample=False)
+                total += len(idx) / len(d.val) * float(loss.vae)
         return total
 
-    @torch.no_grad()
-    def embed(self, domain: DomainData, chunk: int = 4096) -> np.ndarray:
+    def embed(self, domain: DomainData) -> np.ndarray:
         """Posterior means u of every cell of a training domain."""
-        self.nets.eval()
-        out = []
-        for start in range(0, domain.n_cells, chunk):
-            idx = np.arange(start, min(start + chunk, domain.n_cells))
-            out.append(self.nets.cell_encoders[domain.name](self._inputs(domain, idx))[0].cpu().numpy())
-        return np.concatenate(out) if out else np.zeros((0, self.nets.graph_encoder.embedding.shape[1]), np.float32)
+        return encode_cells(self.nets.cell_encoders[domain.name], domain, self.device,
+                            self.nets.graph_encoder.embedding.shape[1])
 
     # ---------------------------------------------------------- checkpoints
     def _snapshot(self) -> dict:
@@ -414,21 +371,18 @@ class Trainer:
         return self.state.history
 
     def _graph_warmup(self) -> None:
-        """Fit the graph encoder to the guidance graph alone (its own short-lived optimiser)."""
+        """Fit the graph encoder to the objective's graph term alone (its own short-lived optimiser)."""
         cfg = self.config
         steps = cfg.graph_warmup * self.steps_per_epoch
         if steps == 0:
             return
         self.nets.train()
-        encoder = self.nets.graph_encoder
-        optim = torch.optim.RMSprop(encoder.parameters(), lr=cfg.lr)
+        optim = torch.optim.RMSprop(self.nets.graph_encoder.parameters(), lr=cfg.lr)
         first = float("nan")
         for step in range(steps):
-            v_mean, v_std = encoder(self.propagation)
-            v = v_mean + v_std * torch.randn_like(v_std)
-            edges = self.sampler.sample(self.edges_per_step, self.rng)
-            g_nll = graph_nll(v, *(torch.from_numpy(a).to(self.device) for a in edges))
-            loss = g_nll + cfg.lam_kl * kl_standard_normal(v_mean, v_std).mean() / self.graph.n_nodes
+            features = self.module.features(sample=True)
+            g_nll, g_kl = self.module.graph_terms(features, self.sampler.sample(self.edges_per_step, self.rng))
+            loss = self.module.graph_elbo(g_nll, g_kl, self.loss_weights)
             optim.zero_grad(set_to_none=True)
             loss.backward()
             optim.step()

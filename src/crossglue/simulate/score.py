@@ -45,7 +45,7 @@ import pandas as pd
 # --- everything this module takes from the library: one place, so moves are one edit --------
 from crossglue.analysis.annotate import UNASSIGNED, has_label
 from crossglue.analysis.metrics import foscttm, mean_average_precision, seurat_alignment_score
-from crossglue.model.metrics import knn_transfer_accuracy  # noqa: F401 - the figure's definition; see knn_predict
+from crossglue.analysis.metrics import knn_transfer_accuracy  # noqa: F401 - the figure's definition; see knn_predict
 from crossglue.analysis.modules import module_recovery
 from crossglue.analysis.regulatory import distance_prior, evaluate_scores, truth_link_labels, union_element_truth
 

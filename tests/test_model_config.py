@@ -1,0 +1,44 @@
+"""The schema is the one home of the model's defaults: every settings field has a schema key
+with the same default, and every schema key reaches a field (or the rule that reads it)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from crossglue.config import schema_defaults, schema_section
+from crossglue.errors import CrossglueError
+from crossglue.model import TrainConfig
+from crossglue.model.stage import WORKFLOW_KEYS, ModelSettings
+
+
+def _fields(cls) -> dict:
+    return {f.name: (f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default)
+            for f in dataclasses.fields(cls)}
+
+
+@pytest.mark.parametrize(("cls", "section", "elsewhere"), [
+    (TrainConfig, "model.train", ()),
+    (ModelSettings, "model", WORKFLOW_KEYS),
+])
+def test_settings_fields_and_defaults_are_the_schema(cls, section, elsewhere):
+    keys = set(schema_section(section)["properties"]) - set(elsewhere)
+    fields = _fields(cls)
+    assert set(fields) == keys
+    defaults = schema_defaults(section)
+    for name, value in fields.items():
+        expected = TrainConfig() if name == "train" else defaults[name]
+        assert value == expected, name
+    for name in keys:
+        assert schema_section(section)["properties"][name].get("description"), f"{section}.{name} needs a description"
+
+
+def test_model_settings_from_config_reach_the_training_plan():
+    settings = ModelSettings.from_config({"seed": 3, "threads": 2, "ablation": True, "train": {"lam_align": 0.1}})
+    assert settings.seed == 3 and settings.train.lam_align == 0.1 and settings.train.lr == 0.002
+
+
+def test_unknown_training_key_is_named():
+    with pytest.raises(CrossglueError, match="'model.train.lam_algin' is not a known key"):
+        ModelSettings.from_config({"train": {"lam_algin": 0.1}})
