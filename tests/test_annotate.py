@@ -76,3 +76,16 @@ def test_annotate_rejects_non_finite_embedding():
     adata.obsm["X_glue"] = np.array([[0.0, 1.0], [np.nan, 0.0], [1.0, 1.0]])
     with pytest.raises(CrossglueError, match="NaN or infinite"):
         annotate_cells(adata)
+
+
+def test_annotate_cells_above_scanpys_approximate_knn_threshold():
+    """Above 8,192 cells scanpy's default neighbours switch to pynndescent, whose output its
+    own code cannot read with the pinned scipy ('csr_array' has no 'getnnz'): the realistic
+    preset (about 14,000 rows) crashed there. Annotation must take one path at every size."""
+    x, labels, species, truth = three_types(n=1_700)  # 8,500 cells
+    adata = ad.AnnData(np.zeros((len(x), 1), np.float32), obs=pd.DataFrame({"cell_type": labels}))
+    adata.obsm["X_glue"] = x
+    annotate_cells(adata, resolution=0.2)
+    assert adata.n_obs > 8_192 and adata.obsm["X_umap"].shape == (len(x), 2)
+    shared = (species == "macaque") & (truth != "C")
+    assert (adata.obs["cell_type_transferred"].to_numpy()[shared] == truth[shared]).mean() > 0.97

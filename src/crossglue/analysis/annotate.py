@@ -93,7 +93,12 @@ def annotate_cells(
     x = np.asarray(adata.obsm[use_rep], dtype=np.float64)
     if not np.isfinite(x).all():
         raise CrossglueError(f"annotation: obsm['{use_rep}'] holds NaN or infinite values")
-    sc.pp.neighbors(adata, n_neighbors=min(n_neighbors, adata.n_obs - 1), use_rep=use_rep, random_state=seed)
+    # Exact kNN (sklearn) at every size: scanpy's default switches to pynndescent at 8,192
+    # cells, whose csr_array output its own neighbour code cannot read with scipy >= 1.14
+    # ('csr_array' object has no attribute 'getnnz').
+    sc.pp.neighbors(
+        adata, n_neighbors=min(n_neighbors, adata.n_obs - 1), use_rep=use_rep, random_state=seed, transformer="sklearn"
+    )
     sc.tl.leiden(adata, resolution=resolution, random_state=seed, flavor="igraph", n_iterations=2, directed=False)
     sc.tl.umap(adata, random_state=seed)
     labels = adata.obs[label_key]
