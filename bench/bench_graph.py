@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from crossglue.graph.element_edges import element_coordinates, read_union_table
+from crossglue.elements.union import element_coordinates, read_union_table
 from crossglue.graph.assembly import build_guidance
 from crossglue.graph.summary import summarise
 from crossglue.graph.files import write_edge_table, write_graphml

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crossglue.elements.counting import count_fragments_file, species_elements
+from crossglue.elements.counting import count_fragments_file
+from crossglue.elements.union import species_elements
 from crossglue.genomics.intervals import overlapping_elements
 from crossglue.errors import CrossglueError
 from test_fragments import write_fragments

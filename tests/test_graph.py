@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crossglue.graph.element_edges import ElementParams, element_coordinates, element_edges, read_union_table
+from crossglue.graph.element_edges import ElementParams, element_edges
+from crossglue.elements.union import element_coordinates, read_union_table
 from crossglue.errors import CrossglueError
 from crossglue.graph.assembly import assemble, node_table
 from crossglue.graph.summary import plot_degrees, summarise
@@ -283,7 +284,7 @@ SPECIES = ["human", "macaque"]
 
 
 def _build_demo(root, settings=None):
-    from crossglue.graph.element_edges import element_coordinates
+    from crossglue.elements.union import element_coordinates
     from crossglue.graph.settings import GraphSettings
     from crossglue.graph.assembly import build_guidance
     from crossglue.graph.orthologs import ortholog_edges, read_orthologs
@@ -306,8 +307,7 @@ def _build_demo(root, settings=None):
         )
         data_genes["gene_id"] = data_genes["gene_id"].str.replace(r"\.\d+$", "", regex=True)
         peaks = element_coordinates(union, s)
-        peak_gene[s], _, unmatched = link_species(genes, data_genes, peaks, settings.peak_gene)
-        assert unmatched.empty
+        peak_gene[s] = link_species(genes, peaks, settings.peak_gene)
         features[s] = {"rna": data_genes["gene_id"], "atac": peaks["peak_id"]}
     table = read_orthologs(root / "orthologs" / "human_macaque.orthologs.tsv", species_b="macaque")
     orth, missing = ortholog_edges(
@@ -440,13 +440,19 @@ def _run_script(name, **smk):
     runpy.run_path(str(script), init_globals={"snakemake": fake}, run_name="__snakemake__")
 
 
-def _h5ad(path, var_names, gene_names=None):
+def _h5ad(path, var_names, gene_names=None, placed=None):
+    """An empty-count AnnData with these features; ``placed``: chrom, start, end, strand per
+    feature (as ingest writes into rna.var)."""
     import anndata as ad
     import scipy.sparse as sp
 
     var = pd.DataFrame(index=pd.Index(var_names, dtype=str))
     if gene_names is not None:
         var["gene_name"] = gene_names
+    if placed is not None:
+        for column in ("chrom", "start", "end", "strand"):
+            var[column] = placed[column].to_numpy()
+        var["in_annotation"] = True
     ad.AnnData(sp.csr_matrix((3, len(var_names)), dtype=np.float32), var=var).write_h5ad(path)
 
 
@@ -587,7 +593,7 @@ def _multiome_counts(root, sample, elements):
 def test_demo_metacell_correlation_ranks_truth_links_and_travels_with_the_edges(demo, tmp_path):
     from sklearn.metrics import roc_auc_score
 
-    from crossglue.graph.element_edges import element_coordinates
+    from crossglue.elements.union import element_coordinates
     from crossglue.graph.assembly import peak_gene_layer
     from crossglue.graph.peak_gene import CorrelationParams, PairedCounts, link_species
 
@@ -597,8 +603,7 @@ def test_demo_metacell_correlation_ranks_truth_links_and_travels_with_the_edges(
     genes = pd.read_csv(root / "truth" / "genes.tsv", sep="\t").query("species == 'human'")
     genes["strand"] = np.where(genes["strand"] > 0, "+", "-")
     paired = PairedCounts(rna, gene_ids, atac, pd.Index(elements["peak_id"]))
-    data_genes = genes[["gene_id", "gene_name"]]
-    links, _, _ = link_species(genes, data_genes, elements, paired=paired)
+    links = link_species(genes, elements, paired=paired)
     links_truth = pd.read_csv(root / "truth" / "links.tsv", sep="\t").query("species == 'human'")
     element = dict(zip(cres["cre"], cres["element_id"], strict=True))
     truth = set(zip(links_truth["cre"].map(element), links_truth["gene_id"], strict=True))
@@ -622,9 +627,7 @@ def test_demo_metacell_correlation_ranks_truth_links_and_travels_with_the_edges(
     u, v = pair["source"].iloc[0], pair["target"].iloc[0]
     assert read_graph(tmp_path / "g.graphml").edges[u, v]["corr"] == pytest.approx(links["corr"].iloc[0])
     # Too few paired nuclei: no scores, but the links are all there.
-    few, _, _ = link_species(
-        genes, data_genes, elements, paired=paired, correlation=CorrelationParams(min_paired_cells=rna.shape[0] + 1)
-    )
+    few = link_species(genes, elements, paired=paired, correlation=CorrelationParams(min_paired_cells=rna.shape[0] + 1))
     assert few["corr"].isna().all() and len(few) == len(links)
 
 
@@ -657,10 +660,12 @@ def test_graph_settings_defaults_follow_the_design_and_typos_are_named():
         assert message in str(err.value)
 
 
-def test_peak_gene_script_on_the_demo_gtf_recovers_truth_links(demo, tmp_path):
-    pytest.importorskip("crossglue.genomics.gtf", reason="the ingest helper's GTF reader is not in this checkout yet")
-    pytest.importorskip("crossglue.genomics.genome", reason="the ingest helper's genome module is not in this checkout yet")
-    from crossglue.graph.element_edges import element_coordinates
+def test_peak_gene_script_on_genes_placed_by_the_demo_gtf_recovers_truth_links(demo, tmp_path):
+    """The links stage reads gene coordinates from rna.var, where ingest placed them with the
+    species' GTF (RefSeq chromosome names, through the alias table)."""
+    from crossglue.elements.union import element_coordinates
+    from crossglue.genomics.genome import read_aliases, read_chrom_sizes
+    from crossglue.genomics.gtf import match_genes, read_genes
 
     root, cres, _, _ = demo
     union = cres[["element_id", "class"]].copy()
@@ -670,19 +675,18 @@ def test_peak_gene_script_on_the_demo_gtf_recovers_truth_links(demo, tmp_path):
     union["class_human_macaque"] = union["class"]
     union.to_csv(tmp_path / "union_peaks.tsv", sep="\t", index=False, na_rep="NA")
     genes = pd.read_csv(root / "truth" / "genes.tsv", sep="\t").query("species == 'macaque'")
-    _h5ad(tmp_path / "rna.h5ad", genes["gene_id"].tolist(), genes["gene_name"].tolist())
+    genome = root / "genome"
+    sizes = read_chrom_sizes(genome / "macaque.chrom.sizes")
+    annotation = read_genes(genome / "macaque.gtf.gz", read_aliases(genome / "macaque.chrom_aliases.tsv"), sizes)
+    matched, unmatched_at_ingest = match_genes(genes[["gene_id", "gene_name"]], annotation)
+    assert not unmatched_at_ingest
+    _h5ad(tmp_path / "rna.h5ad", genes["gene_id"].tolist(), genes["gene_name"].tolist(),
+          placed=matched[["chrom", "start", "end", "strand"]].reset_index(drop=True))  # fmt: skip
     _h5ad(tmp_path / "atac.h5ad", element_coordinates(union, "macaque")["peak_id"].tolist())
     out = {k: tmp_path / f"{k}.tsv" for k in ("links", "genes", "unmatched")}
     _run_script(
         "peak_gene_links.py",
-        input={
-            "gtf": root / "genome" / "macaque.gtf.gz",
-            "chrom_sizes": root / "genome" / "macaque.chrom.sizes",
-            "aliases": [root / "genome" / "macaque.chrom_aliases.tsv"],
-            "rna": tmp_path / "rna.h5ad",
-            "atac": tmp_path / "atac.h5ad",
-            "union": tmp_path / "union_peaks.tsv",
-        },
+        input={"rna": tmp_path / "rna.h5ad", "atac": tmp_path / "atac.h5ad", "union": tmp_path / "union_peaks.tsv"},
         output=out,
         params={"graph": {}, "species": SPECIES},
         log=[str(tmp_path / "pg.log")],

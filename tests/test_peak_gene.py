@@ -8,10 +8,10 @@ import pytest
 import scipy.sparse as sp
 
 from crossglue.errors import CrossglueError
+from crossglue.stats import benjamini_hochberg
 from crossglue.graph.peak_gene import (
     PeakGeneParams,
-    annotate_genes,
-    benjamini_hochberg,
+    genes_from_var,
     distance_weight,
     metacells,
     pair_correlation,
@@ -193,28 +193,24 @@ def test_mismatched_cells_are_refused():
         pair_correlation(rna[:-1], atac, np.array([0]), np.array([0]), agg)
 
 
-def test_data_genes_match_by_id_without_version_else_by_unique_symbol_and_misses_are_reported():
-    annotation = pd.DataFrame(
+def test_genes_come_from_the_coordinates_ingest_wrote_and_misses_are_reported():
+    var = pd.DataFrame(
         {
-            "gene_id": ["ENSG1", "ENSG2", "ENSG3", "ENSG4"],
-            "gene_name": ["A", "B", "DUP", "DUP"],
-            "chrom": "chr1",
-            "start": [0, 100, 200, 300],
-            "end": [50, 150, 250, 350],
-            "strand": ["+", "-", "+", "+"],
-        }
+            "gene_name": ["A", "B", "X"],
+            "chrom": pd.array(["chr1", "chr2", pd.NA], dtype="string"),
+            "start": pd.array([0, 100, pd.NA], dtype="Int64"),
+            "end": pd.array([50, 150, pd.NA], dtype="Int64"),
+            "strand": pd.array(["+", "-", pd.NA], dtype="string"),
+            "in_annotation": [True, True, False],
+        },
+        index=["ENSG1", "ENSG2", "NOVEL"],
     )
-    data = pd.DataFrame({"gene_id": ["ENSG1.7", "OLDID", "OTHER", "NOVEL"], "gene_name": ["A", "B", "DUP", "X"]})
-    annotated, unmatched = annotate_genes(data, annotation)
-    assert annotated[["gene_id", "start", "matched_by"]].values.tolist() == [
-        ["ENSG1.7", 0, "id"],
-        ["OLDID", 100, "symbol"],
-    ]
-    assert unmatched.values.tolist() == [
-        ["OTHER", "DUP", "symbol names several annotated genes"],
-        ["NOVEL", "X", "id and symbol not in annotation"],
-    ]
-    assert len(annotated) + len(unmatched) == len(data)
+    genes, unmatched = genes_from_var(var)
+    assert genes.values.tolist() == [["ENSG1", "chr1", 0, 50, "+"], ["ENSG2", "chr2", 100, 150, "-"]]
+    assert unmatched[["gene_id", "gene_name"]].values.tolist() == [["NOVEL", "X"]]
+    assert unmatched["reason"].str.startswith("not in the gene annotation").all()
+    with pytest.raises(CrossglueError, match=r"RNA var \(written by ingest\): missing column\(s\) in_annotation"):
+        genes_from_var(var.drop(columns="in_annotation"))
 
 
 def test_pairs_agree_with_bedtools_window_on_real_gencode_genes(shared_data, tmp_path):

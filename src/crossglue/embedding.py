@@ -1,8 +1,9 @@
-"""Cell groups for pseudobulk peak calling when a species' cells carry no labels.
+"""Cell embeddings and clusters shared by every stage: TF-IDF, LSI, exact kNN, Leiden.
 
-TF-IDF + LSI on the genome-tile matrix (the ArchR / Signac recipe), then a kNN graph and
-Leiden (the igraph + leidenalg engines scanpy uses, called directly: no numba start-up);
-everything seeded, so the same input gives the same clusters.
+One implementation each: the model's ATAC input, the peak stage's clusters of unlabelled
+cells, the metacells of peak–gene correlation and the balancing clusters all use these.
+Leiden runs on the igraph + leidenalg engines scanpy uses, called directly (no numba
+start-up); everything is seeded, so the same input gives the same clusters.
 """
 
 from __future__ import annotations
@@ -12,44 +13,59 @@ import leidenalg
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from sklearn.decomposition import TruncatedSVD
+from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import normalize
+from sklearn.utils.extmath import randomized_svd
 
-from crossglue.analysis.metrics import knn_indices
 from crossglue.errors import CrossglueError
 
 
 def tfidf(counts: sp.spmatrix) -> sp.csr_matrix:
-    """log1p(term frequency × inverse document frequency × 1e4) of a cells × features matrix."""
-    counts = sp.csr_matrix(counts, dtype=np.float64)
-    depth = np.asarray(counts.sum(axis=1)).ravel()
-    n_cells = counts.shape[0]
-    present = np.asarray((counts > 0).sum(axis=0)).ravel()
-    idf = np.log1p(n_cells / (1.0 + present))
-    tf = sp.diags(1.0 / np.where(depth > 0, depth, 1.0)) @ counts
-    out = tf @ sp.diags(idf)
-    out.data = np.log1p(out.data * 1e4)
-    return sp.csr_matrix(out)
+    """log1p(1e4 · term frequency · inverse document frequency) of a cells × features matrix.
 
-
-def lsi(counts: sp.spmatrix, n_components: int = 30, n_top_features: int = 25_000, seed: int = 0) -> np.ndarray:
-    """LSI embedding: TF-IDF on the most accessible features, truncated SVD, first component dropped.
-
-    The first LSI component tracks sequencing depth (ArchR and Signac drop it too); rows are
-    L2-normalised so that cosine-like distances drive the kNN graph.
+    Term frequency: counts over the cell's total; inverse document frequency: cells over the
+    feature's total (GLUE's and Signac's recipe). Float32 throughout, as the model reads it.
     """
-    counts = sp.csr_matrix(counts)
-    coverage = np.asarray(counts.sum(axis=0)).ravel()
-    top = np.argsort(-coverage, kind="stable")[: min(n_top_features, counts.shape[1])]
-    top = top[coverage[top] > 0]
-    n_comp = min(n_components + 1, len(top) - 1, counts.shape[0] - 1)
-    if n_comp < 2:
-        raise CrossglueError(
-            f"clustering: {counts.shape[0]} cells with {len(top)} accessible tiles are too few for LSI"
-        )
-    svd = TruncatedSVD(n_components=n_comp, random_state=seed, algorithm="randomized", n_iter=7)
-    embedding = svd.fit_transform(tfidf(counts[:, top]))[:, 1:]
-    return normalize(embedding)
+    counts = sp.csr_matrix(counts, dtype=np.float32)
+    row = np.maximum(np.asarray(counts.sum(axis=1)).ravel(), 1.0)
+    col = np.maximum(np.asarray(counts.sum(axis=0)).ravel(), 1.0)
+    out = sp.csr_matrix(counts.multiply(1.0 / row[:, None]).multiply(counts.shape[0] / col[None, :]))
+    out.data = np.log1p(1e4 * out.data)
+    return out
+
+
+def lsi(counts: sp.spmatrix, n_components: int = 30, seed: int = 0) -> np.ndarray:
+    """Latent semantic indexing: truncated (randomised) SVD of :func:`tfidf`, as ``U · S``.
+
+    The one LSI of the project: the model standardises each cell's components, clustering
+    drops the first (depth) component and L2-normalises rows.
+    """
+    x = tfidf(counts)
+    k = max(1, min(n_components, min(x.shape) - 1))
+    u, s, _ = randomized_svd(x, n_components=k, n_iter=15, random_state=seed)
+    return u * s
+
+
+def knn_indices(x: np.ndarray, k: int, reference: np.ndarray | None = None, return_distance: bool = False):
+    """Each row's ``k`` nearest rows of ``x[reference]`` (Euclidean, exact), itself excluded.
+
+    ``reference`` (row indices, default all rows) restricts who can be a neighbour; a row
+    that is itself a reference row is never its own neighbour, even among exact duplicates.
+    Returns indices into ``x`` (and distances when asked), nearest first.
+    """
+    ref = np.arange(len(x)) if reference is None else np.asarray(reference)
+    k = min(k, len(ref) - 1)
+    if k < 1:
+        raise CrossglueError(f"neighbours: need at least 2 reference cells, got {len(ref)}")
+    dist, nbrs = NearestNeighbors(n_neighbors=k + 1).fit(x[ref]).kneighbors(x)
+    nbrs = ref[nbrs]
+    # Drop self; where duplicates make self not come first, drop whichever column holds it.
+    is_self = nbrs == np.arange(len(x))[:, None]
+    is_self[~is_self.any(axis=1), -1] = True
+    nbrs = nbrs[~is_self].reshape(len(x), k)
+    if return_distance:
+        return nbrs, dist[~is_self].reshape(len(x), k)
+    return nbrs
 
 
 def knn_leiden(embedding: np.ndarray, n_neighbors: int = 15, resolution: float = 1.0, seed: int = 0) -> np.ndarray:
@@ -78,5 +94,15 @@ def leiden_clusters(
     seed: int = 0,
 ) -> pd.Series:
     """Leiden cluster (as a string label) of every cell, from LSI of its tile counts."""
-    labels = knn_leiden(lsi(counts, n_components, n_top_features, seed), n_neighbors, resolution, seed).astype(str)
+    counts = sp.csr_matrix(counts)
+    coverage = np.asarray(counts.sum(axis=0)).ravel()
+    top = np.argsort(-coverage, kind="stable")[: min(n_top_features, counts.shape[1])]
+    top = top[coverage[top] > 0]
+    if min(len(top), counts.shape[0]) < 4:
+        raise CrossglueError(
+            f"clustering: {counts.shape[0]} cells with {len(top)} accessible tiles are too few for LSI"
+        )
+    # ArchR and Signac drop the first LSI component: it tracks sequencing depth.
+    embedding = normalize(lsi(counts[:, top], n_components + 1, seed)[:, 1:])
+    labels = knn_leiden(embedding, n_neighbors, resolution, seed).astype(str)
     return pd.Series(labels, index=pd.Index(cell_ids.astype(str)), name="cluster")

@@ -63,3 +63,47 @@ def h5ad_var(path: str | Path):
             return read_elem(handle["var"])
     except (OSError, KeyError) as err:
         raise CrossglueError(f"{path}: not an h5ad file with a 'var' table ({err})") from None
+
+
+def write_tsv(table, path: str | Path, index: bool = False) -> None:
+    """A table as TSV (gzip when the name ends .gz, with a fixed header mtime so reruns are
+    byte-identical), missing values as ``NA``; whole file or nothing."""
+    compression = {"method": "gzip", "compresslevel": 4, "mtime": 0} if str(path).endswith(".gz") else None
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, sep="\t", index=index, na_rep="NA", compression=compression)
+
+
+def _h5ad_ready(adata):
+    """Nullable columns as h5ad can store them (strings with NA -> categorical, Int64 -> float)."""
+    import numpy as np
+    import pandas as pd
+
+    for frame in (adata.obs, adata.var):
+        for col in frame.columns:
+            dtype = frame[col].dtype
+            if isinstance(dtype, pd.StringDtype) or dtype == object:
+                frame[col] = pd.Categorical(frame[col].astype("string").to_numpy(dtype=object, na_value=np.nan))
+            elif isinstance(dtype, pd.Int64Dtype):
+                frame[col] = frame[col].astype("float64")
+    return adata
+
+
+def write_h5ad(adata, path: str | Path, compression: str | None = "gzip") -> None:
+    """Write an AnnData atomically (whole file or nothing), nullable columns made storable."""
+    with atomic_path(path) as tmp:
+        _h5ad_ready(adata).write_h5ad(tmp, compression=compression)
+
+
+def read_h5ad(path: str | Path, backed: str | None = None):
+    """An AnnData file, or an error naming it (missing, or not an h5ad file)."""
+    import anndata as ad
+
+    from crossglue.errors import CrossglueError
+
+    path = Path(path)
+    if not path.is_file():
+        raise CrossglueError(f"{path} does not exist")
+    try:
+        return ad.read_h5ad(path, backed=backed)
+    except (OSError, KeyError) as err:
+        raise CrossglueError(f"{path}: not a readable h5ad file ({err})") from None

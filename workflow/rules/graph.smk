@@ -11,13 +11,6 @@ except CrossglueError as err:
 
 rule peak_gene_links:
     input:
-        gtf=lambda wc: species_cfg(wc.species)["gtf"],
-        chrom_sizes=lambda wc: species_cfg(wc.species)["chrom_sizes"],
-        aliases=lambda wc: (
-            [species_cfg(wc.species)["chrom_aliases"]]
-            if species_cfg(wc.species)["chrom_aliases"]
-            else []
-        ),
         rna="results/ingest/{species}/rna.h5ad",
         atac="results/counts/{species}/atac.h5ad",
         union="results/consensus/union_peaks.tsv",

@@ -4,7 +4,7 @@ import logging
 
 import pandas as pd
 
-from crossglue.graph.element_edges import read_union_table
+from crossglue.elements.union import read_union_table
 from crossglue.graph.assembly import build_guidance
 from crossglue.graph.settings import graph_settings
 from crossglue.io_utils import h5ad_var as h5ad_var

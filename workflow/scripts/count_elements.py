@@ -6,7 +6,8 @@ import anndata as ad
 import pandas as pd
 import scipy.sparse as sp
 
-from crossglue.elements.counting import count_fragments_file, species_elements
+from crossglue.elements.counting import count_fragments_file
+from crossglue.elements.union import species_elements
 from crossglue.genomics.genome import read_aliases, read_chrom_sizes
 from crossglue.io_utils import atomic_path
 from crossglue.snakemake_script import run

@@ -12,8 +12,8 @@ import logging
 
 import numpy as np
 import pandas as pd
-from sklearn.neighbors import NearestNeighbors
 
+from crossglue.embedding import knn_indices
 from crossglue.errors import CrossglueError
 
 log = logging.getLogger(__name__)
@@ -46,17 +46,12 @@ def transfer_labels(
             "for some samples (metadata column cell_type in the sample sheet)"
         )
     names, ref_codes = np.unique(labels[given].astype(str).to_numpy(), return_inverse=True)
-    ref = x[given]
-    k_eff = min(k, len(ref) - 1)
-    dist, nbr = NearestNeighbors(n_neighbors=k_eff + 1).fit(ref).kneighbors(x)
-    # A labelled cell finds itself at distance 0: drop that column; others drop their farthest.
+    # A labelled cell does not vote for itself (knn_indices excludes it).
+    nbr, dist = knn_indices(x, k, reference=np.flatnonzero(given), return_distance=True)
+    k_eff = nbr.shape[1]
     ref_pos = np.full(len(x), -1)
-    ref_pos[given] = np.arange(len(ref))
-    is_self = nbr == ref_pos[:, None]
-    no_self = ~is_self.any(axis=1)
-    is_self[no_self, -1] = True
-    nbr = nbr[~is_self].reshape(len(x), k_eff)
-    dist = dist[~is_self].reshape(len(x), k_eff)
+    ref_pos[given] = np.arange(int(given.sum()))
+    nbr = ref_pos[nbr]
     scale = np.median(dist) or 1.0
     weight = 1.0 / (1.0 + dist / scale)
     votes = np.zeros((len(x), len(names)))

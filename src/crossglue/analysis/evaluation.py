@@ -42,7 +42,7 @@ def unintegrated_views(
     views = {}
     for species, adata in rna.items():
         given = labels_for(adata.obs_names, cells.obs, label_key, modality="rna")
-        keep = has_label(given.reset_index(drop=True)).to_numpy()
+        keep = has_label(given.reset_index(drop=True))
         if keep.sum() < 10:
             continue
         rows = labels_for(adata.obs_names, cells.obs.assign(_row=cells.obs_names), "_row", "rna")

@@ -15,8 +15,9 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial.distance import cdist
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, silhouette_samples
 from sklearn.model_selection import StratifiedKFold
-from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
+from sklearn.neighbors import KNeighborsClassifier
 
+from crossglue.embedding import knn_indices
 from crossglue.errors import CrossglueError
 
 
@@ -27,17 +28,6 @@ def _labels(values, n: int, name: str) -> np.ndarray:
     return out
 
 
-def knn_indices(x: np.ndarray, k: int) -> np.ndarray:
-    """Indices of each row's ``k`` nearest other rows (Euclidean), nearest first."""
-    k = min(k, len(x) - 1)
-    if k < 1:
-        raise CrossglueError(f"metrics: need at least 2 cells for neighbours, got {len(x)}")
-    nbrs = NearestNeighbors(n_neighbors=k + 1).fit(x).kneighbors(x, return_distance=False)
-    # Drop self; where duplicates make self not come first, drop whichever column holds it.
-    is_self = nbrs == np.arange(len(x))[:, None]
-    has_self = is_self.any(axis=1)
-    is_self[~has_self, -1] = True
-    return nbrs[~is_self].reshape(len(x), k)
 
 
 def knn_transfer_accuracy(

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import hypergeom
 
-from crossglue.analysis.regulatory import bh_qvalues
+from crossglue.stats import benjamini_hochberg
 
 MODULE_COLUMNS = [
     "module", "species", "cell_type", "motif", "motif_name", "motif_q", "n_elements", "n_genes",
@@ -112,7 +112,7 @@ def motif_enrichment(members: pd.Series, hits: pd.DataFrame) -> pd.DataFrame:
     n_hits = hit_matrix.sum(axis=0)
     p = hypergeom.sf(k - 1, hit_matrix.shape[0], n_hits, in_set.sum())
     p = np.where(k > 0, p, 1.0)
-    return pd.DataFrame({"motif": hits.columns, "members_with_hit": k, "elements_with_hit": n_hits, "p_value": p, "q_value": bh_qvalues(p)})
+    return pd.DataFrame({"motif": hits.columns, "members_with_hit": k, "elements_with_hit": n_hits, "p_value": p, "q_value": benjamini_hochberg(p)})
 
 
 def call_modules(

@@ -22,20 +22,8 @@ import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from crossglue.errors import CrossglueError
+from crossglue.stats import benjamini_hochberg
 
-
-def bh_qvalues(p: np.ndarray) -> np.ndarray:
-    """Benjamini–Hochberg adjusted p-values (monotone, capped at 1)."""
-    p = np.asarray(p, dtype=float)
-    n = p.size
-    if n == 0:
-        return p.copy()
-    order = np.argsort(p)
-    ranked = p[order] * n / np.arange(1, n + 1)
-    q_sorted = np.minimum.accumulate(ranked[::-1])[::-1]
-    q = np.empty(n)
-    q[order] = np.minimum(q_sorted, 1.0)
-    return q
 
 
 def candidate_pairs(edges: pd.DataFrame, features: pd.DataFrame) -> pd.DataFrame:
@@ -128,7 +116,7 @@ def infer_links(
     out = pairs.copy()
     out["cosine"] = score
     out["p_value"] = p
-    out["q_value"] = bh_qvalues(p)
+    out["q_value"] = benjamini_hochberg(p)
     out["score"] = out["prior"].to_numpy(dtype=float) * (1 + score) / 2
     return out
 

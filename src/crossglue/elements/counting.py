@@ -79,23 +79,3 @@ def count_fragments_file(
     )
     counts.sum_duplicates()
     return counts, n_read
-
-
-def species_elements(union: pd.DataFrame, species: str) -> pd.DataFrame:
-    """Elements with coordinates in ``species``: index element_id; class, chrom, start, end, peak."""
-    present = union[f"{species}_chrom"].notna().to_numpy()
-    table = pd.DataFrame(
-        {
-            "class": union["class"].to_numpy()[present],
-            "chrom": union[f"{species}_chrom"].to_numpy()[present].astype(str),
-            "start": union[f"{species}_start"].to_numpy()[present].astype(np.int64),
-            "end": union[f"{species}_end"].to_numpy()[present].astype(np.int64),
-            "peak": union[f"{species}_peak"].to_numpy()[present] if f"{species}_peak" in union else pd.NA,
-        },
-        index=pd.Index(union["element_id"].to_numpy()[present].astype(str), name="element_id"),
-    )
-    pair_cols = [c for c in union.columns if c.startswith("class_") and species in c[len("class_") :].split("_")]
-    for column in pair_cols:
-        table[column] = union[column].to_numpy()[present]
-    table["peak"] = table["peak"].astype(object).where(table["peak"].notna(), "")
-    return table

@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import logging
 from dataclasses import dataclass, fields, replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -506,3 +507,55 @@ def read_lift_table(path) -> pd.DataFrame:
             f"{path}:{i + 2}: status '{table['status'].iloc[i]}'; expected {PASS}, {AMBIGUOUS} or {UNMAPPED}"
         )
     return table
+
+
+# --- reading the union table back ---------------------------------------------------------
+
+
+def read_union_table(path: str | Path, species: list[str]) -> pd.DataFrame:
+    """Read ``union_peaks.tsv`` and check the columns every graph step relies on."""
+    path = Path(path)
+    if not path.is_file():
+        raise CrossglueError(f"union peak table {path} does not exist")
+    table = pd.read_csv(path, sep="\t", dtype={"element_id": str, "class": str}, low_memory=False)
+    needed = ["element_id", "class"] + [f"{s}_{c}" for s in species for c in ("chrom", "start", "end")]
+    missing = [c for c in needed if c not in table.columns]
+    if missing:
+        raise CrossglueError(
+            f"{path}: missing column(s) {', '.join(missing)}; expected element_id, class and "
+            "<species>_chrom/_start/_end for every species"
+        )
+    dup = table["element_id"].duplicated()
+    if dup.any():
+        i = int(np.flatnonzero(dup.to_numpy())[0])
+        raise CrossglueError(f"{path}:{i + 2}: element '{table['element_id'].iloc[i]}' appears more than once")
+    return table
+
+
+def species_elements(union: pd.DataFrame, species: str) -> pd.DataFrame:
+    """Elements with coordinates in ``species``: index element_id; class, chrom, start, end, peak."""
+    present = union[f"{species}_chrom"].notna().to_numpy()
+    table = pd.DataFrame(
+        {
+            "class": union["class"].to_numpy()[present],
+            "chrom": union[f"{species}_chrom"].to_numpy()[present].astype(str),
+            "start": union[f"{species}_start"].to_numpy()[present].astype(np.int64),
+            "end": union[f"{species}_end"].to_numpy()[present].astype(np.int64),
+            "peak": union[f"{species}_peak"].to_numpy()[present] if f"{species}_peak" in union else pd.NA,
+        },
+        index=pd.Index(union["element_id"].to_numpy()[present].astype(str), name="element_id"),
+    )
+    pair_cols = [c for c in union.columns if c.startswith("class_") and species in c[len("class_") :].split("_")]
+    for column in pair_cols:
+        table[column] = union[column].to_numpy()[present]
+    table["peak"] = table["peak"].astype(object).where(table["peak"].notna(), "")
+    return table
+
+
+def element_coordinates(union: pd.DataFrame, species: str) -> pd.DataFrame:
+    """peak_id, chrom, start, end of the elements that have coordinates in ``species``."""
+    table = species_elements(union, species)
+    return pd.DataFrame(
+        {"peak_id": table.index.to_numpy(), "chrom": table["chrom"].to_numpy(), "start": table["start"].to_numpy(),
+         "end": table["end"].to_numpy()}
+    )  # fmt: skip

@@ -48,34 +48,6 @@ def pair_column(a: str, b: str) -> str:
     return f"class_{first}_{second}"
 
 
-def read_union_table(path: str | Path, species: list[str]) -> pd.DataFrame:
-    """Read ``union_peaks.tsv`` and check the columns every graph step relies on."""
-    path = Path(path)
-    if not path.is_file():
-        raise CrossglueError(f"union peak table {path} does not exist")
-    table = pd.read_csv(path, sep="\t", dtype={"element_id": str, "class": str}, low_memory=False)
-    needed = ["element_id", "class"] + [f"{s}_{c}" for s in species for c in ("chrom", "start", "end")]
-    missing = [c for c in needed if c not in table.columns]
-    if missing:
-        raise CrossglueError(
-            f"{path}: missing column(s) {', '.join(missing)}; expected element_id, class and "
-            "<species>_chrom/_start/_end for every species"
-        )
-    dup = table["element_id"].duplicated()
-    if dup.any():
-        i = int(np.flatnonzero(dup.to_numpy())[0])
-        raise CrossglueError(f"{path}:{i + 2}: element '{table['element_id'].iloc[i]}' appears more than once")
-    return table
-
-
-def element_coordinates(union: pd.DataFrame, species: str) -> pd.DataFrame:
-    """peak_id, chrom, start, end of the elements that have coordinates in ``species``."""
-    present = union[f"{species}_chrom"].notna()
-    coords = union.loc[present, ["element_id", f"{species}_chrom", f"{species}_start", f"{species}_end"]]
-    coords.columns = ["peak_id", "chrom", "start", "end"]
-    return coords.astype({"chrom": str, "start": np.int64, "end": np.int64}).reset_index(drop=True)
-
-
 def element_edges(
     union: pd.DataFrame, species: list[str], params: ElementParams = ElementParams(), source: str = "union table"
 ) -> pd.DataFrame:

@@ -13,14 +13,20 @@ chromosome, gene or peak.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
+import anndata as ad
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from scipy import stats
 
+from crossglue.embedding import lsi
 from crossglue.errors import CrossglueError
+from crossglue.stats import benjamini_hochberg
+
+log = logging.getLogger(__name__)
 
 # Chromosome c occupies [c * OFFSET, c * OFFSET + length): windows never reach a neighbour.
 _OFFSET = np.int64(1) << np.int64(40)
@@ -56,40 +62,34 @@ class CorrelationParams:
     seed: int = 0
 
 
-def annotate_genes(data_genes: pd.DataFrame, annotation: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Give each gene of the RNA data its annotation record, by Ensembl id, else by symbol.
+def genes_from_var(var: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The RNA features placed on the annotation at ingest, and those that were not.
 
-    ``data_genes``: gene_id (version suffix allowed), gene_name. ``annotation``: the output of
-    :func:`crossglue.genomics.gtf.read_genes`. A symbol is used only when it names exactly one
-    annotated gene. Returns (annotated: the data's gene_id with chrom, start, end, strand and
-    ``matched_by``; unmatched: data genes with no record, and why), so nothing is dropped
-    silently.
+    Ingest matched every data gene to the GTF once (:func:`crossglue.genomics.gtf.match_genes`)
+    and wrote chrom, start, end, strand and ``in_annotation`` into ``var``; the links stage
+    reads them from there instead of parsing the GTF again. Returns (genes: gene_id, chrom,
+    start, end, strand; unmatched: gene_id, gene_name, reason).
     """
-    _require(data_genes, ("gene_id", "gene_name"), "RNA genes")
-    _require(annotation, ("gene_id", "gene_name", "chrom", "start", "end", "strand"), "gene annotation")
-    ids = data_genes["gene_id"].astype(str).str.replace(r"\.\d+$", "", regex=True)
-    by_id = annotation.drop_duplicates("gene_id").set_index("gene_id")
-    names = annotation["gene_name"].astype(str)
-    unique_names = annotation[~names.duplicated(keep=False)].set_index("gene_name")
-    hit_id = ids.isin(by_id.index).to_numpy()
-    symbol = data_genes["gene_name"].astype(str)
-    hit_name = ~hit_id & symbol.isin(unique_names.index).to_numpy()
-    cols = ["chrom", "start", "end", "strand"]
-    annotated = pd.concat(
-        [
-            by_id.loc[ids[hit_id], cols].assign(gene_id=data_genes["gene_id"].to_numpy()[hit_id], matched_by="id"),
-            unique_names.loc[symbol[hit_name], cols].assign(
-                gene_id=data_genes["gene_id"].to_numpy()[hit_name], matched_by="symbol"
-            ),
-        ],
-        ignore_index=True,
-    )[["gene_id", *cols, "matched_by"]]
-    missed = ~hit_id & ~hit_name
-    ambiguous = symbol.isin(names[names.duplicated(keep=False)]).to_numpy()
-    unmatched = data_genes.loc[missed, ["gene_id", "gene_name"]].assign(
-        reason=np.where(ambiguous[missed], "symbol names several annotated genes", "id and symbol not in annotation")
+    _require(var, ("chrom", "start", "end", "strand", "in_annotation"), "RNA var (written by ingest)")
+    placed = var["in_annotation"].to_numpy(dtype=bool) & var["start"].notna().to_numpy()
+    names = var["gene_name"].astype(str).to_numpy() if "gene_name" in var else np.full(len(var), "", dtype=object)
+    genes = pd.DataFrame(
+        {
+            "gene_id": var.index.astype(str)[placed],
+            "chrom": var["chrom"].astype(str).to_numpy()[placed],
+            "start": var["start"].to_numpy()[placed].astype(np.int64),
+            "end": var["end"].to_numpy()[placed].astype(np.int64),
+            "strand": var["strand"].astype(str).to_numpy()[placed],
+        }
     )
-    return annotated, unmatched.reset_index(drop=True)
+    unmatched = pd.DataFrame(
+        {
+            "gene_id": var.index.astype(str)[~placed],
+            "gene_name": names[~placed],
+            "reason": "not in the gene annotation (neither its id nor a unique symbol matched at ingest)",
+        }
+    )
+    return genes, unmatched
 
 
 def distance_weight(distance: np.ndarray, params: PeakGeneParams = PeakGeneParams()) -> np.ndarray:
@@ -169,19 +169,6 @@ def peak_gene_edges(
 # --- co-variation across metacells (paired cells only) ---------------------------------
 
 
-def lsi(counts: sp.spmatrix, n_comps: int = 30, seed: int = 0) -> np.ndarray:
-    """TF-IDF → log1p(1e4 ·) → truncated SVD of a cells × peaks count matrix."""
-    from sklearn.decomposition import TruncatedSVD
-
-    x = sp.csr_matrix(counts, dtype=np.float64)
-    x.data = np.ones_like(x.data)
-    per_cell = np.asarray(x.sum(axis=1)).ravel()
-    per_peak = np.asarray(x.sum(axis=0)).ravel()
-    idf = x.shape[0] / np.maximum(per_peak, 1)
-    tfidf = sp.diags(1 / np.maximum(per_cell, 1)) @ x @ sp.diags(idf)
-    tfidf.data = np.log1p(1e4 * tfidf.data)
-    n = max(1, min(n_comps, min(x.shape) - 1))
-    return TruncatedSVD(n_components=n, random_state=seed).fit_transform(tfidf)
 
 
 def metacells(
@@ -257,18 +244,6 @@ def pair_correlation(
     return pd.DataFrame({"corr": r, "pvalue": p, "fdr": benjamini_hochberg(p)})
 
 
-def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
-    """BH-adjusted q values (monotone, capped at 1)."""
-    p = np.asarray(p, dtype=np.float64)
-    if p.size == 0:
-        return p
-    order = np.argsort(p)
-    ranked = p[order] * p.size / np.arange(1, p.size + 1)
-    q = np.minimum.accumulate(ranked[::-1])[::-1]
-    out = np.empty_like(q)
-    out[order] = np.minimum(q, 1.0)
-    return out
-
 
 def _require(frame: pd.DataFrame, columns: tuple[str, ...], what: str) -> None:
     missing = [c for c in columns if c not in frame.columns]
@@ -300,7 +275,7 @@ def correlate_edges(
     peak_idx = peaks.get_indexer(edges["peak"])
     if (gene_idx < 0).any() or (peak_idx < 0).any():
         raise CrossglueError("peak-gene correlation: an edge names a gene or peak absent from the paired data")
-    rep = lsi(atac_counts, n_comps=params.n_comps + 1, seed=params.seed)[:, 1:]
+    rep = lsi(atac_counts, params.n_comps + 1, params.seed)[:, 1:]  # first component: depth
     aggregation = metacells(rep, params.n_metacells, params.k, params.overlap_cutoff, params.seed)
     return pair_correlation(rna_counts, atac_counts, gene_idx, peak_idx, aggregation)
 
@@ -316,23 +291,70 @@ class PairedCounts:
 
 
 def link_species(
-    annotation: pd.DataFrame,
-    data_genes: pd.DataFrame,
+    genes: pd.DataFrame,
     peaks: pd.DataFrame,
     params: PeakGeneParams = PeakGeneParams(),
     correlation: CorrelationParams = CorrelationParams(),
     paired: PairedCounts | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """One species' peak–gene layer: (links, annotated genes, unmatched genes).
+) -> pd.DataFrame:
+    """One species' peak–gene layer.
 
-    ``data_genes`` (gene_id, gene_name) are the RNA features, ``peaks`` (peak_id, chrom,
-    start, end) the ATAC features with coordinates. Links carry corr, pvalue and fdr (NaN
-    unless correlation is enabled and ``paired`` holds at least ``min_paired_cells`` nuclei).
+    ``genes`` (gene_id, chrom, start, end, strand: the RNA features on the annotation, see
+    :func:`genes_from_var`), ``peaks`` (peak_id, chrom, start, end) the ATAC features with
+    coordinates. Links carry corr, pvalue and fdr (NaN unless correlation is enabled and
+    ``paired`` holds at least ``min_paired_cells`` nuclei).
     """
-    annotated, unmatched = annotate_genes(data_genes, annotation)
-    links = peak_gene_edges(peaks, annotated, params).assign(corr=np.nan, pvalue=np.nan, fdr=np.nan)
+    links = peak_gene_edges(peaks, genes, params).assign(corr=np.nan, pvalue=np.nan, fdr=np.nan)
     usable = paired is not None and paired.rna.shape[0] >= correlation.min_paired_cells
     if correlation.enabled and usable and len(links):
         scores = correlate_edges(links, paired.rna, paired.genes, paired.atac, paired.peaks, correlation)
         links[["corr", "pvalue", "fdr"]] = scores.to_numpy()
-    return links, annotated, unmatched
+    return links
+
+
+def _paired_counts(rna: ad.AnnData, atac: ad.AnnData) -> PairedCounts:
+    """Raw counts of the nuclei present in both the RNA and the ATAC AnnData (multiome)."""
+    paired = rna.obs_names.intersection(atac.obs_names)
+
+    def counts(adata: ad.AnnData) -> sp.csr_matrix:
+        return sp.csr_matrix(adata.layers["counts"] if "counts" in adata.layers else adata.X)
+
+    return PairedCounts(counts(rna[paired]), rna.var_names, counts(atac[paired]), atac.var_names)
+
+
+def link_species_files(
+    species: str, rna_path: str, atac_path: str, union_path: str, all_species: list[str], settings
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The links stage of one species from its files: (links, genes on the annotation, unmatched genes).
+
+    ``settings``: :class:`crossglue.graph.settings.GraphSettings`. Genes come with the
+    coordinates ingest gave them; elements with their coordinates in ``species``.
+    """
+    from crossglue.elements.union import element_coordinates, read_union_table
+    from crossglue.io_utils import read_h5ad
+
+    rna, atac = read_h5ad(rna_path), read_h5ad(atac_path)
+    genes, unmatched = genes_from_var(rna.var)
+    peaks = element_coordinates(read_union_table(union_path, all_species), species)
+    absent = ~atac.var_names.isin(peaks["peak_id"])
+    if absent.any():
+        log.warning(
+            "%s: %d ATAC features have no coordinates in %s, e.g. %s",
+            species, int(absent.sum()), union_path, list(atac.var_names[absent][:3]),
+        )  # fmt: skip
+    peaks = peaks[peaks["peak_id"].isin(atac.var_names)]
+    paired = _paired_counts(rna, atac) if settings.correlation.enabled else None
+    links = link_species(genes, peaks, settings.peak_gene, settings.correlation, paired)
+    log.info("%s: %d of %d RNA genes on the annotation; %d not", species, len(genes), rna.n_vars, len(unmatched))
+    log.info("%s: %d peak-gene edges (%d by overlap)", species, len(links), int((links["distance"] == 0).sum()))
+    if links["corr"].notna().any():
+        log.info(
+            "%s: metacell correlation from %d paired nuclei; %d edges with FDR < 0.1 and r > 0",
+            species, paired.rna.shape[0], int(((links["fdr"] < 0.1) & (links["corr"] > 0)).sum()),
+        )  # fmt: skip
+    elif settings.correlation.enabled:
+        log.info(
+            "%s: %d paired nuclei (graph.correlation.min_paired_cells = %d): no correlation scores",
+            species, 0 if paired is None else paired.rna.shape[0], settings.correlation.min_paired_cells,
+        )  # fmt: skip
+    return links, genes, unmatched.assign(species=species)[["species", "gene_id", "gene_name", "reason"]]

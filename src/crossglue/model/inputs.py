@@ -22,6 +22,7 @@ import scanpy as sc
 import scipy.sparse as sp
 from sklearn.utils.extmath import randomized_svd
 
+from crossglue import embedding
 from crossglue.errors import CrossglueError
 
 
@@ -72,13 +73,7 @@ def atac_lsi(adata, n_comps: int = 100, key_added: str = "X_lsi", seed: int = 0,
     counts = _counts(adata, name)
     if adata.n_obs < 3:
         raise CrossglueError(f"{name}: {adata.n_obs} cells; LSI needs at least 3")
-    row = np.maximum(np.asarray(counts.sum(axis=1)).ravel(), 1.0)
-    col = np.maximum(np.asarray(counts.sum(axis=0)).ravel(), 1.0)
-    tfidf = sp.csr_matrix(counts.multiply(1.0 / row[:, None]).multiply(counts.shape[0] / col[None, :]))
-    tfidf.data = np.log1p(1e4 * tfidf.data)
-    k = max(1, min(n_comps, min(tfidf.shape) - 1))
-    u, s, _ = randomized_svd(tfidf, n_components=k, n_iter=15, random_state=seed)
-    lsi = u * s
+    lsi = embedding.lsi(counts, n_comps, seed)
     lsi -= lsi.mean(axis=1, keepdims=True)
     sd = lsi.std(axis=1, keepdims=True)
     lsi /= np.where(sd > 0, sd, 1.0)
