@@ -1,5 +1,21 @@
 """Ingest: per-sample QC and filtering, then one RNA and one ATAC AnnData per species."""
 
+# The layers of each modality. A job gets the parameters of its own layers only, so an
+# edited ATAC threshold re-ingests the ATAC and multiome samples, not the RNA ones.
+SAMPLE_LAYERS = {"rna": ["rna"], "atac": ["atac"], "multiome": ["rna", "atac"]}
+
+
+def sample_layers(wc):
+    return SAMPLE_LAYERS[samples.loc[wc.sample, "modality"]]
+
+
+def ingest_thresholds(wc):
+    return {layer: config["ingest"][layer] for layer in sample_layers(wc)}
+
+
+def ingest_tile_size(wc):
+    return config["ingest"]["tile_size"] if "atac" in sample_layers(wc) else None
+
 
 rule ingest_sample:
     input:
@@ -41,15 +57,15 @@ rule ingest_sample:
         "../../envs/ingest.yaml"
     threads: 1
     resources:
-        mem_mb=16000,
+        mem_mb=mem_mb(170, per_mb=12.5, per_input={"gtf": 50}, streamed="fragments"),
         runtime=60,
     params:
         sample=lambda wc: {
             key: samples.loc[wc.sample, key]
             for key in ("species", "donor", "modality")
         },
-        thresholds={"atac": config["ingest"]["atac"], "rna": config["ingest"]["rna"]},
-        tile_size=config["ingest"]["tile_size"],
+        thresholds=ingest_thresholds,
+        tile_size=ingest_tile_size,
         mito_chrom=lambda wc: species_cfg(samples.loc[wc.sample, "species"]).get(
             "mito_chrom"
         ),
@@ -79,7 +95,7 @@ rule merge_species:
         "../../envs/ingest.yaml"
     threads: 1
     resources:
-        mem_mb=16000,
+        mem_mb=mem_mb(170),
         runtime=30,
     params:
         tile_size=config["ingest"]["tile_size"],
@@ -101,7 +117,7 @@ rule ingest_summary:
         "../../envs/ingest.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=mem_mb(140),
         runtime=10,
     script:
         "../scripts/ingest_summary.py"
