@@ -112,6 +112,23 @@ STREAMED_CHUNK_MB = (
 STREAMED_PER_MB = 3.0
 
 
+# The layers of each modality. A job gets the parameters of its own layers only, so an
+# edited ATAC threshold re-ingests the ATAC and multiome samples, not the RNA ones.
+SAMPLE_LAYERS = {"rna": ["rna"], "atac": ["atac"], "multiome": ["rna", "atac"]}
+
+
+def sample_layers(wc):
+    return SAMPLE_LAYERS[samples.loc[wc.sample, "modality"]]
+
+
+def ingest_thresholds(wc):
+    return {layer: config["ingest"][layer] for layer in sample_layers(wc)}
+
+
+def ingest_tile_size(wc):
+    return config["ingest"]["tile_size"] if "atac" in sample_layers(wc) else None
+
+
 def chain_path(source, target):
     return next(
         c["path"] for c in config["chains"] if c["from"] == source and c["to"] == target

@@ -1,21 +1,5 @@
 """Ingest: per-sample QC and filtering, then one RNA and one ATAC AnnData per species."""
 
-# The layers of each modality. A job gets the parameters of its own layers only, so an
-# edited ATAC threshold re-ingests the ATAC and multiome samples, not the RNA ones.
-SAMPLE_LAYERS = {"rna": ["rna"], "atac": ["atac"], "multiome": ["rna", "atac"]}
-
-
-def sample_layers(wc):
-    return SAMPLE_LAYERS[samples.loc[wc.sample, "modality"]]
-
-
-def ingest_thresholds(wc):
-    return {layer: config["ingest"][layer] for layer in sample_layers(wc)}
-
-
-def ingest_tile_size(wc):
-    return config["ingest"]["tile_size"] if "atac" in sample_layers(wc) else None
-
 
 rule ingest_sample:
     input:
