@@ -40,10 +40,15 @@ def user_config(tmp_path: Path) -> dict:
     frag = _touch(tmp_path / "h_atac" / "fragments.tsv.gz")
     _touch(tmp_path / "h_atac" / "fragments.tsv.gz.tbi")
     counts = _touch(tmp_path / "m_rna" / "counts.h5ad")
+    m_frag = _touch(tmp_path / "m_atac" / "fragments.tsv.gz")
+    _touch(tmp_path / "m_atac" / "fragments.tsv.gz.tbi")
+    h_counts = _touch(tmp_path / "h_rna" / "counts.h5ad")
     sheet.write_text(
         "sample\tspecies\tdonor\tmodality\tfragments\tcounts\tmetadata\n"
         f"h_atac\thuman\td1\tatac\t{frag}\t\t\n"
         f"m_rna\tmacaque\td2\trna\t\t{counts}\t\n"
+        f"h_rna\thuman\td1\trna\t\t{h_counts}\t\n"
+        f"m_atac\tmacaque\td2\tatac\t{m_frag}\t\t\n"
     )
     return {
         "samples": str(sheet),
@@ -64,7 +69,7 @@ def _error(config: dict) -> str:
 
 def test_valid_config_passes_and_returns_the_sheet(user_config):
     sheet = load_and_check(user_config, SCHEMA)
-    assert list(sheet.index) == ["h_atac", "m_rna"]
+    assert list(sheet.index) == ["h_atac", "m_rna", "h_rna", "m_atac"]
 
 
 def test_typo_in_a_nested_key_is_named(user_config):
@@ -155,3 +160,58 @@ def test_snakemake_stops_before_any_job_on_a_bad_key(user_config, tmp_path):
     assert "config key 'ingest.atac.min_fragmnets' is not a known key" in output
     assert "Traceback" not in output
     assert "Job stats" not in output
+
+
+def test_header_only_sample_sheet_is_an_error(user_config):
+    sheet = Path(user_config["samples"])
+    sheet.write_text(sheet.read_text().splitlines()[0] + "\n")
+    assert _error(user_config) == f"{sheet}: the sample sheet lists no sample (only its header); add one row per sample"
+
+
+def test_empty_sample_sheet_file_is_an_error(user_config):
+    sheet = Path(user_config["samples"])
+    sheet.write_text("")
+    assert _error(user_config) == (
+        f"{sheet}: the sample sheet is empty; write a header line (sample, species, donor, modality, fragments, "
+        "counts, metadata, tab-separated) and one row per sample"
+    )
+
+
+def _keep_rows(user_config: dict, names: set[str]) -> Path:
+    sheet = Path(user_config["samples"])
+    lines = sheet.read_text().splitlines()
+    sheet.write_text("\n".join([lines[0], *(line for line in lines[1:] if line.split("\t")[0] in names)]) + "\n")
+    return sheet
+
+
+def test_species_without_samples_is_an_error(user_config):
+    sheet = _keep_rows(user_config, {"h_atac", "h_rna"})
+    assert _error(user_config) == (
+        f"{sheet}: no sample of species 'macaque' (config 'species' lists it); add its samples to the sheet or "
+        "remove the species from config 'species'"
+    )
+
+
+def test_species_without_an_atac_sample_is_an_error(user_config):
+    sheet = _keep_rows(user_config, {"h_atac", "h_rna", "m_rna"})
+    assert _error(user_config) == (
+        f"{sheet}: species 'macaque' has no ATAC sample (modality atac or multiome); peaks are called per species "
+        "from its fragments: add one, or remove the species from config 'species'"
+    )
+
+
+@pytest.mark.parametrize(
+    ("section", "low", "high", "modality"),
+    [("atac", "min_fragments", "max_fragments", "ATAC"), ("rna", "min_counts", "max_counts", "RNA")],
+)
+def test_qc_minimum_above_its_maximum_is_an_error(user_config, section, low, high, modality):
+    user_config["ingest"] = {section: {low: 5000, high: 1000}}
+    assert _error(user_config) == (
+        f"config key 'ingest.{section}.{low}' (5000) is greater than 'ingest.{section}.{high}' (1000): no cell can "
+        f"pass {modality} QC; lower {low} or raise {high}"
+    )
+
+
+def test_qc_minimum_above_the_default_maximum_is_an_error(user_config):
+    user_config["ingest"] = {"rna": {"min_counts": 200000}}
+    assert "'ingest.rna.min_counts' (200000) is greater than 'ingest.rna.max_counts' (100000)" in _error(user_config)

@@ -127,3 +127,26 @@ def test_species_elements_keeps_only_elements_present_in_the_species():
     macaque = species_elements(union, "macaque")
     assert macaque["peak"].tolist() == ["macaque_p1", "macaque_p2", ""]
     assert macaque["class_human_macaque"].tolist() == union["class_human_macaque"].tolist()
+
+
+def test_plain_barcodes_instead_of_cell_ids_are_an_error(small_case):
+    path, _, elements, _ = small_case
+    plain = pd.Index([f"BC{i}-1" for i in range(10)])
+    with pytest.raises(CrossglueError) as err:
+        count_fragments_file(path, "s1", plain, elements, ALIASES, SIZES)
+    assert str(err.value) == (
+        f"{path}: none of the 10 cell ids belongs to sample s1: cell ids are 's1#<barcode>', got e.g. 'BC0-1'; "
+        "prefix plain barcodes with 's1#'"
+    )
+
+
+def test_cells_without_a_fragment_in_the_file_are_an_error(small_case):
+    path, frags, elements, _ = small_case
+    suffixless = pd.Index([f"s1#BC{i}" for i in range(10)])  # the file's barcodes end in -1
+    with pytest.raises(CrossglueError) as err:
+        count_fragments_file(path, "s1", suffixless, elements, ALIASES, SIZES, chunk_rows=777)
+    assert str(err.value) == (
+        f"{path}: none of the 10 cells of sample s1 has a fragment in this file (cell ids look like 's1#BC0', "
+        f"its barcodes look like '{frags['barcode'].iloc[0]}'); cell ids must be 's1#' + the barcode as the "
+        "fragments file writes it"
+    )

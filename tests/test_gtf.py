@@ -117,3 +117,29 @@ def test_real_gencode_reads_fast_and_whole(shared_data):
     assert (tp53.chrom, tp53.start, tp53.end, tp53.strand, tp53.tss) == ("chr17", 7661777, 7687546, "-", 7687545)
     assert not genes.gene_id.str.contains(r"\.\d+$").any()
     assert elapsed < 10
+
+
+def test_gene_ending_past_its_chromosome_is_an_error_naming_the_line(tmp_path):
+    path = tmp_path / "past.gtf"
+    path.write_text(
+        GTF
+        + '1\tENSEMBL\tgene\t900\t1000\t.\t+\t.\tgene_id "ENSG06.1"; gene_name "LAST";\n'  # ends on the last base: fine
+        + '1\tENSEMBL\tgene\t950\t1001\t.\t+\t.\tgene_id "ENSG07.1"; gene_name "OVER";\n'
+    )
+    with pytest.raises(CrossglueError) as err:
+        read_genes(path, ALIASES, SIZES)
+    assert str(err.value) == (
+        f"{path}:9: gene ENSG07.1 (OVER) ends at 1,001, past the end of chr1 (1,000 bp in the chrom sizes; 1 gene(s) "
+        "do); the GTF and the chrom sizes must be of one assembly: use the annotation of the species' assembly"
+    )
+
+
+def test_transcript_only_gene_past_its_chromosome_is_named_at_its_first_record(tmp_path):
+    path = tmp_path / "t.gtf"
+    path.write_text(
+        '1\tx\ttranscript\t10\t50\t.\t+\t.\tgene_id "G1"; transcript_id "T1";\n'
+        '1\tx\texon\t990\t1200\t.\t+\t.\tgene_id "G1"; transcript_id "T1";\n'
+    )
+    with pytest.raises(CrossglueError) as err:
+        read_genes(path, ALIASES, SIZES)
+    assert str(err.value).startswith(f"{path}:1: gene G1 ends at 1,200, past the end of chr1 (1,000 bp")

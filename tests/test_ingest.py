@@ -240,3 +240,66 @@ def test_streaming_in_small_chunks_gives_the_same_sample(toy):
     streamed = ingest_sample(multiome(toy), species_of(toy), THRESHOLDS, tile_size=5000, chunk_rows=3)
     pd.testing.assert_frame_equal(whole.qc, streamed.qc)
     assert (whole.atac.X != streamed.atac.X).nnz == 0
+
+
+def test_mitochondrial_fragments_stay_out_of_qc_and_tiles_and_are_reported(toy):
+    # A-1 gets four chrM fragments (named MT in the file, as Ensembl-style references write it)
+    mt_rows = [("MT", 10, 40, "A-1", 1), ("MT", 20, 60, "A-1", 3), ("MT", 30, 70, "A-1", 1), ("MT", 40, 90, "A-1", 1)]
+    write_fragments(toy.fragments, FRAGMENTS + mt_rows)
+    result = ingest_sample(multiome(toy), species_of(toy), THRESHOLDS, tile_size=5000)
+    qc = result.qc.set_index("barcode")
+    assert qc.loc["A-1", "n_fragments"] == 3 and qc.loc["A-1", "total_reads"] == 4  # as without chrM
+    assert qc.loc["A-1", "mito_fraction_atac"] == pytest.approx(4 / 7)
+    assert qc.loc["C-1", "mito_fraction_atac"] == 0.0
+    assert result.atac.X.toarray().tolist() == [[3, 3, 0, 0]]  # nothing in chrM:0-100
+
+
+def test_max_mito_fraction_of_atac_drops_mtdna_rich_nuclei(toy):
+    write_fragments(toy.fragments, FRAGMENTS + [("MT", 10 + i, 60, "A-1", 1) for i in range(4)])
+    thresholds = {**THRESHOLDS, "atac": {**THRESHOLDS["atac"], "max_mito_fraction": 0.5}}
+    with pytest.raises(CrossglueError) as err:  # A-1 was the only nucleus passing both modalities
+        ingest_sample(multiome(toy), species_of(toy), thresholds, tile_size=5000)
+    assert str(err.value) == (
+        "sample mo: 0 of 5 barcodes pass both ATAC and RNA QC (2 pass ATAC, 3 pass RNA, none both); a multiome "
+        "nucleus has the same barcode in the fragments and the counts file: check that both come from the same library"
+    )
+
+
+def test_mito_chrom_of_the_config_is_found_through_the_aliases():
+    species = Species("x", {"chr1": 10, "mito": 5}, pd.DataFrame(), aliases={"MtDNA": "mito"}, mito_chrom="MtDNA")
+    assert species.mito_chroms() == {"mito"}
+    assert Species("y", {"chr1": 10, "chrM": 5}, pd.DataFrame()).mito_chroms() == {"chrM"}
+
+
+def test_a_sample_without_a_passing_cell_is_an_error_naming_the_threshold(toy):
+    sample = Sample("at", "toy", "d1", "atac", fragments=str(toy.fragments))
+    thresholds = {"atac": {"min_fragments": 500, "min_tss_enrichment": 0.0}}
+    with pytest.raises(CrossglueError) as err:
+        ingest_sample(sample, species_of(toy), thresholds, tile_size=5000)
+    assert str(err.value) == (
+        "sample at: 0 of 4 barcodes pass ATAC QC (median 3 fragments vs ingest.atac.min_fragments 500); "
+        "lower the threshold or drop the sample from the sample sheet"
+    )
+
+
+def test_a_sample_writes_an_empty_layer_for_the_modality_it_lacks(toy):
+    rna_only = ingest_sample(Sample("r", "toy", "d1", "rna", counts=str(toy.counts)), species_of(toy),
+                             {"rna": THRESHOLDS["rna"]}, tile_size=None)
+    assert rna_only.atac.shape == (0, 0) and rna_only.rna.n_obs == 3
+    atac_only = ingest_sample(Sample("a", "toy", "d1", "atac", fragments=str(toy.fragments)), species_of(toy),
+                              {"atac": THRESHOLDS["atac"]}, tile_size=5000)
+    assert atac_only.rna.shape == (0, 0) and atac_only.atac.n_obs == 3
+
+
+def test_merging_samples_that_all_lost_every_cell_is_an_error(tmp_path):
+    from crossglue.ingest.samples import empty_atac, merge_samples, write_h5ad
+
+    paths = [tmp_path / "a.h5ad", tmp_path / "b.h5ad"]
+    for path in paths:
+        write_h5ad(empty_atac({"chr1": 10}, 5), path)
+    with pytest.raises(CrossglueError) as err:
+        merge_samples(paths, empty_atac({"chr1": 10}, 5))
+    assert str(err.value) == (
+        f"{paths[0]}, {paths[1]}: no sample keeps a cell after QC, so the species has no cells of this modality to "
+        "cluster; see results/ingest/qc_summary.tsv and lower the ingest thresholds or drop the samples"
+    )

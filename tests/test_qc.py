@@ -8,9 +8,15 @@ import pytest
 import scipy.sparse as sp
 
 from crossglue.genomics.fragments import Fragments
-from crossglue.ingest.qc import atac_qc, combine_qc, rna_qc
+from crossglue.ingest.qc import atac_metrics, combine_qc, count_atac, no_cells_message, rna_qc, tss_regions
 
-SIZES = {"chr1": 20_000, "chr2": 20_000}
+SIZES = {"chr1": 20_000, "chr2": 20_000, "chrM": 16_569}
+
+
+def atac_qc(fragments: Fragments, genes: pd.DataFrame, sizes: dict[str, int], mito=("chrM",)) -> pd.DataFrame:
+    """ATAC metrics of one in-memory table, as ingest computes them chunk by chunk."""
+    regions = tss_regions(genes, fragments.chrom_names, sizes)
+    return atac_metrics(count_atac(fragments, regions, mito), fragments.barcodes)
 
 
 def fragments(rows: list[tuple[int, int, int, str, int]]) -> Fragments:
@@ -128,3 +134,59 @@ def test_each_atac_threshold_filters(key, value, kept):
                          "duplicate_fraction": [0.2, 0.9]}, index=pd.Index(["a", "b"], name="barcode"))
     table = combine_qc(atac, None, {"atac": {key: value}})
     assert list(table.index[table["pass"]]) == kept
+
+
+def test_mitochondrial_fragments_are_left_out_of_atac_metrics_and_reported_as_a_fraction():
+    # chrM carries a dense gene with its TSS at 100: mtDNA insertions there would swamp the TSS centre
+    genes = pd.concat([GENES, pd.DataFrame({"chrom": ["chrM"], "tss": [100], "strand": ["+"]})], ignore_index=True)
+    nuclear = [(0, 4960, 4990, "A", 1), (0, 3050, 3060, "A", 1)]
+    mtdna = [(2, 90, 110, "A", 5)] * 6  # 6 unique chrM fragments, both insertions at the chrM TSS
+    with_mt = atac_qc(fragments(nuclear + mtdna), genes, SIZES)
+    without_mt = atac_qc(fragments(nuclear), genes, SIZES)
+    for metric in ("n_fragments", "total_reads", "duplicate_fraction", "tss_enrichment", "nucleosome_signal",
+                   "promoter_fraction"):
+        assert with_mt.loc["A", metric] == without_mt.loc["A", metric], metric
+    assert with_mt.loc["A", "n_fragments"] == 2
+    assert with_mt.loc["A", "mito_fraction_atac"] == pytest.approx(6 / 8)
+    assert without_mt.loc["A", "mito_fraction_atac"] == 0.0
+    counted = atac_qc(fragments(nuclear + mtdna), genes, SIZES, mito=())  # what QC did before: chrM as chromatin
+    assert counted.loc["A", "n_fragments"] == 8 and counted.loc["A", "tss_enrichment"] > 3 * with_mt.loc["A", "tss_enrichment"]
+
+
+def test_atac_max_mito_fraction_filters_on_the_atac_column():
+    atac = pd.DataFrame({"n_fragments": [1000, 1000], "mito_fraction_atac": [0.1, 0.6]},
+                        index=pd.Index(["a", "b"], name="barcode"))
+    table = combine_qc(atac, None, {"atac": {"max_mito_fraction": 0.5}})
+    assert list(table.index[table["pass"]]) == ["a"]
+
+
+QC_THRESHOLDS = {"atac": {"min_fragments": 500, "min_tss_enrichment": 2.0, "max_mito_fraction": None},
+                 "rna": {"min_counts": 300, "min_genes": 150}}
+
+
+def test_no_cells_message_names_the_threshold_that_removed_the_most_barcodes():
+    atac = pd.DataFrame({"n_fragments": [100, 180, 250] * 375, "tss_enrichment": [5.0, 1.0, 5.0] * 375},
+                        index=pd.Index([f"b{i}" for i in range(1125)], name="barcode"))
+    qc = combine_qc(atac, None, QC_THRESHOLDS)
+    assert no_cells_message("human_atac1", qc, QC_THRESHOLDS, ["atac"]) == (
+        "sample human_atac1: 0 of 1,125 barcodes pass ATAC QC (median 180 fragments vs ingest.atac.min_fragments 500); "
+        "lower the threshold or drop the sample from the sample sheet"
+    )
+
+
+def test_no_cells_message_for_multiome_names_each_failing_modality_or_the_barcode_mismatch():
+    atac = pd.DataFrame({"n_fragments": [100, 200], "tss_enrichment": 5.0}, index=pd.Index(["a", "b"], name="barcode"))
+    rna = pd.DataFrame({"total_counts": [20, 40, 60], "n_genes": 200}, index=pd.Index(["a", "b", "c"], name="barcode"))
+    qc = combine_qc(atac, rna, QC_THRESHOLDS)
+    assert no_cells_message("mo", qc, QC_THRESHOLDS, ["rna", "atac"]) == (
+        "sample mo: 0 of 2 barcodes pass ATAC QC (median 150 fragments vs ingest.atac.min_fragments 500) and "
+        "0 of 3 barcodes pass RNA QC (median 40 UMIs vs ingest.rna.min_counts 300); "
+        "lower the thresholds or drop the sample from the sample sheet"
+    )
+    atac = pd.DataFrame({"n_fragments": 1000, "tss_enrichment": 5.0}, index=pd.Index(["a-1", "b-1"], name="barcode"))
+    rna = pd.DataFrame({"total_counts": 400, "n_genes": 200}, index=pd.Index(["a", "b", "c"], name="barcode"))
+    qc = combine_qc(atac, rna, QC_THRESHOLDS)
+    assert no_cells_message("mo", qc, QC_THRESHOLDS, ["rna", "atac"]) == (
+        "sample mo: 0 of 5 barcodes pass both ATAC and RNA QC (2 pass ATAC, 3 pass RNA, none both); a multiome "
+        "nucleus has the same barcode in the fragments and the counts file: check that both come from the same library"
+    )

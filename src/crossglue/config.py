@@ -5,7 +5,8 @@ the one home of every key and its default: settings dataclasses take their defau
 (:func:`schema_defaults`) and are built from config by :func:`settings_from`. This module turns
 schema violations into one message per problem that names the key (``ingest.atac.min_fragments``)
 or the sample-sheet row, and adds the checks a schema cannot express: files that exist,
-a chain for every ordered species pair, samples that name known species.
+a chain for every ordered species pair, samples that name known species, an ATAC and an
+RNA sample for every species, QC minimums not above their maximums.
 """
 
 from __future__ import annotations
@@ -118,6 +119,11 @@ def read_samples(path: str | Path) -> pd.DataFrame:
         sheet = pd.read_csv(path, sep="\t", dtype=str, comment="#", keep_default_na=False)
     except pd.errors.ParserError as err:
         raise CrossglueError(f"{path}: not a tab-separated table ({err})") from None
+    except pd.errors.EmptyDataError:
+        raise CrossglueError(
+            f"{path}: the sample sheet is empty; write a header line ({', '.join(SAMPLE_COLUMNS)}, tab-separated) "
+            "and one row per sample"
+        ) from None
     missing = [c for c in REQUIRED_SAMPLE_COLUMNS if c not in sheet.columns]
     if missing:
         raise CrossglueError(
@@ -128,6 +134,8 @@ def read_samples(path: str | Path) -> pd.DataFrame:
         raise CrossglueError(
             f"{path}: unknown column(s) {', '.join(unknown)}; expected columns: {', '.join(SAMPLE_COLUMNS)}"
         )
+    if sheet.empty:
+        raise CrossglueError(f"{path}: the sample sheet lists no sample (only its header); add one row per sample")
     for col in SAMPLE_COLUMNS:
         if col not in sheet.columns:
             sheet[col] = ""
@@ -163,6 +171,49 @@ def check_samples(sheet: pd.DataFrame, species: list[str], path: str | Path, pro
             _require_file(row.metadata, f"{at}, column 'metadata'", produced)
         if row.fragments and row.modality != "rna":
             _require_file(row.fragments + ".tbi", f"{at}, tabix index of column 'fragments'", produced)
+
+
+# What each modality feeds, for a species that lacks it.
+SPECIES_NEEDS = {
+    "ATAC": (("atac", "multiome"), "peaks are called per species from its fragments"),
+    "RNA": (("rna", "multiome"), "its genes are the species' gene nodes in the guidance graph"),
+}
+
+
+def check_species_samples(sheet: pd.DataFrame, species: list[str], path: str | Path) -> None:
+    """Every species has samples, and among them an ATAC and an RNA one: every stage runs per species."""
+    for name in species:
+        modalities = set(sheet.loc[sheet["species"] == name, "modality"])
+        if not modalities:
+            raise CrossglueError(
+                f"{path}: no sample of species '{name}' (config 'species' lists it); add its samples to the sheet "
+                "or remove the species from config 'species'"
+            )
+        for label, (kinds, why) in SPECIES_NEEDS.items():
+            if not modalities & set(kinds):
+                raise CrossglueError(
+                    f"{path}: species '{name}' has no {label} sample (modality {' or '.join(kinds)}); {why}: add one, "
+                    "or remove the species from config 'species'"
+                )
+
+
+# (section, minimum key, maximum key): a minimum above its maximum lets no cell pass.
+THRESHOLD_PAIRS = (("ingest.atac", "min_fragments", "max_fragments"), ("ingest.rna", "min_counts", "max_counts"))
+
+
+def check_thresholds(config: dict) -> None:
+    """Pairs of QC thresholds that no cell could satisfy together (the schema checks each alone)."""
+    for section, low_key, high_key in THRESHOLD_PAIRS:
+        values = config
+        for part in section.split("."):
+            values = values.get(part) or {}
+        low, high = values.get(low_key), values.get(high_key)
+        if low is not None and high is not None and low > high:
+            modality = section.split(".")[-1].upper()
+            raise CrossglueError(
+                f"config key '{section}.{low_key}' ({low}) is greater than '{section}.{high_key}' ({high}): no cell "
+                f"can pass {modality} QC; lower {low_key} or raise {high_key}"
+            )
 
 
 def _require_file(path: str, what: str, produced: set[str]) -> None:
@@ -231,6 +282,7 @@ def demo_outputs(config: dict, sheet: pd.DataFrame) -> set[str]:
 def load_and_check(config: dict, schema_path: str | Path, source: str = "config") -> pd.DataFrame:
     """Validate ``config`` (schema, species, chains, samples); return the sample sheet."""
     check_schema(config, schema_path, source)
+    check_thresholds(config)
     demo_root = config["demo"]["outdir"].rstrip("/") + "/" if config["demo"]["enabled"] else None
     if demo_root and not Path(config["samples"]).exists() and config["samples"].startswith(demo_root):
         raise CrossglueError(
@@ -241,4 +293,5 @@ def load_and_check(config: dict, schema_path: str | Path, source: str = "config"
     produced = demo_outputs(config, sheet)
     check_species(config, produced)
     check_samples(sheet, [s["name"] for s in config["species"]], config["samples"], produced)
+    check_species_samples(sheet, [s["name"] for s in config["species"]], config["samples"])
     return sheet

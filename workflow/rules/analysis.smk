@@ -60,7 +60,7 @@ rule annotate_cells:
         "../../envs/analysis.yaml"
     threads: 1
     resources:
-        mem_mb=8000,
+        mem_mb=mem_mb(550),
         runtime=30,
     params:
         annotation=ANALYSIS["annotation"],
@@ -101,7 +101,7 @@ rule integration_metrics:
         "../../envs/analysis.yaml"
     threads: 1
     resources:
-        mem_mb=8000,
+        mem_mb=mem_mb(800),
         runtime=30,
     params:
         metrics=ANALYSIS["metrics"],
@@ -139,7 +139,7 @@ rule regulatory_links:
         "../../envs/analysis.yaml"
     threads: 1
     resources:
-        mem_mb=8000,
+        mem_mb=mem_mb(250),
         runtime=30,
     params:
         regulatory=ANALYSIS["regulatory"],
@@ -165,7 +165,7 @@ rule species_differential:
         "../../envs/analysis.yaml"
     threads: 2
     resources:
-        mem_mb=8000,
+        mem_mb=mem_mb(600),
         runtime=60,
     params:
         differential=ANALYSIS["differential"],
@@ -205,7 +205,7 @@ rule species_modules:
         "../../envs/analysis.yaml"
     threads: 1
     resources:
-        mem_mb=8000,
+        mem_mb=mem_mb(200, per_input={"fasta": 0}),
         runtime=60,
     params:
         modules=ANALYSIS["modules"],

@@ -72,6 +72,63 @@ def get_metadata(wildcards):
     return [path] if path else []
 
 
+def files_mb(paths):
+    """Total size in MB of the files among ``paths`` (one path or a list) that exist yet."""
+    paths = [paths] if isinstance(paths, str) else list(paths)
+    return sum(os.path.getsize(p) for p in paths if os.path.isfile(p)) / 2**20
+
+
+def mem_mb(base, per_mb=10.0, per_input=None, streamed=None):
+    """A ``mem_mb`` resource callable: memory from the size of the job's inputs.
+
+    ``base`` (MB) and ``per_mb`` (MB per MB of input) come from the max_rss in each rule's
+    benchmarks/*.tsv of finished demo runs against its input size (config/README.md,
+    "Memory"); ``per_input`` sets another rate for named inputs (an indexed FASTA read by
+    random access costs 0; a GTF, parsed whole, 50). ``streamed`` names an input read in
+    chunks of bounded size (fragments): its first 60 MB cost ``per_mb`` (one chunk), the rest
+    3 MB per MB (what accumulates: the cell x tile or cell x element matrix; counting at 10x
+    the demo measured that). Then 1.5x headroom, a 500 MB floor, doubled on each retry.
+    Snakemake evaluates it again once the inputs exist, and caps it at ``--resources``.
+    """
+    rates = dict(per_input or {})
+
+    def estimate(wildcards, input, attempt):
+        need = base + per_mb * files_mb(input)
+        for name, rate in rates.items():
+            need += (rate - per_mb) * files_mb(
+                getattr(input, name, [])
+            )  # optional inputs may be absent
+        if streamed:
+            big = files_mb(getattr(input, streamed))
+            need -= (per_mb - STREAMED_PER_MB) * max(big - STREAMED_CHUNK_MB, 0.0)
+        return max(500, int(-(-1.5 * need // 100)) * 100) * attempt
+
+    return estimate
+
+
+STREAMED_CHUNK_MB = (
+    60.0  # gzipped fragments of one 5 M-row chunk (about 87,000 fragments per MB)
+)
+STREAMED_PER_MB = 3.0
+
+
+# The layers of each modality. A job gets the parameters of its own layers only, so an
+# edited ATAC threshold re-ingests the ATAC and multiome samples, not the RNA ones.
+SAMPLE_LAYERS = {"rna": ["rna"], "atac": ["atac"], "multiome": ["rna", "atac"]}
+
+
+def sample_layers(wc):
+    return SAMPLE_LAYERS[samples.loc[wc.sample, "modality"]]
+
+
+def ingest_thresholds(wc):
+    return {layer: config["ingest"][layer] for layer in sample_layers(wc)}
+
+
+def ingest_tile_size(wc):
+    return config["ingest"]["tile_size"] if "atac" in sample_layers(wc) else None
+
+
 def chain_path(source, target):
     return next(
         c["path"] for c in config["chains"] if c["from"] == source and c["to"] == target

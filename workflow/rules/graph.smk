@@ -26,7 +26,7 @@ rule peak_gene_links:
         "../../envs/graph.yaml"
     threads: 1
     resources:
-        mem_mb=8000,
+        mem_mb=mem_mb(420, per_input={"gtf": 50}),
         runtime=60,
     params:
         graph={k: GRAPH[k] for k in ("peak_gene", "correlation")},
@@ -50,7 +50,7 @@ rule ortholog_links:
         "../../envs/graph.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=mem_mb(180),
         runtime=20,
     params:
         graph={"orthologs": GRAPH["orthologs"]},
@@ -86,7 +86,7 @@ rule guidance_graph:
         "../../envs/graph.yaml"
     threads: 1
     resources:
-        mem_mb=8000,
+        mem_mb=mem_mb(250),
         runtime=30,
     params:
         graph={k: GRAPH[k] for k in ("element_weights", "element_edges")},

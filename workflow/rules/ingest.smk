@@ -41,15 +41,15 @@ rule ingest_sample:
         "../../envs/ingest.yaml"
     threads: 1
     resources:
-        mem_mb=16000,
+        mem_mb=mem_mb(170, per_mb=12.5, per_input={"gtf": 50}, streamed="fragments"),
         runtime=60,
     params:
         sample=lambda wc: {
             key: samples.loc[wc.sample, key]
             for key in ("species", "donor", "modality")
         },
-        thresholds={"atac": config["ingest"]["atac"], "rna": config["ingest"]["rna"]},
-        tile_size=config["ingest"]["tile_size"],
+        thresholds=ingest_thresholds,
+        tile_size=ingest_tile_size,
         mito_chrom=lambda wc: species_cfg(samples.loc[wc.sample, "species"]).get(
             "mito_chrom"
         ),
@@ -79,7 +79,7 @@ rule merge_species:
         "../../envs/ingest.yaml"
     threads: 1
     resources:
-        mem_mb=16000,
+        mem_mb=mem_mb(170),
         runtime=30,
     params:
         tile_size=config["ingest"]["tile_size"],
@@ -101,7 +101,7 @@ rule ingest_summary:
         "../../envs/ingest.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=mem_mb(140),
         runtime=10,
     script:
         "../scripts/ingest_summary.py"

@@ -47,7 +47,7 @@ rule call_peaks:
         "../../envs/peaks.yaml"
     threads: 1
     resources:
-        mem_mb=16000,
+        mem_mb=mem_mb(750, per_mb=3),
         runtime=240,
     params:
         peaks=PEAKS,
@@ -84,7 +84,7 @@ rule lift_peaks:
         "../../envs/peaks.yaml"
     threads: 1
     resources:
-        mem_mb=8000,
+        mem_mb=mem_mb(120),
         runtime=60,
     params:
         liftover=LIFTOVER,
@@ -114,7 +114,7 @@ rule union_elements:
         "../../envs/peaks.yaml"
     threads: 1
     resources:
-        mem_mb=8000,
+        mem_mb=mem_mb(160),
         runtime=30,
     params:
         species=species_names,
@@ -151,7 +151,7 @@ rule count_elements:
         "../../envs/peaks.yaml"
     threads: 1
     resources:
-        mem_mb=16000,
+        mem_mb=mem_mb(300, per_mb=3),
         runtime=240,
     params:
         counting=COUNTING,

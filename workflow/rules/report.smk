@@ -66,7 +66,7 @@ rule report:
         "../../envs/report.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=mem_mb(200),
         runtime=20,
     params:
         species=species_names,

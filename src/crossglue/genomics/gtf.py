@@ -106,6 +106,7 @@ def read_genes(
             "start": start.to_numpy(np.int64) - 1,  # 1-based closed -> 0-based half-open
             "end": end.to_numpy(np.int64),
             "strand": genes["strand"].to_numpy(),
+            "line": genes.index.to_numpy() + 1,
         }
     )
     if genes is fields and not (fields["feature"] == "gene").any():  # extents from transcripts/exons
@@ -116,6 +117,7 @@ def read_genes(
             start=("start", "min"),
             end=("end", "max"),
             strand=("strand", "first"),
+            line=("line", "first"),
         ).reset_index()
     table.insert(0, "gene_id", strip_version(table["gene_id_version"]).to_numpy())
     if sizes is not None:
@@ -133,8 +135,23 @@ def read_genes(
             )
         table = table[known].copy()
         table["chrom"] = canonical_names(table["chrom"].to_numpy(), aliases, sizes, source=str(path))
+        _check_within_chromosomes(table, sizes, path)
     table["tss"] = np.where(table["strand"].to_numpy() == "-", table["end"].to_numpy() - 1, table["start"].to_numpy())
     return table[GENE_COLUMNS].reset_index(drop=True)
+
+
+def _check_within_chromosomes(table: pd.DataFrame, sizes: dict[str, int], path: Path) -> None:
+    """A gene ending past its chromosome means the GTF and the chrom sizes are of different assemblies."""
+    length = table["chrom"].map(sizes).to_numpy(np.int64)
+    past = np.flatnonzero(table["end"].to_numpy(np.int64) > length)
+    if len(past):
+        gene = table.iloc[past[0]]
+        name = f"{gene['gene_id_version']} ({gene['gene_name']})" if gene["gene_name"] else gene["gene_id_version"]
+        raise CrossglueError(
+            f"{where(path, int(gene['line']))}: gene {name} ends at {int(gene['end']):,}, past the end of "
+            f"{gene['chrom']} ({int(length[past[0]]):,} bp in the chrom sizes; {len(past)} gene(s) do); the GTF and "
+            "the chrom sizes must be of one assembly: use the annotation of the species' assembly"
+        )
 
 
 def match_genes(

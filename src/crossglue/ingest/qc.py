@@ -2,13 +2,19 @@
 
 Every metric is computed for all barcodes at once with searchsorted / bincount.
 ATAC metrics count unique fragments (one record per fragment, PCR duplicates collapsed
-into ``count``) and their two Tn5 insertions (``start`` and ``end - 1``).
+into ``count``) and their two Tn5 insertions (``start`` and ``end - 1``). Fragments on the
+mitochondrial chromosome are left out of every ATAC metric, as ArchR leaves chrM out of its
+arrow files: mtDNA is not chromatin, and a sample rich in it (its many copies sit right on
+the dense chrM TSSs) had its median TSS enrichment fall from 17 to 5. Their share of each
+cell's fragments is reported instead (``mito_fraction_atac``).
 
 Multiome: a nucleus is kept only when it passes the ATAC *and* the RNA thresholds; both
 modalities of a kept nucleus are kept, so its RNA and ATAC cells pair one to one.
 """
 
 from __future__ import annotations
+
+from collections.abc import Collection
 
 import numpy as np
 import pandas as pd
@@ -34,7 +40,11 @@ ATAC_THRESHOLDS = {
     "min_tss_enrichment": ("tss_enrichment", ">="),
     "max_nucleosome_signal": ("nucleosome_signal", "<="),
     "max_duplicate_fraction": ("duplicate_fraction", "<="),
+    "max_mito_fraction": ("mito_fraction_atac", "<="),
 }
+# The metrics a QC summary and plot show, ATAC first.
+QC_METRICS = ("n_fragments", "tss_enrichment", "nucleosome_signal", "duplicate_fraction", "mito_fraction_atac",
+              "total_counts", "n_genes", "mito_fraction")
 RNA_THRESHOLDS = {
     "min_counts": ("total_counts", ">="),
     "max_counts": ("total_counts", "<="),
@@ -82,7 +92,9 @@ def _tss_regions(
     return _merged(start[ok] + offsets[code[ok]], end[ok] + offsets[code[ok]])
 
 
-ATAC_COUNTS = ("n_fragments", "total_reads", "nucleosome_free", "mono_nucleosome", "center", "flank", "promoter")
+ATAC_COUNTS = (
+    "n_fragments", "total_reads", "nucleosome_free", "mono_nucleosome", "center", "flank", "promoter", "mito_fragments",
+)
 
 
 def tss_regions(genes: pd.DataFrame, chrom_names: list[str], sizes: dict[str, int]) -> dict:
@@ -102,20 +114,27 @@ def tss_regions(genes: pd.DataFrame, chrom_names: list[str], sizes: dict[str, in
     }
 
 
-def count_atac(fragments: Fragments, regions: dict) -> dict[str, np.ndarray]:
-    """Per-barcode counts behind the ATAC metrics; additive, so chunks of one file sum up."""
+def count_atac(fragments: Fragments, regions: dict, mito_chroms: Collection[str] = ()) -> dict[str, np.ndarray]:
+    """Per-barcode counts behind the ATAC metrics; additive, so chunks of one file sum up.
+
+    Fragments on ``mito_chroms`` (canonical names) count only as ``mito_fragments``.
+    """
     n_cells = len(fragments.barcodes)
-    bc = fragments.barcode
-    length = fragments.end - fragments.start
-    chrom, pos, cell = fragments.insertions()
-    gpos = pos + regions["offsets"][chrom]
+    mito = np.isin(fragments.chrom, [k for k, c in enumerate(fragments.chrom_names) if c in mito_chroms])
+    nuclear = ~mito
+    bc = fragments.barcode[nuclear]
+    length = (fragments.end - fragments.start)[nuclear]
+    chrom, start, end = fragments.chrom[nuclear], fragments.start[nuclear], fragments.end[nuclear]
+    gpos = np.concatenate([start, end - 1]) + regions["offsets"][np.concatenate([chrom, chrom])]
+    cell = np.concatenate([bc, bc])
     counts = {
         "n_fragments": np.bincount(bc, minlength=n_cells),
-        "total_reads": np.bincount(bc, weights=fragments.count, minlength=n_cells).astype(np.int64),
+        "total_reads": np.bincount(bc, weights=fragments.count[nuclear], minlength=n_cells).astype(np.int64),
         "nucleosome_free": np.bincount(bc[length < NUCLEOSOME_FREE_MAX], minlength=n_cells),
         "mono_nucleosome": np.bincount(
             bc[(length >= NUCLEOSOME_FREE_MAX) & (length <= MONO_NUCLEOSOME_MAX)], minlength=n_cells
         ),
+        "mito_fragments": np.bincount(fragments.barcode[mito], minlength=n_cells),
     }
     for key in ("center", "flank", "promoter"):
         counts[key] = np.bincount(cell[_inside(gpos, *regions[key])], minlength=n_cells)
@@ -133,18 +152,20 @@ def add_counts(total: dict[str, np.ndarray] | None, more: dict[str, np.ndarray])
 def atac_metrics(counts: dict[str, np.ndarray], barcodes: np.ndarray) -> pd.DataFrame:
     """ATAC metrics per barcode from :func:`count_atac` counts.
 
-    n_fragments: unique fragments; total_reads: sum of their counts; duplicate_fraction:
+    n_fragments: unique nuclear fragments; total_reads: sum of their counts; duplicate_fraction:
     1 - unique / total; tss_enrichment (ArchR-style, see module constants; the flank rate is
     floored at one insertion across the flanks so a cell without flank insertions gets a
     finite score); nucleosome_signal (Signac-style; inf when there is no nucleosome-free
     fragment but a mono-nucleosome one, 0 when neither); promoter_fraction: share of
-    insertions in promoters.
+    insertions in promoters; mito_fraction_atac: share of the barcode's unique fragments
+    (nuclear and mitochondrial) on the mitochondrial chromosome.
     """
     n_frag, total = counts["n_fragments"], counts["total_reads"]
     nfr, mono = counts["nucleosome_free"], counts["mono_nucleosome"]
     center_rate = counts["center"] / (2 * TSS_WINDOW + 1)
     flank_rate = np.maximum(counts["flank"], 1) / (2 * (TSS_FLANK_OUTER - TSS_FLANK_INNER))
     n_cells = len(n_frag)
+    mito = counts["mito_fragments"]
     return pd.DataFrame(
         {
             "n_fragments": n_frag,
@@ -153,16 +174,10 @@ def atac_metrics(counts: dict[str, np.ndarray], barcodes: np.ndarray) -> pd.Data
             "tss_enrichment": center_rate / flank_rate,
             "nucleosome_signal": np.divide(mono, nfr, out=np.where(mono > 0, np.inf, 0.0), where=nfr > 0),
             "promoter_fraction": np.divide(counts["promoter"], 2 * n_frag, out=np.zeros(n_cells), where=n_frag > 0),
+            "mito_fraction_atac": np.divide(mito, n_frag + mito, out=np.zeros(n_cells), where=n_frag + mito > 0),
         },
         index=pd.Index(np.asarray(barcodes, dtype=object), name="barcode"),
     )
-
-
-def atac_qc(fragments: Fragments, genes: pd.DataFrame, sizes: dict[str, int]) -> pd.DataFrame:
-    """ATAC metrics per barcode (index = barcode, in ``fragments.barcodes`` order); see
-    :func:`atac_metrics`. ``genes`` needs chrom (canonical), tss, strand."""
-    regions = tss_regions(genes, fragments.chrom_names, sizes)
-    return atac_metrics(count_atac(fragments, regions), fragments.barcodes)
 
 
 def rna_qc(counts: sp.spmatrix, barcodes: np.ndarray, is_mito: np.ndarray) -> pd.DataFrame:
@@ -216,3 +231,67 @@ def combine_qc(atac: pd.DataFrame | None, rna: pd.DataFrame | None, thresholds: 
             passed &= table[flag].to_numpy()
     table["pass"] = passed
     return table
+
+
+# How a metric reads in a message: "median 180 fragments", "median 1.2 TSS enrichment".
+METRIC_LABELS = {
+    "n_fragments": "fragments",
+    "tss_enrichment": "TSS enrichment",
+    "nucleosome_signal": "nucleosome signal",
+    "duplicate_fraction": "duplicate fraction",
+    "mito_fraction_atac": "mitochondrial fraction",
+    "total_counts": "UMIs",
+    "n_genes": "genes",
+    "mito_fraction": "mitochondrial fraction",
+}
+MODALITY_RULES = {"atac": ATAC_THRESHOLDS, "rna": RNA_THRESHOLDS}
+
+
+def _number(value: float) -> str:
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:.3g}"
+
+
+def _main_failure(metrics: pd.DataFrame, modality: str, thresholds: dict) -> str:
+    """The threshold that the most barcodes fail, as 'median <m> <metric> vs ingest.<mod>.<key> <value>'."""
+    rules = MODALITY_RULES[modality]
+    worst, worst_failing = None, -1
+    for key, value in (thresholds or {}).items():
+        if key not in rules or value is None:
+            continue
+        failing = int((~passes(metrics, {key: value}, rules)).sum())
+        if failing > worst_failing:
+            worst, worst_failing = key, failing
+    if worst is None:
+        return "no threshold is set"
+    column = rules[worst][0]
+    median = float(np.median(metrics[column].to_numpy(dtype=float)))
+    return (
+        f"median {_number(median)} {METRIC_LABELS.get(column, column)} vs ingest.{modality}.{worst} "
+        f"{_number(thresholds[worst])}"
+    )
+
+
+def no_cells_message(sample: str, qc: pd.DataFrame, thresholds: dict, modalities: Collection[str]) -> str:
+    """Why no barcode of ``sample`` passed QC, naming the threshold that removed the most barcodes.
+
+    ``qc`` is :func:`combine_qc`'s table; ``modalities`` the sample's layers (rna, atac).
+    """
+    failed = []
+    for modality in ("atac", "rna"):
+        if modality not in modalities:
+            continue
+        if qc[f"pass_{modality}"].any():
+            continue
+        first_metric = next(iter(MODALITY_RULES[modality].values()))[0]  # present for every barcode of the modality
+        metrics = qc[qc[first_metric].notna()]
+        failed.append((modality, len(metrics), _main_failure(metrics, modality, thresholds.get(modality, {}))))
+    if not failed:  # multiome: each modality keeps barcodes, but none passes both
+        return (
+            f"sample {sample}: 0 of {len(qc):,} barcodes pass both ATAC and RNA QC "
+            f"({int(qc['pass_atac'].sum()):,} pass ATAC, {int(qc['pass_rna'].sum()):,} pass RNA, none both); "
+            "a multiome nucleus has the same barcode in the fragments and the counts file: check that both come "
+            "from the same library"
+        )
+    parts = [f"0 of {n:,} barcodes pass {m.upper()} QC ({why})" for m, n, why in failed]
+    fix = "lower the threshold" if len(failed) == 1 else "lower the thresholds"
+    return f"sample {sample}: {' and '.join(parts)}; {fix} or drop the sample from the sample sheet"

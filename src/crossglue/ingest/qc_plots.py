@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from crossglue.io_utils import atomic_path  # noqa: E402
-from crossglue.ingest.qc import ATAC_THRESHOLDS, RNA_THRESHOLDS  # noqa: E402
+from crossglue.ingest.qc import ATAC_THRESHOLDS, QC_METRICS, RNA_THRESHOLDS  # noqa: E402
 
 LOG_SCALE = {"n_fragments", "total_counts", "n_genes"}
 
@@ -24,8 +24,7 @@ def plot_sample_qc(qc: pd.DataFrame, thresholds: dict, path: str | Path, title: 
         for key, value in (thresholds.get(group) or {}).items():
             if key in rules and value is not None:
                 lines.setdefault(rules[key][0], []).append(float(value))
-    metrics = [m for m in ("n_fragments", "tss_enrichment", "nucleosome_signal", "duplicate_fraction",
-                           "total_counts", "n_genes", "mito_fraction") if m in qc]
+    metrics = [m for m in QC_METRICS if m in qc]
     fig, axes = plt.subplots(1, max(1, len(metrics)), figsize=(3.2 * max(1, len(metrics)), 3), squeeze=False)
     for ax, metric in zip(axes[0], metrics, strict=False):
         values = qc[metric].to_numpy(dtype=float)

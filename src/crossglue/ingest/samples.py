@@ -23,12 +23,22 @@ from crossglue.genomics.fragments import CHUNK_ROWS, Fragments, iter_fragments
 from crossglue.genomics.genome import mito_chromosomes
 from crossglue.genomics.gtf import match_genes
 from crossglue.io_utils import atomic_path
-from crossglue.ingest.qc import add_counts, atac_metrics, combine_qc, count_atac, rna_qc, tss_regions
+from crossglue.ingest.qc import (
+    QC_METRICS,
+    add_counts,
+    atac_metrics,
+    combine_qc,
+    count_atac,
+    no_cells_message,
+    rna_qc,
+    tss_regions,
+)
 from crossglue.ingest.rna_counts import read_rna_counts
 
 log = logging.getLogger(__name__)
 
 MODALITIES = {"rna": ("rna",), "atac": ("atac",), "multiome": ("rna", "atac")}
+
 OBS_COLUMNS = ["sample", "species", "donor", "modality", "nucleus", "cell_type"]
 
 
@@ -55,6 +65,13 @@ class Species:
     aliases: dict[str, str] = field(default_factory=dict)
     alias_source: str | None = None
     mito_chrom: str | None = None  # config species[].mito_chrom; chrM/MT are recognised anyway
+
+    def mito_chroms(self) -> set[str]:
+        """Canonical names of the mitochondrial chromosome: ``mito_chrom`` (through the aliases) and chrM/MT."""
+        found = mito_chromosomes(self.sizes, self.aliases)
+        if self.mito_chrom:
+            found.add(self.aliases.get(self.mito_chrom, self.mito_chrom))
+        return found
 
 
 @dataclass
@@ -94,13 +111,20 @@ def tile_table(sizes: dict[str, int], tile_size: int) -> pd.DataFrame:
     return pd.DataFrame({"chrom": chrom, "start": start, "end": end}, index=pd.Index(names.to_numpy(), name=None))
 
 
-def tile_counts(fragments: Fragments, rows: np.ndarray, n_rows: int, sizes: dict[str, int], tile_size: int) -> sp.csr_matrix:
-    """Insertions per (cell row, tile); ``rows`` maps barcode code -> row, -1 for dropped barcodes."""
+def tile_counts(
+    fragments: Fragments, rows: np.ndarray, n_rows: int, sizes: dict[str, int], tile_size: int,
+    mito_chroms: set[str] | frozenset[str] = frozenset(),
+) -> sp.csr_matrix:
+    """Insertions per (cell row, tile); ``rows`` maps barcode code -> row, -1 for dropped barcodes.
+
+    Insertions on ``mito_chroms`` are not counted (their tiles stay empty), as in the QC metrics.
+    """
     n = np.array([-(-sizes[c] // tile_size) for c in fragments.chrom_names], dtype=np.int64)
     first_tile = np.concatenate([[0], np.cumsum(n)[:-1]])
+    nuclear = np.array([c not in mito_chroms for c in fragments.chrom_names], dtype=bool)
     chrom, pos, barcode = fragments.insertions()
     row = rows[barcode]
-    keep = row >= 0
+    keep = (row >= 0) & nuclear[chrom]
     col = first_tile[chrom[keep]] + pos[keep] // tile_size
     matrix = sp.coo_matrix(
         (np.ones(int(keep.sum()), dtype=np.int32), (row[keep], col)), shape=(n_rows, int(n.sum()))
@@ -136,6 +160,7 @@ def _obs(sample: Sample, barcodes: np.ndarray, qc: pd.DataFrame, metadata: pd.Da
 
 
 def empty_rna() -> ad.AnnData:
+    """A 0 x 0 layer: what a sample writes for a modality it lacks."""
     return ad.AnnData(X=sp.csr_matrix((0, 0), dtype=np.int32))
 
 
@@ -151,11 +176,12 @@ def _atac_pass(sample: Sample, species: Species, chunk_rows: int) -> tuple[pd.Da
     counting pass need not read the file again).
     """
     counts, barcodes, regions, kept_chunks = None, np.array([], dtype=object), None, []
+    mito = species.mito_chroms()
     for k, chunk in enumerate(
         iter_fragments(sample.fragments, species.sizes, species.aliases, species.alias_source, chunk_rows)
     ):
         regions = regions or tss_regions(species.genes, chunk.chrom_names, species.sizes)
-        counts = add_counts(counts, count_atac(chunk, regions))
+        counts = add_counts(counts, count_atac(chunk, regions, mito))
         barcodes = chunk.barcodes
         kept_chunks = [chunk] if k == 0 else []
     if counts is None:
@@ -164,12 +190,16 @@ def _atac_pass(sample: Sample, species: Species, chunk_rows: int) -> tuple[pd.Da
 
 
 def ingest_sample(
-    sample: Sample, species: Species, thresholds: dict, tile_size: int, chunk_rows: int = CHUNK_ROWS
+    sample: Sample, species: Species, thresholds: dict, tile_size: int | None, chunk_rows: int = CHUNK_ROWS
 ) -> IngestedSample:
     """QC every barcode of one sample, keep the passing cells, build its RNA and ATAC AnnData.
 
     Fragments are streamed in chunks of ``chunk_rows`` (twice when the file is larger than
     one chunk: QC first, then tile counts of the passing cells), so memory stays bounded.
+    ``thresholds`` needs only the sample's own modalities (``{"rna": ...}`` for an RNA
+    sample), ``tile_size`` only an ATAC layer; a modality the sample lacks gets an empty
+    AnnData. A sample that keeps no cell is an error that names the threshold to blame:
+    otherwise its donor would vanish from every later stage without a trace.
     """
     layers = MODALITIES.get(sample.modality)
     if layers is None:
@@ -192,10 +222,7 @@ def ingest_sample(
                 "%s: %d of %d genes are not in the %s annotation (kept, without coordinates), e.g. %s",
                 sample.counts, len(unmatched), rna.n_vars, species.name, ", ".join(unmatched[:5]),
             )
-        mito_chroms = mito_chromosomes(species.sizes, species.aliases)
-        if species.mito_chrom:
-            mito_chroms.add(species.aliases.get(species.mito_chrom, species.mito_chrom))
-        mito = rna.var["chrom"].isin(mito_chroms).to_numpy()
+        mito = rna.var["chrom"].isin(species.mito_chroms()).to_numpy()
         mito |= rna.var["gene_name"].astype(str).str.upper().str.startswith("MT-").to_numpy()
         rna_metrics = rna_qc(rna.X, rna.obs_names.to_numpy(), mito)
     qc = combine_qc(atac, rna_metrics, thresholds)
@@ -210,6 +237,8 @@ def ingest_sample(
                 "(barcodes are expected without the sample prefix, exactly as in the data)"
             )
     kept = qc.index[qc["pass"].to_numpy()].to_numpy(dtype=object)
+    if not len(kept):
+        raise CrossglueError(no_cells_message(sample.name, qc, thresholds, layers))
 
     if rna is not None:
         rna_cells = rna[kept].copy() if len(kept) else rna[:0].copy()
@@ -223,13 +252,14 @@ def ingest_sample(
         kept_index = pd.Index(kept)
         tiles = tile_table(species.sizes, tile_size)
         x = sp.csr_matrix((len(kept), len(tiles)), dtype=np.int32)
+        mito = species.mito_chroms()
         for chunk in chunks:
-            x = x + tile_counts(chunk, kept_index.get_indexer(chunk.barcodes), len(kept), species.sizes, tile_size)
+            x = x + tile_counts(chunk, kept_index.get_indexer(chunk.barcodes), len(kept), species.sizes, tile_size, mito)
         atac_cells = ad.AnnData(X=x, obs=_obs(sample, kept, qc, metadata), var=tiles)
         atac_cells.uns["fragments"] = str(sample.fragments)
         atac_cells.uns["tile_size"] = int(tile_size)
     else:
-        atac_cells = empty_atac(species.sizes, tile_size)
+        atac_cells = empty_rna()  # no ATAC layer: 0 x 0, so tile_size does not reach RNA samples
     log.info("%s: %d of %d barcodes pass QC", sample.name, len(kept), len(qc))
     table = qc.reset_index()
     table.insert(0, "sample", sample.name)
@@ -290,9 +320,18 @@ def write_tsv(table: pd.DataFrame, path: str | Path) -> None:
 
 
 def merge_samples(paths: list[str | Path], empty: ad.AnnData) -> ad.AnnData:
-    """Concatenate per-sample AnnData (outer join on genes, zeros where a sample lacks one)."""
+    """Concatenate per-sample AnnData (outer join on genes, zeros where a sample lacks one).
+
+    ``empty`` stands for a species without samples of the modality; samples that all lost
+    every cell are an error here, before clustering would fail on an empty matrix.
+    """
     parts = [ad.read_h5ad(p) for p in paths]
     parts = [p for p in parts if p.n_obs]
+    if paths and not parts:
+        raise CrossglueError(
+            f"{', '.join(map(str, paths))}: no sample keeps a cell after QC, so the species has no cells of this "
+            "modality to cluster; see results/ingest/qc_summary.tsv and lower the ingest thresholds or drop the samples"
+        )
     if not parts:
         return empty
     merged = ad.concat(parts, join="outer", merge="first", uns_merge=None, index_unique=None)
@@ -309,8 +348,7 @@ def merge_samples(paths: list[str | Path], empty: ad.AnnData) -> ad.AnnData:
 
 def qc_summary(qc: pd.DataFrame) -> pd.DataFrame:
     """Per sample: barcodes, cells passing, and median metrics of the passing cells."""
-    metrics = [c for c in ("n_fragments", "tss_enrichment", "nucleosome_signal", "duplicate_fraction",
-                           "total_counts", "n_genes", "mito_fraction") if c in qc]
+    metrics = [c for c in QC_METRICS if c in qc]
     grouped = qc.groupby("sample", sort=False)
     summary = pd.DataFrame({"n_barcodes": grouped.size(), "n_pass": grouped["pass"].sum().astype(int)})
     medians = qc[qc["pass"]].groupby("sample", sort=False)[metrics].median()
