@@ -17,6 +17,7 @@ Layout of a :class:`ChainSet`:
 from __future__ import annotations
 
 import gzip
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,9 +54,10 @@ class ChainSet:
 
 def _read_bytes(path: Path) -> bytes:
     try:
-        return read_maybe_gzip(path)
+        raw = read_maybe_gzip(path)
     except (OSError, EOFError) as exc:
         raise CrossglueError(f"{path}: cannot read chain file ({exc})") from exc
+    return raw + b"\n" if raw and not raw.endswith(b"\n") else raw
 
 
 def _translate(names: pd.Series, aliases: dict[str, str] | None) -> pd.Series:
@@ -63,6 +65,92 @@ def _translate(names: pd.Series, aliases: dict[str, str] | None) -> pd.Series:
     if not aliases:
         return names
     return names.map(lambda n: aliases.get(n, n))
+
+
+@dataclass
+class _Lines:
+    """Where every line of a chain file starts and ends, its token count and its kind."""
+
+    buf: np.ndarray          # the file as uint8
+    start: np.ndarray        # byte offset of each line
+    end: np.ndarray          # byte offset of each line's newline
+    n_tok: np.ndarray        # whitespace-separated tokens per line
+    is_header: np.ndarray    # first token starts with 'c' (checked to be 'chain' later)
+    is_data: np.ndarray      # a block line: neither blank, comment nor header
+
+
+def _scan_lines(raw: bytes) -> _Lines:
+    """Split the file into lines and tokens with numpy (no Python loop over lines)."""
+    buf = np.frombuffer(raw, dtype=np.uint8)
+    line_end = np.flatnonzero(buf == 10)
+    line_start = np.concatenate(([0], line_end[:-1] + 1)).astype(np.int64)
+    n_lines = len(line_end)
+    # Tokens: maximal runs of non-whitespace; count them per line.
+    is_ws = (buf == 32) | (buf == 9) | (buf == 13) | (buf == 10)
+    prev_ws = np.concatenate(([True], is_ws[:-1]))
+    tok_start = np.flatnonzero(~is_ws & prev_ws)
+    tok_line = np.searchsorted(line_end, tok_start)
+    n_tok = np.bincount(tok_line, minlength=n_lines)
+    first_tok = np.minimum(np.searchsorted(tok_line, np.arange(n_lines)), max(len(tok_start) - 1, 0))
+    first = np.where(n_tok > 0, buf[tok_start[first_tok]] if len(tok_start) else 0, 0)
+    is_comment = (n_tok > 0) & (first == ord("#"))
+    is_header = (n_tok > 0) & (first == ord("c"))
+    return _Lines(buf=buf, start=line_start, end=line_end, n_tok=n_tok, is_header=is_header,
+                  is_data=(n_tok > 0) & ~is_comment & ~is_header)
+
+
+def _parse_headers(path: Path, lines: list[bytes], line_no: np.ndarray) -> pd.DataFrame:
+    """The ``chain`` lines (``line_no``: their 0-based line numbers) as a :data:`HEADER_COLUMNS` table.
+
+    Headers are few (thousands at most), so they are split one by one; numbers are then
+    checked and converted column by column.
+    """
+    rows = []
+    for ln, text in zip(line_no, lines, strict=True):
+        fields = text.decode("ascii", "replace").split()
+        if fields[0] != "chain" or len(fields) not in (12, 13):
+            raise CrossglueError(f"{where(path, int(ln) + 1)}: expected 'chain score tName tSize tStrand tStart tEnd "
+                                 f"qName qSize qStrand qStart qEnd id' (12 or 13 fields), got {len(fields)} fields")
+        if len(fields) == 12:
+            fields.append(str(len(rows) + 1))
+        if fields[4] != "+" or fields[9] not in ("+", "-"):
+            raise CrossglueError(f"{where(path, int(ln) + 1)}: expected tStrand '+' and qStrand '+' or '-', "
+                                 f"got {fields[4]!r} and {fields[9]!r}")
+        rows.append([fields[12], *fields[1:12]])
+    header = pd.DataFrame(rows, columns=HEADER_COLUMNS)
+    score_is_float = header["score"].str.contains(r"[.eEnN]").any()  # keep "1.0" a float on round trip
+    for col in [c for c in HEADER_COLUMNS if c == "score" or c in _INT_HEADER]:
+        num = pd.to_numeric(header[col], errors="coerce")
+        bad = num.isna() if col == "score" else (num.isna() | (num < 0) | (num != np.floor(num)))
+        if bad.any():
+            k = int(np.flatnonzero(bad.to_numpy())[0])
+            what = "a number" if col == "score" else "a non-negative integer"
+            raise CrossglueError(f"{where(path, int(line_no[k]) + 1)}: expected {what} for {col}, "
+                                 f"got {header[col].iloc[k]!r}")
+        header[col] = num.astype(np.float64 if col == "score" and score_is_float else np.int64)
+    if len(header):
+        bad = (header["t_start"] > header["t_end"]) | (header["t_end"] > header["t_size"]) | \
+              (header["q_start"] > header["q_end"]) | (header["q_end"] > header["q_size"])
+        if bad.any():
+            k = int(np.flatnonzero(bad.to_numpy())[0])
+            raise CrossglueError(f"{where(path, int(line_no[k]) + 1)}: expected start <= end <= size "
+                                 f"on both sequences")
+    return header
+
+
+def read_chain_headers(path: str | Path) -> pd.DataFrame:
+    """Only the ``chain`` lines of a chain file (names untranslated), plus their 1-based ``line``.
+
+    Cheap enough to run when the workflow is parsed: block lines are skipped by a regular
+    expression instead of being parsed.
+    """
+    path = Path(path)
+    raw = _read_bytes(path)
+    found = list(re.finditer(rb"(?m)^[ \t]*c[^\n]*", raw))
+    newlines = np.flatnonzero(np.frombuffer(raw, dtype=np.uint8) == 10)
+    line_no = np.searchsorted(newlines, np.array([m.start() for m in found], dtype=np.int64))
+    header = _parse_headers(path, [m.group(0) for m in found], line_no)
+    return header.assign(line=line_no + 1)
 
 
 def read_chains(path: str | Path, t_aliases: dict[str, str] | None = None,
@@ -75,89 +163,24 @@ def read_chains(path: str | Path, t_aliases: dict[str, str] | None = None,
     """
     path = Path(path)
     raw = _read_bytes(path)
-    if raw and not raw.endswith(b"\n"):
-        raw += b"\n"
-    buf = np.frombuffer(raw, dtype=np.uint8)
-    line_end = np.flatnonzero(buf == 10)
-    line_start = np.concatenate(([0], line_end[:-1] + 1)).astype(np.int64)
-    n_lines = len(line_end)
-
-    # Tokens: maximal runs of non-whitespace; count them per line.
-    is_ws = (buf == 32) | (buf == 9) | (buf == 13) | (buf == 10)
-    prev_ws = np.concatenate(([True], is_ws[:-1]))
-    tok_start = np.flatnonzero(~is_ws & prev_ws)
-    tok_line = np.searchsorted(line_end, tok_start)
-    n_tok = np.bincount(tok_line, minlength=n_lines)
-    first_tok = np.minimum(np.searchsorted(tok_line, np.arange(n_lines)), max(len(tok_start) - 1, 0))
-    first = np.where(n_tok > 0, buf[tok_start[first_tok]] if len(tok_start) else 0, 0)
-    is_comment = (n_tok > 0) & (first == ord("#"))
-    is_header = (n_tok > 0) & (first == ord("c"))
-    is_data = (n_tok > 0) & ~is_comment & ~is_header
-
-    header_line = np.flatnonzero(is_header)
-    chain_of_line = np.cumsum(is_header) - 1
-    data_line = np.flatnonzero(is_data)
+    lines = _scan_lines(raw)
+    header_line = np.flatnonzero(lines.is_header)
+    chain_of_line = np.cumsum(lines.is_header) - 1
+    data_line = np.flatnonzero(lines.is_data)
     if len(data_line) and chain_of_line[data_line[0]] < 0:
         raise CrossglueError(f"{where(path, int(data_line[0]) + 1)}: alignment block before any 'chain' header line")
-
-    # Headers: few thousand at most, parsed one by one.
-    rows = []
-    for ln in header_line:
-        fields = raw[line_start[ln]:line_end[ln]].decode("ascii", "replace").split()
-        if fields[0] != "chain" or len(fields) not in (12, 13):
-            raise CrossglueError(f"{where(path, int(ln) + 1)}: expected 'chain score tName tSize tStrand tStart tEnd "
-                                 f"qName qSize qStrand qStart qEnd id' (12 or 13 fields), got {len(fields)} fields")
-        if len(fields) == 12:
-            fields.append(str(len(rows) + 1))
-        if fields[4] != "+" or fields[9] not in ("+", "-"):
-            raise CrossglueError(f"{where(path, int(ln) + 1)}: expected tStrand '+' and qStrand '+' or '-', "
-                                 f"got {fields[4]!r} and {fields[9]!r}")
-        rows.append([fields[12], fields[1], fields[2], fields[3], fields[4], fields[5], fields[6],
-                     fields[7], fields[8], fields[9], fields[10], fields[11]])
-    header = pd.DataFrame(rows, columns=HEADER_COLUMNS)
-    score_is_float = header["score"].str.contains(r"[.eEnN]").any()  # keep "1.0" a float on round trip
-    for col in HEADER_COLUMNS:
-        if col not in _INT_HEADER and col != "score":
-            continue
-        num = pd.to_numeric(header[col], errors="coerce")
-        bad = num.isna() if col == "score" else (num.isna() | (num < 0) | (num != np.floor(num)))
-        if bad.any():
-            k = int(np.flatnonzero(bad.to_numpy())[0])
-            what = "a number" if col == "score" else "a non-negative integer"
-            raise CrossglueError(f"{where(path, int(header_line[k]) + 1)}: expected {what} for {col}, "
-                                 f"got {header[col].iloc[k]!r}")
-        header[col] = num.astype(np.float64 if col == "score" and score_is_float else np.int64)
-    if len(header):
-        bad = (header["t_start"] > header["t_end"]) | (header["t_end"] > header["t_size"]) | \
-              (header["q_start"] > header["q_end"]) | (header["q_end"] > header["q_size"])
-        if bad.any():
-            k = int(np.flatnonzero(bad.to_numpy())[0])
-            raise CrossglueError(f"{where(path, int(header_line[k]) + 1)}: expected start <= end <= size "
-                                 f"on both sequences")
+    header = _parse_headers(path, [raw[lines.start[ln]:lines.end[ln]] for ln in header_line], header_line)
     header["t_name"] = _translate(header["t_name"], t_aliases).astype(object)
     header["q_name"] = _translate(header["q_name"], q_aliases).astype(object)
+    blocks = _parse_blocks(path, lines, header, header_line, data_line, chain_of_line[data_line])
+    return ChainSet(header=header.reset_index(drop=True), blocks=blocks)
 
-    # Blocks: blank out everything but data lines and parse all numbers at once.
-    counts = n_tok[data_line]
-    bad = (counts != 3) & (counts != 1)
-    chain_idx = chain_of_line[data_line]
-    last_of_chain = np.zeros(len(data_line), dtype=bool)
-    if len(data_line):
-        last_of_chain[:-1] = chain_idx[1:] != chain_idx[:-1]
-        last_of_chain[-1] = True
-    bad |= (counts == 1) != last_of_chain
-    if bad.any():
-        ln = int(data_line[np.flatnonzero(bad)[0]])
-        raise CrossglueError(f"{where(path, ln + 1)}: expected 'size dt dq' inside a chain and a single 'size' "
-                             f"on its last block line")
-    empty = np.setdiff1d(np.arange(len(header)), chain_idx)
-    if len(empty):
-        raise CrossglueError(f"{where(path, int(header_line[empty[0]]) + 1)}: chain has no alignment blocks")
-    if not len(data_line):
-        return ChainSet(header=header.reset_index(drop=True),
-                        blocks=pd.DataFrame({c: np.zeros(0, np.int64) for c in BLOCK_COLUMNS}))
-    keep_byte = np.repeat(is_data, line_end - line_start + 1)
-    masked = np.where(keep_byte, buf, np.uint8(32)).astype(np.uint8)
+
+def _block_numbers(path: Path, lines: _Lines, data_line: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """All numbers of the block lines at once (everything else blanked out), and their count per line."""
+    counts = lines.n_tok[data_line]
+    keep_byte = np.repeat(lines.is_data, lines.end - lines.start + 1)
+    masked = np.where(keep_byte, lines.buf, np.uint8(32)).astype(np.uint8)
     try:  # text-mode fromstring raises (newer numpy) or warns and stops (older) at a non-number
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
@@ -175,6 +198,29 @@ def read_chains(path: str | Path, t_aliases: dict[str, str] | None = None,
         tok_of_data_line = np.repeat(data_line, counts)
         ln = int(tok_of_data_line[np.flatnonzero(values < 0)[0]])
         raise CrossglueError(f"{where(path, ln + 1)}: expected non-negative integers 'size dt dq'")
+    return values, counts
+
+
+def _parse_blocks(path: Path, lines: _Lines, header: pd.DataFrame, header_line: np.ndarray,
+                  data_line: np.ndarray, chain_idx: np.ndarray) -> pd.DataFrame:
+    """The :data:`BLOCK_COLUMNS` table of every block line, checked against its chain's header."""
+    counts = lines.n_tok[data_line]
+    bad = (counts != 3) & (counts != 1)
+    last_of_chain = np.zeros(len(data_line), dtype=bool)
+    if len(data_line):
+        last_of_chain[:-1] = chain_idx[1:] != chain_idx[:-1]
+        last_of_chain[-1] = True
+    bad |= (counts == 1) != last_of_chain
+    if bad.any():
+        ln = int(data_line[np.flatnonzero(bad)[0]])
+        raise CrossglueError(f"{where(path, ln + 1)}: expected 'size dt dq' inside a chain and a single 'size' "
+                             f"on its last block line")
+    empty = np.setdiff1d(np.arange(len(header)), chain_idx)
+    if len(empty):
+        raise CrossglueError(f"{where(path, int(header_line[empty[0]]) + 1)}: chain has no alignment blocks")
+    if not len(data_line):
+        return pd.DataFrame({c: np.zeros(0, np.int64) for c in BLOCK_COLUMNS})
+    values, counts = _block_numbers(path, lines, data_line)
 
     # Columns: size is each line's first token; dt, dq the next two (0 on a chain's last line).
     offset = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
@@ -188,17 +234,12 @@ def read_chains(path: str | Path, t_aliases: dict[str, str] | None = None,
         ln = int(data_line[np.flatnonzero(size <= 0)[0]])
         raise CrossglueError(f"{where(path, ln + 1)}: expected a positive block size")
 
-    t_first = header["t_start"].to_numpy()[chain_idx]
-    q_first = header["q_start"].to_numpy()[chain_idx]
-    t_step = size + dt
-    q_step = size + dq
+    # Block starts: the chain's start plus the sizes and gaps of the blocks before it.
     group_first = np.flatnonzero(np.concatenate(([True], chain_idx[1:] != chain_idx[:-1])))
-    t_before = _exclusive_group_cumsum(t_step, group_first)
-    q_before = _exclusive_group_cumsum(q_step, group_first)
     blocks = pd.DataFrame({
         "chain": chain_idx.astype(np.int64),
-        "t_start": t_first + t_before,
-        "q_start": q_first + q_before,
+        "t_start": header["t_start"].to_numpy()[chain_idx] + _exclusive_group_cumsum(size + dt, group_first),
+        "q_start": header["q_start"].to_numpy()[chain_idx] + _exclusive_group_cumsum(size + dq, group_first),
         "size": size,
     })
     last = np.flatnonzero(last_of_chain)
@@ -207,10 +248,11 @@ def read_chains(path: str | Path, t_aliases: dict[str, str] | None = None,
     mism = (t_end != header["t_end"].to_numpy()[chain_idx[last]]) | (q_end != header["q_end"].to_numpy()[chain_idx[last]])
     if mism.any():
         k = int(np.flatnonzero(mism)[0])
-        raise CrossglueError(f"{where(path, int(header_line[chain_idx[last[k]]]) + 1)}: blocks of this chain end at "
-                             f"t={t_end[k]}, q={q_end[k]}, but its header says tEnd={header['t_end'].iloc[chain_idx[last[k]]]}, "
-                             f"qEnd={header['q_end'].iloc[chain_idx[last[k]]]}")
-    return ChainSet(header=header.reset_index(drop=True), blocks=blocks)
+        c = chain_idx[last[k]]
+        raise CrossglueError(f"{where(path, int(header_line[c]) + 1)}: blocks of this chain end at "
+                             f"t={t_end[k]}, q={q_end[k]}, but its header says tEnd={header['t_end'].iloc[c]}, "
+                             f"qEnd={header['q_end'].iloc[c]}")
+    return blocks
 
 
 def _exclusive_group_cumsum(step: np.ndarray, group_first: np.ndarray) -> np.ndarray:
