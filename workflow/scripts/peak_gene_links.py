@@ -34,7 +34,7 @@ def main(smk) -> None:
     species = smk.wildcards.species
     settings = graph_settings(smk.params.graph)
     sizes = read_chrom_sizes(smk.input.chrom_sizes)
-    aliases = read_aliases(smk.input.aliases[0]) if smk.input.aliases else {}
+    aliases = read_aliases(smk.input.aliases[0], sizes, smk.input.chrom_sizes) if smk.input.aliases else {}
     annotation = read_genes(smk.input.gtf, aliases, sizes)
 
     rna_var = h5ad_var(smk.input.rna)
