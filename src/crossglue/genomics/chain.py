@@ -370,3 +370,149 @@ def chains_from_blocks(blocks: pd.DataFrame, t_sizes: dict[str, int], q_sizes: d
         raise CrossglueError(f"chains_from_blocks: chain {header['chain_id'][over].iloc[0]} runs past its sequence ends")
     return ChainSet(header=header, blocks=pd.DataFrame({"chain": chain.astype(np.int64), "t_start": t_start,
                                                         "q_start": q_start, "size": size}))
+
+
+# --- does a chain connect the assemblies it is configured for? ---------------------------------
+
+
+@dataclass(frozen=True)
+class Assembly:
+    """One species' chromosomes, as a chain side is checked against them."""
+
+    species: str
+    sizes: dict[str, int]
+    aliases: dict[str, str] | None = None
+    sizes_source: str = "its chrom sizes"
+    alias_source: str | None = None
+
+    def canonical(self, names: pd.Series) -> pd.Series:
+        """Canonical name of each of ``names`` ('' where it is neither canonical nor an alias)."""
+        aliases = self.aliases or {}
+        return names.map(lambda n: n if n in self.sizes else aliases.get(n, ""))
+
+
+@dataclass
+class _SideFit:
+    known: pd.DataFrame       # the side's distinct chromosomes that are this assembly's, with both sizes
+    n_names: int
+
+    @property
+    def mismatched(self) -> pd.DataFrame:
+        return self.known[self.known["size"] != self.known["assembly_size"]]
+
+    @property
+    def matches(self) -> bool:
+        return len(self.known) > 0 and self.mismatched.empty
+
+
+def _side(header: pd.DataFrame, side: str) -> pd.DataFrame:
+    """Distinct (name, size) of one side of the chains, with the first line naming each."""
+    prefix = "t" if side == "target" else "q"
+    table = pd.DataFrame({"name": header[f"{prefix}_name"].astype(str), "size": header[f"{prefix}_size"]})
+    table["line"] = header["line"].to_numpy() if "line" in header else pd.NA
+    return table.drop_duplicates(["name", "size"]).reset_index(drop=True)
+
+
+def _fit(side: pd.DataFrame, assembly: Assembly) -> _SideFit:
+    canonical = assembly.canonical(side["name"])
+    known = side.assign(canonical=canonical)[canonical.isin(list(assembly.sizes)).to_numpy()]
+    known = known.assign(assembly_size=known["canonical"].map(assembly.sizes))
+    return _SideFit(known=known, n_names=int(side["name"].nunique()))
+
+
+def _size_twins(side: pd.DataFrame, assembly: Assembly) -> list[str]:
+    """``'name' = 'chrom'`` for chain names whose size is that of exactly one of the assembly's chromosomes."""
+    by_size = pd.Series(list(assembly.sizes), index=list(assembly.sizes.values()))
+    unique = by_size[~by_size.index.duplicated(keep=False)]
+    twins = side[side["size"].isin(unique.index)]
+    if len(twins) * 2 < len(side):
+        return []
+    return [f"{n!r} = {unique[s]!r}" for n, s in zip(twins["name"], twins["size"], strict=True)]
+
+
+def _diagnosis(fits: dict[str, dict[str, _SideFit]], side: str, source: Assembly, target: Assembly) -> str:
+    """What the chain seems to be for: swapped paths, another pair, another assembly."""
+    arrow = f"{source.species}→{target.species}"
+    back = f"{target.species}→{source.species}"
+    t_on = [s for s, f in fits["target"].items() if f.matches]
+    q_on = [s for s, f in fits["query"].items() if f.matches]
+    if target.species in t_on and source.species in q_on:
+        return (f"its target side matches {target.species}'s chrom sizes and its query side {source.species}'s: "
+                f"are the paths of {arrow} and {back} swapped?")
+    on = t_on if side == "target" else q_on
+    if on:
+        return (f"its {side} side matches {' and '.join(f'{s}' for s in on)}'s chrom sizes: is it the chain of "
+                f"another species pair?")
+    expected = source if side == "target" else target
+    return (f"its {side} side matches no configured species' chrom sizes: is it a chain for another assembly "
+            f"than {expected.species}'s ({expected.sizes_source})?")
+
+
+def check_chain_species(path: str | Path, header: pd.DataFrame, source: Assembly, target: Assembly,
+                        others: tuple[Assembly, ...] = ()) -> None:
+    """Raise unless the chains' target side is ``source``'s assembly and their query side ``target``'s.
+
+    Every chromosome a side names (through the alias tables) must have the size the
+    species' chrom sizes give it (``tSize``/``qSize`` of the chain headers); names unknown to
+    the species are allowed (unplaced contigs missing from trimmed chrom sizes) as long as
+    some are known. The message says which configured assembly the chain seems to be for.
+    ``header`` is :func:`read_chain_headers` (with ``line``) or a :class:`ChainSet` header.
+    """
+    every = {a.species: a for a in (source, target, *others)}
+    sides = {"target": _side(header, "target"), "query": _side(header, "query")}
+    fits = {side: {s: _fit(table, a) for s, a in every.items()} for side, table in sides.items()}
+    for side, expected in (("target", source), ("query", target)):
+        fit = fits[side][expected.species]
+        if fit.matches or not len(sides[side]):
+            continue
+        start = f"{path}: chain file for {source.species} → {target.species}, but"
+        if fit.mismatched.empty:  # no name known
+            names = sides[side]["name"].drop_duplicates()
+            table = f"alias table {expected.alias_source}" if expected.alias_source else "no alias table"
+            twins = _size_twins(sides[side], expected)
+            hint = (f"their sizes match {expected.species}'s chromosomes ({', '.join(twins[:3])}): add these names "
+                    f"to {expected.species}'s chrom_aliases table") if twins else _diagnosis(fits, side, source, target)
+            raise CrossglueError(
+                f"{start} none of its {fit.n_names} {side} chromosome name(s) (e.g. "
+                f"{', '.join(map(repr, names.iloc[:3]))}) is a chromosome of {expected.species} "
+                f"({expected.sizes_source}, e.g. {', '.join(list(expected.sizes)[:3])}) nor in {table}; {hint}"
+            )
+        bad = fit.mismatched.iloc[0]
+        line = f" (line {bad['line']})" if not pd.isna(bad["line"]) else ""
+        name = repr(bad["name"]) + (f" ({bad['canonical']!r})" if bad["canonical"] != bad["name"] else "")
+        raise CrossglueError(
+            f"{start} its {side} chromosome {name} has {'tSize' if side == 'target' else 'qSize'} {bad['size']}"
+            f"{line} where {expected.species}'s chrom sizes ({expected.sizes_source}) give {bad['assembly_size']}; "
+            + _diagnosis(fits, side, source, target)
+        )
+
+
+def assembly_of(spec: dict) -> Assembly:
+    """The :class:`Assembly` of one ``species`` entry of the config (files must exist)."""
+    from crossglue.genomics.genome import read_aliases, read_chrom_sizes
+
+    sizes = read_chrom_sizes(spec["chrom_sizes"])
+    alias_path = spec.get("chrom_aliases")
+    aliases = read_aliases(alias_path, sizes, spec["chrom_sizes"]) if alias_path else None
+    return Assembly(spec["name"], sizes, aliases, spec["chrom_sizes"], alias_path)
+
+
+def check_configured_chains(chains: list[dict], species: list[dict]) -> None:
+    """Check every configured chain whose files exist already against the species it connects.
+
+    Meant for workflow parse time, so a swapped or foreign chain stops the run before any
+    job; files the workflow writes itself (the demo's) are checked by rule lift_peaks.
+    """
+    def ready(spec: dict) -> bool:
+        return all(Path(spec[k]).is_file() for k in ("chrom_sizes", "chrom_aliases") if spec.get(k))
+
+    assemblies = {s["name"]: assembly_of(s) for s in species if ready(s)}
+    for i, entry in enumerate(chains):
+        a, b = entry["from"], entry["to"]
+        if a not in assemblies or b not in assemblies or not Path(entry["path"]).is_file():
+            continue
+        others = tuple(x for name, x in assemblies.items() if name not in (a, b))
+        try:
+            check_chain_species(entry["path"], read_chain_headers(entry["path"]), assemblies[a], assemblies[b], others)
+        except CrossglueError as err:
+            raise CrossglueError(f"config key 'chains[{i}]': {err}") from None
