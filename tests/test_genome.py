@@ -65,3 +65,86 @@ def test_malformed_sizes_line_is_named(tmp_path):
 def test_mito_chromosome_found_by_name_or_alias(genome):
     assert mito_chromosomes(read_chrom_sizes(genome[0])) == {"chrM"}
     assert mito_chromosomes({"NC_012920.1": 16569, "chr1": 10}, {"MT": "NC_012920.1"}) == {"NC_012920.1"}
+
+
+# --- alias table layouts, decided by the chrom sizes (issue 13, item 4) -----------------------
+
+RHEMAC10 = [  # UCSC name, RefSeq accession (the names of the NCBI chrom sizes), GenBank, Ensembl
+    ("chr1", "NC_041754.1", "CM014336.1", "1"),
+    ("chr2", "NC_041755.1", "CM014337.1", "2"),
+    ("chrX", "NC_041774.1", "CM014356.1", "X"),
+    ("chrM", "NC_005943.1", "", "MT"),
+]
+
+
+def _ncbi_sizes(shared_data):
+    path = shared_data / "annotation" / "rheMac10_ncbi_accessions.chrom.sizes"
+    return path, read_chrom_sizes(path)
+
+
+def _expected(sizes):
+    expected = {}
+    for row in RHEMAC10:
+        for name in filter(None, row):
+            expected[name] = row[1]
+    assert all(c in sizes for c in set(expected.values()))
+    return expected
+
+
+@pytest.mark.parametrize("header", ["ucsc\trefseq\tgenbank\tensembl\n", "# ucsc\trefseq\tgenbank\tensembl\n", ""])
+def test_hub_style_table_canonical_column_is_the_one_matching_the_sizes(shared_data, tmp_path, header):
+    sizes_path, sizes = _ncbi_sizes(shared_data)
+    table = tmp_path / "chromAlias.txt"
+    table.write_text(header + "".join("\t".join(r) + "\n" for r in RHEMAC10))
+    aliases = read_aliases(table, sizes, str(sizes_path))
+    assert aliases == _expected(sizes)
+    assert "ucsc" not in aliases and "refseq" not in aliases  # a header without '#' is not a chromosome
+    assert mito_chromosomes(sizes, aliases) == {"NC_005943.1"}  # mitochondrial QC finds chrM through the table
+
+
+def test_legacy_ucsc_table_alias_first_ucsc_name_second(shared_data, tmp_path):
+    sizes_path, sizes = _ncbi_sizes(shared_data)
+    rows = []
+    for ucsc, refseq, genbank, ensembl in RHEMAC10:
+        rows += [f"{refseq}\t{ucsc}\trefseq", f"{ensembl}\t{ucsc}\tensembl"]
+        if genbank:
+            rows.append(f"{genbank}\t{ucsc}\tgenbank")
+    table = tmp_path / "chromAlias.txt"
+    table.write_text("\n".join(rows) + "\n")
+    aliases = read_aliases(table, sizes, str(sizes_path))
+    assert aliases == _expected(sizes)
+    assert "refseq" not in aliases  # the source column holds labels, not names
+
+
+def test_two_column_table_either_way_round_against_ucsc_sizes(tmp_path):
+    sizes = {"chr1": 1000, "chrM": 16}
+    reversed_table = tmp_path / "rev.tsv"
+    reversed_table.write_text("1\tchr1\nMT\tchrM\n")  # alias first: read right, chrM still found for QC
+    aliases = read_aliases(reversed_table, sizes)
+    assert aliases == {"1": "chr1", "chr1": "chr1", "MT": "chrM", "chrM": "chrM"}
+    assert mito_chromosomes(sizes, aliases) == {"chrM"}
+    assert list(canonical_names(pd.Series(["1", "MT"]), aliases, sizes, source="genes.gtf")) == ["chr1", "chrM"]
+
+
+def test_table_matching_neither_side_of_the_sizes_is_refused(shared_data, tmp_path):
+    sizes_path, sizes = _ncbi_sizes(shared_data)
+    table = tmp_path / "hg38.chromAlias.txt"
+    table.write_text("# ucsc\tensembl\nchr1\t1\nchr2\t2\nchrM\tMT\n")
+    with pytest.raises(CrossglueError) as err:
+        read_aliases(table, sizes, str(sizes_path))
+    assert str(err.value) == (
+        f"{table}: no name in this alias table is a chromosome of {sizes_path} (alias table e.g. 'chr1', '1', 'chr2', "
+        "'2'; chrom sizes e.g. 'NC_041754.1', 'NC_041755.1', 'NC_041758.1', 'NC_041756.1'); expected one column to "
+        "hold the chrom sizes' names: is the table for another assembly?"
+    )
+
+
+def test_row_joining_two_chromosomes_of_the_sizes_is_refused(tmp_path):
+    table = tmp_path / "a.tsv"
+    table.write_text("chr1\t1\nchr2\t1\n")
+    with pytest.raises(CrossglueError) as err:
+        read_aliases(table, {"chr1": 10, "chr2": 10}, "s.sizes")
+    assert str(err.value) == (
+        f"{table}:2: alias '1' names both 'chr1' and 'chr2', two chromosomes of s.sizes; a row of an alias table "
+        "lists names of one chromosome"
+    )

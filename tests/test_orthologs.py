@@ -155,3 +155,81 @@ def test_headerless_table_without_type_column_infers_types_from_partners(tmp_pat
 def test_missing_file_is_named(tmp_path):
     with pytest.raises(CrossglueError, match="ortholog table .*nope.tsv does not exist"):
         read_orthologs(tmp_path / "nope.tsv")
+
+
+# --- the table against the data: orientation, symbols, no edge (issue 13, item 3) -------------
+
+from crossglue.graph.orthologs import link_orthologs  # noqa: E402
+
+
+def _features(ids, names):
+    return pd.DataFrame({"gene_id": ids, "gene_name": names}, index=pd.Index(ids))
+
+
+HUMAN = _features(["ENSG01", "ENSG02", "ENSG05", "ENSG06", "ENSG07"], ["ONE", "DUP", "MM1", "MM3", "LOW"])
+MACAQUE = _features(
+    ["ENSMMUG01", "ENSMMUG02", "ENSMMUG03", "ENSMMUG05", "ENSMMUG06", "ENSMMUG07"],
+    ["ONE", "DUPA", "DUPB", "MM1", "MM2", "LOW"],
+)
+
+
+def test_table_matching_the_data_links_without_warning(tmp_path):
+    table = read_orthologs(_biomart(tmp_path, BIOMART_ROWS))
+    edges, missing, warnings = link_orthologs(table, HUMAN, MACAQUE, "mart.tsv", ("human", "macaque"))
+    assert len(edges) == 7 and missing.empty and warnings == []
+
+
+def test_table_oriented_the_other_way_says_how_to_fix_the_config(tmp_path):
+    table = read_orthologs(_biomart(tmp_path, BIOMART_ROWS))
+    with pytest.raises(CrossglueError) as err:  # config says species_a: macaque, but gene_a holds human genes
+        link_orthologs(table, MACAQUE, HUMAN, "mart.tsv", ("macaque", "human"))
+    assert str(err.value) == (
+        "mart.tsv: the ortholog table is oriented the other way: 7 of its 7 row(s) have a human gene in gene_a and "
+        "a macaque gene in gene_b, only 0 the configured way round (species_a: macaque, species_b: human); swap "
+        "species_a and species_b of this table in config 'orthologs' (species_a: human, species_b: macaque)"
+    )
+
+
+def test_symbol_keyed_table_against_ensembl_ids_matches_by_symbol_with_a_warning(tmp_path):
+    path = tmp_path / "homologene.tsv"  # HomoloGene-style: Entrez ids and symbols, no Ensembl id
+    path.write_text("7157\tONE\t574271\tONE\n1017\tMM1\t100426133\tMM1\n999\tNOPE\t998\tNOPE\n")
+    table = read_orthologs(path, columns={"gene_a": 0, "name_a": 1, "gene_b": 2, "name_b": 3})
+    edges, missing, warnings = link_orthologs(table, HUMAN, MACAQUE, str(path), ("human", "macaque"))
+    assert edges[["gene_a", "gene_b"]].values.tolist() == [["ENSG01", "ENSMMUG01"], ["ENSG05", "ENSMMUG05"]]
+    assert missing["gene_a"].tolist() == ["999"]
+    assert warnings == [
+        f"{path}: no row's gene ids match the RNA features of both human and macaque (table e.g. '7157', '1017', "
+        "'999'; human features e.g. 'ENSG01', 'ENSG02', 'ENSG05'); matched 2 of 3 row(s) by gene symbol instead "
+        "(symbols naming several genes are left out); a table keyed by the annotation's gene ids links exactly"
+    ]
+    # Symbols as the ids themselves (no name columns) match the same way.
+    path.write_text("ONE\tONE\nMM1\tMM1\n")
+    table = read_orthologs(path, columns={"gene_a": 0, "gene_b": 1})
+    edges, _, warnings = link_orthologs(table, HUMAN, MACAQUE, str(path), ("human", "macaque"))
+    assert len(edges) == 2 and len(warnings) == 1
+
+
+def test_zero_edges_is_an_error_naming_rows_and_unmatched_ids(tmp_path):
+    path = tmp_path / "mouse.tsv"
+    path.write_text("ENSMUSG1\tENSRNOG1\nENSMUSG2\tENSRNOG2\n")
+    table = read_orthologs(path, columns={"gene_a": 0, "gene_b": 1})
+    with pytest.raises(CrossglueError) as err:
+        link_orthologs(table, HUMAN, MACAQUE, str(path), ("human", "macaque"))
+    assert str(err.value) == (
+        f"{path}: 0 ortholog edges between human and macaque from 2 table row(s) with a partner: no row has both "
+        "genes among the RNA features. Unmatched human ids e.g. 'ENSMUSG1', 'ENSMUSG2' (human features e.g. "
+        "'ENSG01', 'ENSG02', 'ENSG05'); unmatched macaque ids e.g. 'ENSRNOG1', 'ENSRNOG2' (macaque features e.g. "
+        "'ENSMMUG01', 'ENSMMUG02', 'ENSMMUG03'). Check the table's columns (config 'orthologs' columns) and that it "
+        "names genes by the ids or symbols of the species' annotation"
+    )
+
+
+def test_real_ensembl102_table_configured_human_first_is_caught(shared_data):
+    path = shared_data / "annotation" / "macaque_human_ensembl102_one2one.tsv"  # macaque ids in column 1
+    table = read_orthologs(path, columns=REAL_COLUMNS)
+    human = _features(table["gene_b"].to_numpy(), table["name_b"].to_numpy())
+    macaque = _features(table["gene_a"].to_numpy(), table["name_a"].to_numpy())
+    with pytest.raises(CrossglueError, match=r"19077 of its 19077 row\(s\) have a macaque gene in gene_a"):
+        link_orthologs(table, human, macaque, str(path), ("human", "macaque"))
+    edges, _, warnings = link_orthologs(table, macaque, human, str(path), ("macaque", "human"))
+    assert len(edges) == 19_077 and warnings == []

@@ -23,6 +23,7 @@ sys.path.insert(0, str(REPO / "src"))
 
 from crossglue.config import load_and_check  # noqa: E402
 from crossglue.errors import CrossglueError  # noqa: E402
+from crossglue.genomics.chain import check_configured_chains  # noqa: E402
 
 CONFIG_SCHEMA = REPO / "src" / "crossglue" / "config.schema.yaml"
 
@@ -32,6 +33,10 @@ except CrossglueError as err:
     raise WorkflowError(f"crossglue: {err}") from None
 # Fill the schema's defaults into config (the checks above already passed).
 validate(config, str(CONFIG_SCHEMA))
+try:  # chains against the species they connect: headers only, before any job
+    check_configured_chains(config["chains"], config["species"])
+except CrossglueError as err:
+    raise WorkflowError(f"crossglue: {err}") from None
 
 species_names = [s["name"] for s in config["species"]]
 DEMO = config["demo"]

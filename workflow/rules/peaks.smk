@@ -61,6 +61,7 @@ rule lift_peaks:
         peaks="results/peaks/{source}/peaks.tsv",
         chain_to=lambda wc: chain_path(wc.source, wc.target),
         chain_back=lambda wc: chain_path(wc.target, wc.source),
+        source_sizes=lambda wc: species_cfg(wc.source)["chrom_sizes"],
         target_sizes=lambda wc: species_cfg(wc.target)["chrom_sizes"],
         source_aliases=lambda wc: (
             [species_cfg(wc.source)["chrom_aliases"]]
@@ -88,6 +89,12 @@ rule lift_peaks:
         runtime=60,
     params:
         liftover=LIFTOVER,
+        # Which chain is `to` and which `back` is not in the input set: swapping the two
+        # paths in the config must rerun the lift (Snakemake's params trigger).
+        chains=lambda wc: {
+            "to": chain_path(wc.source, wc.target),
+            "back": chain_path(wc.target, wc.source),
+        },
     script:
         "../scripts/lift_peaks.py"
 

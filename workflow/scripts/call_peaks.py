@@ -26,7 +26,7 @@ def main(smk) -> None:
     species = smk.wildcards.species
     params = PeakParams.from_config(smk.params.peaks)
     sizes = read_chrom_sizes(smk.input.chrom_sizes)
-    aliases = read_aliases(smk.input.aliases[0]) if smk.input.aliases else {}
+    aliases = read_aliases(smk.input.aliases[0], sizes, smk.input.chrom_sizes) if smk.input.aliases else {}
     blacklist = read_blacklist(smk.input.blacklist[0], aliases, sizes) if smk.input.blacklist else None
     atac = ad.read_h5ad(smk.input.atac)
     clusters = None

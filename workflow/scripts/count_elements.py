@@ -21,7 +21,7 @@ def main(smk) -> None:
     mode = cfg.get("mode", "insertions")
     chunk_rows = int(cfg.get("chunk_rows", 2_000_000))
     sizes = read_chrom_sizes(smk.input.chrom_sizes)
-    aliases = read_aliases(smk.input.aliases[0]) if smk.input.aliases else {}
+    aliases = read_aliases(smk.input.aliases[0], sizes, smk.input.chrom_sizes) if smk.input.aliases else {}
     obs = ad.read_h5ad(smk.input.atac, backed="r").obs.copy()
     union = pd.read_csv(smk.input.union, sep="\t", dtype={"element_id": str}, low_memory=False)
     elements = species_elements(union, species)

@@ -14,8 +14,8 @@ log = logging.getLogger("crossglue.ingest_sample")
 def main(smk) -> None:
     row = smk.params.sample
     alias_path = smk.input.aliases[0] if smk.input.aliases else None
-    aliases = read_aliases(alias_path) if alias_path else {}
     sizes = read_chrom_sizes(smk.input.chrom_sizes)
+    aliases = read_aliases(alias_path, sizes, smk.input.chrom_sizes) if alias_path else {}
     species = Species(
         name=row["species"],
         sizes=sizes,

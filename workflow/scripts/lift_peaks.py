@@ -5,26 +5,39 @@ import logging
 import numpy as np
 import pandas as pd
 
-from crossglue.genomics.chain import read_chains
+from crossglue.genomics.chain import Assembly, check_chain_species, read_chain_headers, read_chains
 from crossglue.genomics.genome import read_aliases, read_chrom_sizes
 from crossglue.io_utils import atomic_path
 from crossglue.peaks.calling import read_peaks
 from crossglue.snakemake_script import run
-from crossglue.elements.union import PASS, lift_peaks, recipe_from_config
+from crossglue.elements.union import PASS, check_lifted_fraction, lift_peaks, recipe_from_config
 
 log = logging.getLogger("crossglue.lift_peaks")
+
+
+def assembly(species: str, sizes_path: str, alias_paths: list[str]) -> Assembly:
+    sizes = read_chrom_sizes(sizes_path)
+    alias_path = alias_paths[0] if alias_paths else None
+    aliases = read_aliases(alias_path, sizes, sizes_path) if alias_path else None
+    return Assembly(species, sizes, aliases, sizes_path, alias_path)
 
 
 def main(smk) -> None:
     source, target = smk.wildcards.source, smk.wildcards.target
     recipe = recipe_from_config(smk.params.liftover)
-    s_aliases = read_aliases(smk.input.source_aliases[0]) if smk.input.source_aliases else None
-    t_aliases = read_aliases(smk.input.target_aliases[0]) if smk.input.target_aliases else None
-    chains_to = read_chains(smk.input.chain_to, s_aliases, t_aliases)
-    chains_back = read_chains(smk.input.chain_back, t_aliases, s_aliases)
+    s_asm = assembly(source, smk.input.source_sizes, smk.input.source_aliases)
+    t_asm = assembly(target, smk.input.target_sizes, smk.input.target_aliases)
+    # Also checked when the workflow is parsed, except for files a rule writes (the demo's).
+    check_chain_species(smk.input.chain_to, read_chain_headers(smk.input.chain_to), s_asm, t_asm)
+    check_chain_species(smk.input.chain_back, read_chain_headers(smk.input.chain_back), t_asm, s_asm)
+    chains_to = read_chains(smk.input.chain_to, s_asm.aliases, t_asm.aliases)
+    chains_back = read_chains(smk.input.chain_back, t_asm.aliases, s_asm.aliases)
     peaks = read_peaks(smk.input.peaks)
-    lifted = lift_peaks(peaks, chains_to, chains_back, recipe, read_chrom_sizes(smk.input.target_sizes))
+    lifted = lift_peaks(peaks, chains_to, chains_back, recipe, t_asm.sizes)
     log.info("%s -> %s (%s recipe): %s", source, target, recipe.name, lifted["status"].value_counts().to_dict())
+    check_lifted_fraction(
+        lifted, smk.params.liftover["min_lifted_fraction"], source, target, smk.input.chain_to, recipe.name
+    )
 
     with atomic_path(smk.output.table) as tmp:
         lifted.to_csv(tmp, sep="\t", index=False, na_rep="NA")

@@ -7,7 +7,7 @@ import pandas as pd
 from crossglue.graph.settings import graph_settings
 from crossglue.io_utils import h5ad_var as h5ad_var
 from crossglue.io_utils import atomic_path
-from crossglue.graph.orthologs import ortholog_edges, read_orthologs
+from crossglue.graph.orthologs import link_orthologs, read_orthologs
 from crossglue.snakemake_script import run
 
 log = logging.getLogger("crossglue.ortholog_links")
@@ -15,14 +15,18 @@ log = logging.getLogger("crossglue.ortholog_links")
 
 def main(smk) -> None:
     settings = graph_settings(smk.params.graph)
-    genes = {
-        s: h5ad_var(path).index.astype(str) for s, path in zip(smk.params.species, smk.input.rna, strict=True)
-    }
+    features = {s: h5ad_var(path) for s, path in zip(smk.params.species, smk.input.rna, strict=True)}
+    for var in features.values():
+        var.index = var.index.astype(str)
     edges, missing = [], []
     for entry, path in zip(smk.params.tables, smk.input.tables, strict=True):
         a, b = entry["species_a"], entry["species_b"]
         table = read_orthologs(path, columns=entry.get("columns"), species_b=b)
-        pair_edges, pair_missing = ortholog_edges(table, genes[a], genes[b], settings.orthologs)
+        pair_edges, pair_missing, warnings = link_orthologs(
+            table, features[a], features[b], path, (a, b), settings.orthologs
+        )
+        for warning in warnings:
+            log.warning("%s", warning)
         log.info(
             "%s-%s (%s): %d table pairs, %d edges, %d pairs with a gene missing from the data",
             a,

@@ -46,6 +46,8 @@ class LiftRecipe:
     min_reciprocal_overlap: float | None = 0.5
 
 
+LIFT_CHECKS = ("min_lifted_fraction",)  # liftover keys that check a result instead of shaping the recipe
+
 RECIPES = {
     "caglayan": LiftRecipe(),
     "yuan": LiftRecipe("yuan", 0.95, False, None, None, None),
@@ -54,7 +56,7 @@ RECIPES = {
 
 def recipe_from_config(cfg: dict | None) -> LiftRecipe:
     """``liftover: {recipe: caglayan|yuan, min_match: ..., ...}``; keys given override the recipe."""
-    cfg = dict(cfg or {})
+    cfg = {k: v for k, v in (cfg or {}).items() if k not in LIFT_CHECKS}
     name = cfg.pop("recipe", "caglayan")
     if name not in RECIPES:
         raise CrossglueError(f"config liftover.recipe '{name}': expected one of {', '.join(RECIPES)}")
@@ -202,6 +204,27 @@ def lift_peaks(
             f"e.g. {out.loc[missing, 'peak_id'].iloc[0]}"
         )
     return out
+
+
+def check_lifted_fraction(lifted: pd.DataFrame, floor: float, source: str, target: str, chain: str,
+                          recipe: str = "caglayan") -> None:
+    """Raise when fewer than ``floor`` of the peaks pass the lift: a wrong or foreign chain file.
+
+    ``lifted`` is :func:`lift_peaks`' table; the message names the pair, the fraction, the
+    chain file and the commonest reasons (config ``liftover.min_lifted_fraction``).
+    """
+    n = len(lifted)
+    passed = int((lifted["status"] == PASS).sum())
+    if not n or passed >= floor * n:
+        return
+    reasons = lifted.loc[lifted["status"] != PASS, "reason_code"].astype(str).value_counts()
+    top = ", ".join(f"{code} {count}" for code, count in reasons.iloc[:3].items())
+    raise CrossglueError(
+        f"liftover {source} → {target}: only {passed} of {n} peaks ({100 * passed / n:.1f} %) pass the {recipe} "
+        f"recipe with chain file {chain}, below liftover.min_lifted_fraction = {floor:g} (failed: {top}); check "
+        f"that this chain connects {source}'s assembly to {target}'s and that its chromosome names are the peaks' "
+        "(through the species' chrom_aliases)"
+    )
 
 
 # --- union -------------------------------------------------------------------------------------

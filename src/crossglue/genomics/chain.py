@@ -17,6 +17,7 @@ Layout of a :class:`ChainSet`:
 from __future__ import annotations
 
 import gzip
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,9 +54,10 @@ class ChainSet:
 
 def _read_bytes(path: Path) -> bytes:
     try:
-        return read_maybe_gzip(path)
+        raw = read_maybe_gzip(path)
     except (OSError, EOFError) as exc:
         raise CrossglueError(f"{path}: cannot read chain file ({exc})") from exc
+    return raw + b"\n" if raw and not raw.endswith(b"\n") else raw
 
 
 def _translate(names: pd.Series, aliases: dict[str, str] | None) -> pd.Series:
@@ -63,6 +65,92 @@ def _translate(names: pd.Series, aliases: dict[str, str] | None) -> pd.Series:
     if not aliases:
         return names
     return names.map(lambda n: aliases.get(n, n))
+
+
+@dataclass
+class _Lines:
+    """Where every line of a chain file starts and ends, its token count and its kind."""
+
+    buf: np.ndarray          # the file as uint8
+    start: np.ndarray        # byte offset of each line
+    end: np.ndarray          # byte offset of each line's newline
+    n_tok: np.ndarray        # whitespace-separated tokens per line
+    is_header: np.ndarray    # first token starts with 'c' (checked to be 'chain' later)
+    is_data: np.ndarray      # a block line: neither blank, comment nor header
+
+
+def _scan_lines(raw: bytes) -> _Lines:
+    """Split the file into lines and tokens with numpy (no Python loop over lines)."""
+    buf = np.frombuffer(raw, dtype=np.uint8)
+    line_end = np.flatnonzero(buf == 10)
+    line_start = np.concatenate(([0], line_end[:-1] + 1)).astype(np.int64)
+    n_lines = len(line_end)
+    # Tokens: maximal runs of non-whitespace; count them per line.
+    is_ws = (buf == 32) | (buf == 9) | (buf == 13) | (buf == 10)
+    prev_ws = np.concatenate(([True], is_ws[:-1]))
+    tok_start = np.flatnonzero(~is_ws & prev_ws)
+    tok_line = np.searchsorted(line_end, tok_start)
+    n_tok = np.bincount(tok_line, minlength=n_lines)
+    first_tok = np.minimum(np.searchsorted(tok_line, np.arange(n_lines)), max(len(tok_start) - 1, 0))
+    first = np.where(n_tok > 0, buf[tok_start[first_tok]] if len(tok_start) else 0, 0)
+    is_comment = (n_tok > 0) & (first == ord("#"))
+    is_header = (n_tok > 0) & (first == ord("c"))
+    return _Lines(buf=buf, start=line_start, end=line_end, n_tok=n_tok, is_header=is_header,
+                  is_data=(n_tok > 0) & ~is_comment & ~is_header)
+
+
+def _parse_headers(path: Path, lines: list[bytes], line_no: np.ndarray) -> pd.DataFrame:
+    """The ``chain`` lines (``line_no``: their 0-based line numbers) as a :data:`HEADER_COLUMNS` table.
+
+    Headers are few (thousands at most), so they are split one by one; numbers are then
+    checked and converted column by column.
+    """
+    rows = []
+    for ln, text in zip(line_no, lines, strict=True):
+        fields = text.decode("ascii", "replace").split()
+        if fields[0] != "chain" or len(fields) not in (12, 13):
+            raise CrossglueError(f"{where(path, int(ln) + 1)}: expected 'chain score tName tSize tStrand tStart tEnd "
+                                 f"qName qSize qStrand qStart qEnd id' (12 or 13 fields), got {len(fields)} fields")
+        if len(fields) == 12:
+            fields.append(str(len(rows) + 1))
+        if fields[4] != "+" or fields[9] not in ("+", "-"):
+            raise CrossglueError(f"{where(path, int(ln) + 1)}: expected tStrand '+' and qStrand '+' or '-', "
+                                 f"got {fields[4]!r} and {fields[9]!r}")
+        rows.append([fields[12], *fields[1:12]])
+    header = pd.DataFrame(rows, columns=HEADER_COLUMNS)
+    score_is_float = header["score"].str.contains(r"[.eEnN]").any()  # keep "1.0" a float on round trip
+    for col in [c for c in HEADER_COLUMNS if c == "score" or c in _INT_HEADER]:
+        num = pd.to_numeric(header[col], errors="coerce")
+        bad = num.isna() if col == "score" else (num.isna() | (num < 0) | (num != np.floor(num)))
+        if bad.any():
+            k = int(np.flatnonzero(bad.to_numpy())[0])
+            what = "a number" if col == "score" else "a non-negative integer"
+            raise CrossglueError(f"{where(path, int(line_no[k]) + 1)}: expected {what} for {col}, "
+                                 f"got {header[col].iloc[k]!r}")
+        header[col] = num.astype(np.float64 if col == "score" and score_is_float else np.int64)
+    if len(header):
+        bad = (header["t_start"] > header["t_end"]) | (header["t_end"] > header["t_size"]) | \
+              (header["q_start"] > header["q_end"]) | (header["q_end"] > header["q_size"])
+        if bad.any():
+            k = int(np.flatnonzero(bad.to_numpy())[0])
+            raise CrossglueError(f"{where(path, int(line_no[k]) + 1)}: expected start <= end <= size "
+                                 f"on both sequences")
+    return header
+
+
+def read_chain_headers(path: str | Path) -> pd.DataFrame:
+    """Only the ``chain`` lines of a chain file (names untranslated), plus their 1-based ``line``.
+
+    Cheap enough to run when the workflow is parsed: block lines are skipped by a regular
+    expression instead of being parsed.
+    """
+    path = Path(path)
+    raw = _read_bytes(path)
+    found = list(re.finditer(rb"(?m)^[ \t]*c[^\n]*", raw))
+    newlines = np.flatnonzero(np.frombuffer(raw, dtype=np.uint8) == 10)
+    line_no = np.searchsorted(newlines, np.array([m.start() for m in found], dtype=np.int64))
+    header = _parse_headers(path, [m.group(0) for m in found], line_no)
+    return header.assign(line=line_no + 1)
 
 
 def read_chains(path: str | Path, t_aliases: dict[str, str] | None = None,
@@ -75,89 +163,24 @@ def read_chains(path: str | Path, t_aliases: dict[str, str] | None = None,
     """
     path = Path(path)
     raw = _read_bytes(path)
-    if raw and not raw.endswith(b"\n"):
-        raw += b"\n"
-    buf = np.frombuffer(raw, dtype=np.uint8)
-    line_end = np.flatnonzero(buf == 10)
-    line_start = np.concatenate(([0], line_end[:-1] + 1)).astype(np.int64)
-    n_lines = len(line_end)
-
-    # Tokens: maximal runs of non-whitespace; count them per line.
-    is_ws = (buf == 32) | (buf == 9) | (buf == 13) | (buf == 10)
-    prev_ws = np.concatenate(([True], is_ws[:-1]))
-    tok_start = np.flatnonzero(~is_ws & prev_ws)
-    tok_line = np.searchsorted(line_end, tok_start)
-    n_tok = np.bincount(tok_line, minlength=n_lines)
-    first_tok = np.minimum(np.searchsorted(tok_line, np.arange(n_lines)), max(len(tok_start) - 1, 0))
-    first = np.where(n_tok > 0, buf[tok_start[first_tok]] if len(tok_start) else 0, 0)
-    is_comment = (n_tok > 0) & (first == ord("#"))
-    is_header = (n_tok > 0) & (first == ord("c"))
-    is_data = (n_tok > 0) & ~is_comment & ~is_header
-
-    header_line = np.flatnonzero(is_header)
-    chain_of_line = np.cumsum(is_header) - 1
-    data_line = np.flatnonzero(is_data)
+    lines = _scan_lines(raw)
+    header_line = np.flatnonzero(lines.is_header)
+    chain_of_line = np.cumsum(lines.is_header) - 1
+    data_line = np.flatnonzero(lines.is_data)
     if len(data_line) and chain_of_line[data_line[0]] < 0:
         raise CrossglueError(f"{where(path, int(data_line[0]) + 1)}: alignment block before any 'chain' header line")
-
-    # Headers: few thousand at most, parsed one by one.
-    rows = []
-    for ln in header_line:
-        fields = raw[line_start[ln]:line_end[ln]].decode("ascii", "replace").split()
-        if fields[0] != "chain" or len(fields) not in (12, 13):
-            raise CrossglueError(f"{where(path, int(ln) + 1)}: expected 'chain score tName tSize tStrand tStart tEnd "
-                                 f"qName qSize qStrand qStart qEnd id' (12 or 13 fields), got {len(fields)} fields")
-        if len(fields) == 12:
-            fields.append(str(len(rows) + 1))
-        if fields[4] != "+" or fields[9] not in ("+", "-"):
-            raise CrossglueError(f"{where(path, int(ln) + 1)}: expected tStrand '+' and qStrand '+' or '-', "
-                                 f"got {fields[4]!r} and {fields[9]!r}")
-        rows.append([fields[12], fields[1], fields[2], fields[3], fields[4], fields[5], fields[6],
-                     fields[7], fields[8], fields[9], fields[10], fields[11]])
-    header = pd.DataFrame(rows, columns=HEADER_COLUMNS)
-    score_is_float = header["score"].str.contains(r"[.eEnN]").any()  # keep "1.0" a float on round trip
-    for col in HEADER_COLUMNS:
-        if col not in _INT_HEADER and col != "score":
-            continue
-        num = pd.to_numeric(header[col], errors="coerce")
-        bad = num.isna() if col == "score" else (num.isna() | (num < 0) | (num != np.floor(num)))
-        if bad.any():
-            k = int(np.flatnonzero(bad.to_numpy())[0])
-            what = "a number" if col == "score" else "a non-negative integer"
-            raise CrossglueError(f"{where(path, int(header_line[k]) + 1)}: expected {what} for {col}, "
-                                 f"got {header[col].iloc[k]!r}")
-        header[col] = num.astype(np.float64 if col == "score" and score_is_float else np.int64)
-    if len(header):
-        bad = (header["t_start"] > header["t_end"]) | (header["t_end"] > header["t_size"]) | \
-              (header["q_start"] > header["q_end"]) | (header["q_end"] > header["q_size"])
-        if bad.any():
-            k = int(np.flatnonzero(bad.to_numpy())[0])
-            raise CrossglueError(f"{where(path, int(header_line[k]) + 1)}: expected start <= end <= size "
-                                 f"on both sequences")
+    header = _parse_headers(path, [raw[lines.start[ln]:lines.end[ln]] for ln in header_line], header_line)
     header["t_name"] = _translate(header["t_name"], t_aliases).astype(object)
     header["q_name"] = _translate(header["q_name"], q_aliases).astype(object)
+    blocks = _parse_blocks(path, lines, header, header_line, data_line, chain_of_line[data_line])
+    return ChainSet(header=header.reset_index(drop=True), blocks=blocks)
 
-    # Blocks: blank out everything but data lines and parse all numbers at once.
-    counts = n_tok[data_line]
-    bad = (counts != 3) & (counts != 1)
-    chain_idx = chain_of_line[data_line]
-    last_of_chain = np.zeros(len(data_line), dtype=bool)
-    if len(data_line):
-        last_of_chain[:-1] = chain_idx[1:] != chain_idx[:-1]
-        last_of_chain[-1] = True
-    bad |= (counts == 1) != last_of_chain
-    if bad.any():
-        ln = int(data_line[np.flatnonzero(bad)[0]])
-        raise CrossglueError(f"{where(path, ln + 1)}: expected 'size dt dq' inside a chain and a single 'size' "
-                             f"on its last block line")
-    empty = np.setdiff1d(np.arange(len(header)), chain_idx)
-    if len(empty):
-        raise CrossglueError(f"{where(path, int(header_line[empty[0]]) + 1)}: chain has no alignment blocks")
-    if not len(data_line):
-        return ChainSet(header=header.reset_index(drop=True),
-                        blocks=pd.DataFrame({c: np.zeros(0, np.int64) for c in BLOCK_COLUMNS}))
-    keep_byte = np.repeat(is_data, line_end - line_start + 1)
-    masked = np.where(keep_byte, buf, np.uint8(32)).astype(np.uint8)
+
+def _block_numbers(path: Path, lines: _Lines, data_line: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """All numbers of the block lines at once (everything else blanked out), and their count per line."""
+    counts = lines.n_tok[data_line]
+    keep_byte = np.repeat(lines.is_data, lines.end - lines.start + 1)
+    masked = np.where(keep_byte, lines.buf, np.uint8(32)).astype(np.uint8)
     try:  # text-mode fromstring raises (newer numpy) or warns and stops (older) at a non-number
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
@@ -175,6 +198,29 @@ def read_chains(path: str | Path, t_aliases: dict[str, str] | None = None,
         tok_of_data_line = np.repeat(data_line, counts)
         ln = int(tok_of_data_line[np.flatnonzero(values < 0)[0]])
         raise CrossglueError(f"{where(path, ln + 1)}: expected non-negative integers 'size dt dq'")
+    return values, counts
+
+
+def _parse_blocks(path: Path, lines: _Lines, header: pd.DataFrame, header_line: np.ndarray,
+                  data_line: np.ndarray, chain_idx: np.ndarray) -> pd.DataFrame:
+    """The :data:`BLOCK_COLUMNS` table of every block line, checked against its chain's header."""
+    counts = lines.n_tok[data_line]
+    bad = (counts != 3) & (counts != 1)
+    last_of_chain = np.zeros(len(data_line), dtype=bool)
+    if len(data_line):
+        last_of_chain[:-1] = chain_idx[1:] != chain_idx[:-1]
+        last_of_chain[-1] = True
+    bad |= (counts == 1) != last_of_chain
+    if bad.any():
+        ln = int(data_line[np.flatnonzero(bad)[0]])
+        raise CrossglueError(f"{where(path, ln + 1)}: expected 'size dt dq' inside a chain and a single 'size' "
+                             f"on its last block line")
+    empty = np.setdiff1d(np.arange(len(header)), chain_idx)
+    if len(empty):
+        raise CrossglueError(f"{where(path, int(header_line[empty[0]]) + 1)}: chain has no alignment blocks")
+    if not len(data_line):
+        return pd.DataFrame({c: np.zeros(0, np.int64) for c in BLOCK_COLUMNS})
+    values, counts = _block_numbers(path, lines, data_line)
 
     # Columns: size is each line's first token; dt, dq the next two (0 on a chain's last line).
     offset = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
@@ -188,17 +234,12 @@ def read_chains(path: str | Path, t_aliases: dict[str, str] | None = None,
         ln = int(data_line[np.flatnonzero(size <= 0)[0]])
         raise CrossglueError(f"{where(path, ln + 1)}: expected a positive block size")
 
-    t_first = header["t_start"].to_numpy()[chain_idx]
-    q_first = header["q_start"].to_numpy()[chain_idx]
-    t_step = size + dt
-    q_step = size + dq
+    # Block starts: the chain's start plus the sizes and gaps of the blocks before it.
     group_first = np.flatnonzero(np.concatenate(([True], chain_idx[1:] != chain_idx[:-1])))
-    t_before = _exclusive_group_cumsum(t_step, group_first)
-    q_before = _exclusive_group_cumsum(q_step, group_first)
     blocks = pd.DataFrame({
         "chain": chain_idx.astype(np.int64),
-        "t_start": t_first + t_before,
-        "q_start": q_first + q_before,
+        "t_start": header["t_start"].to_numpy()[chain_idx] + _exclusive_group_cumsum(size + dt, group_first),
+        "q_start": header["q_start"].to_numpy()[chain_idx] + _exclusive_group_cumsum(size + dq, group_first),
         "size": size,
     })
     last = np.flatnonzero(last_of_chain)
@@ -207,10 +248,11 @@ def read_chains(path: str | Path, t_aliases: dict[str, str] | None = None,
     mism = (t_end != header["t_end"].to_numpy()[chain_idx[last]]) | (q_end != header["q_end"].to_numpy()[chain_idx[last]])
     if mism.any():
         k = int(np.flatnonzero(mism)[0])
-        raise CrossglueError(f"{where(path, int(header_line[chain_idx[last[k]]]) + 1)}: blocks of this chain end at "
-                             f"t={t_end[k]}, q={q_end[k]}, but its header says tEnd={header['t_end'].iloc[chain_idx[last[k]]]}, "
-                             f"qEnd={header['q_end'].iloc[chain_idx[last[k]]]}")
-    return ChainSet(header=header.reset_index(drop=True), blocks=blocks)
+        c = chain_idx[last[k]]
+        raise CrossglueError(f"{where(path, int(header_line[c]) + 1)}: blocks of this chain end at "
+                             f"t={t_end[k]}, q={q_end[k]}, but its header says tEnd={header['t_end'].iloc[c]}, "
+                             f"qEnd={header['q_end'].iloc[c]}")
+    return blocks
 
 
 def _exclusive_group_cumsum(step: np.ndarray, group_first: np.ndarray) -> np.ndarray:
@@ -328,3 +370,149 @@ def chains_from_blocks(blocks: pd.DataFrame, t_sizes: dict[str, int], q_sizes: d
         raise CrossglueError(f"chains_from_blocks: chain {header['chain_id'][over].iloc[0]} runs past its sequence ends")
     return ChainSet(header=header, blocks=pd.DataFrame({"chain": chain.astype(np.int64), "t_start": t_start,
                                                         "q_start": q_start, "size": size}))
+
+
+# --- does a chain connect the assemblies it is configured for? ---------------------------------
+
+
+@dataclass(frozen=True)
+class Assembly:
+    """One species' chromosomes, as a chain side is checked against them."""
+
+    species: str
+    sizes: dict[str, int]
+    aliases: dict[str, str] | None = None
+    sizes_source: str = "its chrom sizes"
+    alias_source: str | None = None
+
+    def canonical(self, names: pd.Series) -> pd.Series:
+        """Canonical name of each of ``names`` ('' where it is neither canonical nor an alias)."""
+        aliases = self.aliases or {}
+        return names.map(lambda n: n if n in self.sizes else aliases.get(n, ""))
+
+
+@dataclass
+class _SideFit:
+    known: pd.DataFrame       # the side's distinct chromosomes that are this assembly's, with both sizes
+    n_names: int
+
+    @property
+    def mismatched(self) -> pd.DataFrame:
+        return self.known[self.known["size"] != self.known["assembly_size"]]
+
+    @property
+    def matches(self) -> bool:
+        return len(self.known) > 0 and self.mismatched.empty
+
+
+def _side(header: pd.DataFrame, side: str) -> pd.DataFrame:
+    """Distinct (name, size) of one side of the chains, with the first line naming each."""
+    prefix = "t" if side == "target" else "q"
+    table = pd.DataFrame({"name": header[f"{prefix}_name"].astype(str), "size": header[f"{prefix}_size"]})
+    table["line"] = header["line"].to_numpy() if "line" in header else pd.NA
+    return table.drop_duplicates(["name", "size"]).reset_index(drop=True)
+
+
+def _fit(side: pd.DataFrame, assembly: Assembly) -> _SideFit:
+    canonical = assembly.canonical(side["name"])
+    known = side.assign(canonical=canonical)[canonical.isin(list(assembly.sizes)).to_numpy()]
+    known = known.assign(assembly_size=known["canonical"].map(assembly.sizes))
+    return _SideFit(known=known, n_names=int(side["name"].nunique()))
+
+
+def _size_twins(side: pd.DataFrame, assembly: Assembly) -> list[str]:
+    """``'name' = 'chrom'`` for chain names whose size is that of exactly one of the assembly's chromosomes."""
+    by_size = pd.Series(list(assembly.sizes), index=list(assembly.sizes.values()))
+    unique = by_size[~by_size.index.duplicated(keep=False)]
+    twins = side[side["size"].isin(unique.index)]
+    if len(twins) * 2 < len(side):
+        return []
+    return [f"{n!r} = {unique[s]!r}" for n, s in zip(twins["name"], twins["size"], strict=True)]
+
+
+def _diagnosis(fits: dict[str, dict[str, _SideFit]], side: str, source: Assembly, target: Assembly) -> str:
+    """What the chain seems to be for: swapped paths, another pair, another assembly."""
+    arrow = f"{source.species}→{target.species}"
+    back = f"{target.species}→{source.species}"
+    t_on = [s for s, f in fits["target"].items() if f.matches]
+    q_on = [s for s, f in fits["query"].items() if f.matches]
+    if target.species in t_on and source.species in q_on:
+        return (f"its target side matches {target.species}'s chrom sizes and its query side {source.species}'s: "
+                f"are the paths of {arrow} and {back} swapped?")
+    on = t_on if side == "target" else q_on
+    if on:
+        return (f"its {side} side matches {' and '.join(f'{s}' for s in on)}'s chrom sizes: is it the chain of "
+                f"another species pair?")
+    expected = source if side == "target" else target
+    return (f"its {side} side matches no configured species' chrom sizes: is it a chain for another assembly "
+            f"than {expected.species}'s ({expected.sizes_source})?")
+
+
+def check_chain_species(path: str | Path, header: pd.DataFrame, source: Assembly, target: Assembly,
+                        others: tuple[Assembly, ...] = ()) -> None:
+    """Raise unless the chains' target side is ``source``'s assembly and their query side ``target``'s.
+
+    Every chromosome a side names (through the alias tables) must have the size the
+    species' chrom sizes give it (``tSize``/``qSize`` of the chain headers); names unknown to
+    the species are allowed (unplaced contigs missing from trimmed chrom sizes) as long as
+    some are known. The message says which configured assembly the chain seems to be for.
+    ``header`` is :func:`read_chain_headers` (with ``line``) or a :class:`ChainSet` header.
+    """
+    every = {a.species: a for a in (source, target, *others)}
+    sides = {"target": _side(header, "target"), "query": _side(header, "query")}
+    fits = {side: {s: _fit(table, a) for s, a in every.items()} for side, table in sides.items()}
+    for side, expected in (("target", source), ("query", target)):
+        fit = fits[side][expected.species]
+        if fit.matches or not len(sides[side]):
+            continue
+        start = f"{path}: chain file for {source.species} → {target.species}, but"
+        if fit.mismatched.empty:  # no name known
+            names = sides[side]["name"].drop_duplicates()
+            table = f"alias table {expected.alias_source}" if expected.alias_source else "no alias table"
+            twins = _size_twins(sides[side], expected)
+            hint = (f"their sizes match {expected.species}'s chromosomes ({', '.join(twins[:3])}): add these names "
+                    f"to {expected.species}'s chrom_aliases table") if twins else _diagnosis(fits, side, source, target)
+            raise CrossglueError(
+                f"{start} none of its {fit.n_names} {side} chromosome name(s) (e.g. "
+                f"{', '.join(map(repr, names.iloc[:3]))}) is a chromosome of {expected.species} "
+                f"({expected.sizes_source}, e.g. {', '.join(list(expected.sizes)[:3])}) nor in {table}; {hint}"
+            )
+        bad = fit.mismatched.iloc[0]
+        line = f" (line {bad['line']})" if not pd.isna(bad["line"]) else ""
+        name = repr(bad["name"]) + (f" ({bad['canonical']!r})" if bad["canonical"] != bad["name"] else "")
+        raise CrossglueError(
+            f"{start} its {side} chromosome {name} has {'tSize' if side == 'target' else 'qSize'} {bad['size']}"
+            f"{line} where {expected.species}'s chrom sizes ({expected.sizes_source}) give {bad['assembly_size']}; "
+            + _diagnosis(fits, side, source, target)
+        )
+
+
+def assembly_of(spec: dict) -> Assembly:
+    """The :class:`Assembly` of one ``species`` entry of the config (files must exist)."""
+    from crossglue.genomics.genome import read_aliases, read_chrom_sizes
+
+    sizes = read_chrom_sizes(spec["chrom_sizes"])
+    alias_path = spec.get("chrom_aliases")
+    aliases = read_aliases(alias_path, sizes, spec["chrom_sizes"]) if alias_path else None
+    return Assembly(spec["name"], sizes, aliases, spec["chrom_sizes"], alias_path)
+
+
+def check_configured_chains(chains: list[dict], species: list[dict]) -> None:
+    """Check every configured chain whose files exist already against the species it connects.
+
+    Meant for workflow parse time, so a swapped or foreign chain stops the run before any
+    job; files the workflow writes itself (the demo's) are checked by rule lift_peaks.
+    """
+    def ready(spec: dict) -> bool:
+        return all(Path(spec[k]).is_file() for k in ("chrom_sizes", "chrom_aliases") if spec.get(k))
+
+    assemblies = {s["name"]: assembly_of(s) for s in species if ready(s)}
+    for i, entry in enumerate(chains):
+        a, b = entry["from"], entry["to"]
+        if a not in assemblies or b not in assemblies or not Path(entry["path"]).is_file():
+            continue
+        others = tuple(x for name, x in assemblies.items() if name not in (a, b))
+        try:
+            check_chain_species(entry["path"], read_chain_headers(entry["path"]), assemblies[a], assemblies[b], others)
+        except CrossglueError as err:
+            raise CrossglueError(f"config key 'chains[{i}]': {err}") from None

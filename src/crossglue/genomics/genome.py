@@ -2,8 +2,13 @@
 
 The canonical names of a species are those of its chrom sizes file. Every other naming
 (Ensembl ``1``, RefSeq ``NC_000001.11``, UCSC ``chr1``) is translated through the species'
-alias table, read in UCSC ``chromAlias.txt`` style: one row per chromosome, first column
-the canonical name, the other columns its aliases, ``#`` lines are comments.
+alias table. Every row of an alias table lists names of one chromosome, in whatever column
+order: UCSC hub ``chromAlias.txt`` (one row per chromosome, a ``# ucsc refseq ...`` header,
+or the same header without ``#`` as bigBed dumps write it), UCSC's legacy database
+``chromAlias.txt`` (``alias<TAB>ucscName<TAB>source``, one row per alias) or a plain
+two-column table either way round. Which name is canonical is decided by the chrom sizes:
+rows sharing a name are one chromosome, and its canonical name is the one the chrom sizes
+list.
 """
 
 from __future__ import annotations
@@ -44,23 +49,87 @@ def read_chrom_sizes(path: str | Path) -> dict[str, int]:
     return sizes
 
 
-def read_aliases(path: str | Path) -> dict[str, str]:
-    """Alias -> canonical name from a chromAlias-style table (canonical in column 1).
+# Words of a header line (hub tables, bigBed dumps) and of a legacy table's source column.
+_HEADER_WORDS = {"ucsc", "refseq", "genbank", "ensembl", "ncbi", "gencode", "insdc", "assembly", "custom", "alias",
+                 "aliases", "chrom", "chromosome", "name", "sequencename", "source", "ucscname", "aliasname"}
+_SOURCE_WORDS = {"ucsc", "refseq", "genbank", "ensembl", "ncbi", "gencode", "insdc", "assembly", "custom"}
 
-    The canonical name maps to itself. An alias claimed by two chromosomes is an error,
-    because a translation through it would be a guess.
+
+def _alias_rows(path: str | Path) -> list[tuple[int, list[str]]]:
+    """Data rows of an alias table: header line and source-label column dropped, blanks removed."""
+    rows = [(n, [f.strip() for f in fields]) for n, fields in _data_lines(path)]
+    if rows and all(f.lstrip("#").strip().lower() in _HEADER_WORDS for f in rows[0][1] if f):
+        rows = rows[1:]  # a header without '#'
+    width = max((len(f) for _, f in rows), default=0)
+    label = [
+        j for j in range(width)
+        if {f[j].lower() for _, f in rows if j < len(f) and f[j]} <= _SOURCE_WORDS
+    ]  # fmt: skip
+    return [(n, [x for j, x in enumerate(f) if x and j not in label]) for n, f in rows]
+
+
+def read_aliases(
+    path: str | Path, sizes: dict[str, int] | None = None, sizes_source: str | None = None
+) -> dict[str, str]:
+    """Alias -> canonical name from a chromosome alias table (layouts: see the module docstring).
+
+    With ``sizes`` (the species' chrom sizes, from ``sizes_source``) the canonical name of
+    each chromosome is the one the chrom sizes list, in whichever column it stands; a table
+    none of whose names is a chromosome of ``sizes`` is refused, and so is a name that would
+    join two chromosomes of ``sizes``. Without ``sizes`` the first column is canonical.
+    The canonical name maps to itself.
     """
-    aliases: dict[str, str] = {}
-    for number, fields in _data_lines(path):
-        canonical = fields[0].strip()
-        for name in [canonical, *(f.strip() for f in fields[1:])]:
-            if not name:
+    rows = _alias_rows(path)
+    if sizes is None:
+        return _first_column_aliases(path, rows)
+    parent: dict[str, str] = {}
+    chrom_of: dict[str, str] = {}  # root -> the chrom sizes name of its chromosome
+
+    def find(x: str) -> str:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for number, names in rows:
+        for name in names:
+            if name not in parent:
+                parent[name] = name
+                if name in sizes:
+                    chrom_of[name] = name
+        root = find(names[0]) if names else None
+        for name in names[1:]:
+            other = find(name)
+            if other == root:
                 continue
-            previous = aliases.setdefault(name, canonical)
-            if previous != canonical:
+            a, b = chrom_of.get(root), chrom_of.get(other)
+            if a is not None and b is not None:
                 raise CrossglueError(
-                    f"{where(path, number)}: alias {name!r} names both {previous!r} and {canonical!r}"
+                    f"{where(path, number)}: alias {name!r} names both {b!r} and {a!r}, two chromosomes of "
+                    f"{sizes_source or 'the chrom sizes'}; a row of an alias table lists names of one chromosome"
                 )
+            parent[other] = root
+            if b is not None:
+                chrom_of[root] = b
+    if not chrom_of:
+        table = [n for _, names in rows for n in names][:4]
+        raise CrossglueError(
+            f"{path}: no name in this alias table is a chromosome of {sizes_source or 'the chrom sizes'} "
+            f"(alias table e.g. {', '.join(map(repr, table)) or 'nothing'}; chrom sizes e.g. "
+            f"{', '.join(map(repr, list(sizes)[:4]))}); expected one column to hold the chrom sizes' names: "
+            "is the table for another assembly?"
+        )
+    return {name: chrom_of[find(name)] for name in parent if find(name) in chrom_of}
+
+
+def _first_column_aliases(path: str | Path, rows: list[tuple[int, list[str]]]) -> dict[str, str]:
+    """Alias -> the first name of its row (no chrom sizes to decide by)."""
+    aliases: dict[str, str] = {}
+    for number, names in rows:
+        for name in names:
+            previous = aliases.setdefault(name, names[0])
+            if previous != names[0]:
+                raise CrossglueError(f"{where(path, number)}: alias {name!r} names both {previous!r} and {names[0]!r}")
     return aliases
 
 

@@ -223,3 +223,89 @@ def ortholog_edges(
     missing["missing"] = np.where(~in_a & ~in_b, "both", np.where(~in_a, "a", "b"))[~(in_a & in_b)]
     cols = ["gene_a", "gene_b", "homology_type", "confidence", "n_partners", "weight"]
     return edges[cols].reset_index(drop=True), missing.drop(columns=["n_partners", "weight"]).reset_index(drop=True)
+
+
+# --- matching a table to the data: orientation, symbols, nothing matched ----------------------
+
+
+def _examples(values: pd.Series, n: int = 3) -> str:
+    return ", ".join(repr(v) for v in pd.unique(values.astype(str))[:n]) or "none"
+
+
+def _symbol_lookup(features: pd.DataFrame) -> pd.Series:
+    """Gene symbol -> feature id, for symbols that name exactly one feature."""
+    if "gene_name" not in features:
+        return pd.Series(dtype=object)
+    names = pd.Series(features.index.astype(str), index=features["gene_name"].astype(str).to_numpy())
+    names = names[names.index != ""]
+    return names[~names.index.duplicated(keep=False)]
+
+
+def _by_symbol(table: pd.DataFrame, symbols_a: pd.Series, symbols_b: pd.Series) -> pd.DataFrame:
+    """``table`` with gene_a/gene_b replaced by the features their symbol names (ids kept where none does).
+
+    A row's symbol is its name column, or its id column for tables keyed by symbol.
+    """
+    out = table.copy()
+    for side, symbols in (("a", symbols_a), ("b", symbols_b)):
+        key = table[f"name_{side}"].where(table[f"name_{side}"] != "", table[f"gene_{side}"])
+        by_id = table[f"gene_{side}"].map(symbols).to_numpy(dtype=object)
+        by_name = key.map(symbols).to_numpy(dtype=object)
+        found = np.where(pd.notna(by_name), by_name, np.where(pd.notna(by_id), by_id, table[f"gene_{side}"]))
+        out[f"gene_{side}"] = strip_version(pd.Series(found, index=table.index, dtype=object)).to_numpy()
+    return out
+
+
+def link_orthologs(
+    table: pd.DataFrame,
+    features_a: pd.DataFrame,
+    features_b: pd.DataFrame,
+    source: str,
+    species: tuple[str, str],
+    params: OrthologParams = OrthologParams(),
+) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """:func:`ortholog_edges` of ``table`` against each species' RNA features, refusing silent failures.
+
+    ``features_x``: a species' RNA ``var`` (index: feature ids, optional ``gene_name``).
+    A table oriented the other way (species_a's ids in gene_b) is an error that says how to
+    fix the config: guessing would leave a config that says the opposite of its table. When
+    no id matches but symbols do, rows are matched by symbol (returned as a warning). No
+    edge at all is an error naming the file, the rows read and unmatched ids of both sides.
+    Returns (edges, missing, warnings).
+    """
+    a, b = species
+    ids_a = pd.Index(strip_version(pd.Series(features_a.index.astype(str))))
+    ids_b = pd.Index(strip_version(pd.Series(features_b.index.astype(str))))
+    direct = int((table["gene_a"].isin(ids_a) & table["gene_b"].isin(ids_b)).sum())
+    swapped = int((table["gene_a"].isin(ids_b) & table["gene_b"].isin(ids_a)).sum())
+    if swapped > 2 * direct:
+        raise CrossglueError(
+            f"{source}: the ortholog table is oriented the other way: {swapped} of its {len(table)} row(s) have a "
+            f"{b} gene in gene_a and a {a} gene in gene_b, only {direct} the configured way round "
+            f"(species_a: {a}, species_b: {b}); swap species_a and species_b of this table in config 'orthologs' "
+            f"(species_a: {b}, species_b: {a})"
+        )
+    warnings = []
+    if direct == 0 and len(table):
+        by_symbol = _by_symbol(table, _symbol_lookup(features_a), _symbol_lookup(features_b))
+        matched = int((by_symbol["gene_a"].isin(ids_a) & by_symbol["gene_b"].isin(ids_b)).sum())
+        if matched:
+            warnings.append(
+                f"{source}: no row's gene ids match the RNA features of both {a} and {b} (table e.g. "
+                f"{_examples(table['gene_a'])}; {a} features e.g. {_examples(pd.Series(features_a.index))}); matched "
+                f"{matched} of {len(table)} row(s) by gene symbol instead (symbols naming several genes are left "
+                "out); a table keyed by the annotation's gene ids links exactly"
+            )
+            table = by_symbol
+    edges, missing = ortholog_edges(table, features_a.index, features_b.index, params)
+    if edges.empty:
+        lost_a = missing.loc[missing["missing"].isin(["a", "both"]), "gene_a"]
+        lost_b = missing.loc[missing["missing"].isin(["b", "both"]), "gene_b"]
+        raise CrossglueError(
+            f"{source}: 0 ortholog edges between {a} and {b} from {len(table)} table row(s) with a partner: no row "
+            f"has both genes among the RNA features. Unmatched {a} ids e.g. {_examples(lost_a)} ({a} features e.g. "
+            f"{_examples(pd.Series(features_a.index))}); unmatched {b} ids e.g. {_examples(lost_b)} ({b} features "
+            f"e.g. {_examples(pd.Series(features_b.index))}). Check the table's columns (config 'orthologs' "
+            "columns) and that it names genes by the ids or symbols of the species' annotation"
+        )
+    return edges, missing, warnings
