@@ -68,9 +68,12 @@ def simulate(
     genome_rng, annot_rng, seq_rng, cell_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4))
     anc = build_ancestor(genome_rng, p)
     genomes: dict[str, SpeciesGenome] = {}
+    realistic = p.model == "realistic"
     for i, s in enumerate(SPECIES):
+        # realistic: the other lineage duplicates the first one's duplicated genes too (many2many).
+        family = genomes[SPECIES[0]].structure.get("duplication") if realistic and i > 0 else None
         genomes[s] = evolve(
-            genome_rng, anc, s, p.n_insertions, novel_start=1_000_000 * (i + 1), realistic=p.model == "realistic"
+            genome_rng, anc, s, p.n_insertions, novel_start=1_000_000 * (i + 1), realistic=realistic, family=family
         )
     ann = annotate(annot_rng, anc, genomes, p)
     log.info("genomes and annotation: %.1f s", time.perf_counter() - t0)
@@ -310,7 +313,8 @@ def _write_truth(out: Path, ann: Annotation, genomes: dict[str, SpeciesGenome], 
       501 bp = centre +/- 250, like summit-centred peaks), ``activity.{s}.{cell_type}``
     - links: species, cre, gene_id, gene_name, effect, distance (TSS to centre), cre_active
     - orthologs, modules (cell_types, TF, motif, cres, target genes), genes, insertions,
-      structure.json (inversion, duplication, fusion), orthology.tsv.gz, motifs.meme
+      structure.json (inversion, duplication per lineage that has one, fusion), orthology.tsv.gz,
+      motifs.meme (columns: ``crossglue.simulate`` docstring)
     """
     tdir = out / "truth"
     cells = cells.copy()
