@@ -36,12 +36,17 @@ Truth columns (NA where a value does not apply; the `realistic` preset adds the 
 - modules.tsv: module, species, cell_types, tf_gene_id, tf_name, motif (realistic: the
   JASPAR 2024 matrix id, e.g. MA0143.5), motif_name*, cres, genes
 - genes.tsv: species, gene_id, version, gene_name, chrom, start, end, strand, tss,
-  gene_type, kind (shared | duplicated | duplicate_copy | lineage_specific | mito |
-  lost_in_other), anc_gene, is_tf, capture_bias*, chemistry_bias* (multiome samples),
-  overdispersion_sd* (of the Poisson-lognormal rate), state_loading*
+  gene_type, kind (shared | duplicated: its ancestral gene was duplicated in one lineage,
+  one2many | duplicated_both*: duplicated in both lineages independently, many2many |
+  duplicate_copy: a copy, human symbol + ``L``, macaque the original's symbol |
+  lineage_specific | mito | lost_in_other), anc_gene, is_tf, capture_bias*,
+  chemistry_bias* (multiome samples), overdispersion_sd* (of the Poisson-lognormal rate),
+  state_loading*
 - orthologs.tsv: species_a, gene_a, species_b, gene_b, homology_type, pid_target,
-  pid_query, confidence; structure.json: inversion, inversion2*, duplication, fusion,
-  gene_loss* per species
+  pid_query, confidence (every copy paired with every copy; realistic: the pair of
+  originals is high confidence, a pair with a copy low and 2 % less identical per copy);
+  structure.json: inversion, inversion2*, duplication (human; realistic: macaque too, of
+  the same family plus a neighbouring gene), fusion, gene_loss* per species
 """
 
 from __future__ import annotations

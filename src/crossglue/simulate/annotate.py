@@ -3,7 +3,8 @@ planted species-specific modules, and the gene orthology table.
 
 Ancestral genes and CREs are carried into each species through its pieces; lineage-specific
 insertions add novel CREs (class ``<species>_sequence``) and a few genes without orthologues;
-the segmental duplication copies a gene and its CREs (one2many genes, ``ambiguous`` CREs).
+the segmental duplication copies a gene and its CREs (one2many genes, ``ambiguous`` CREs);
+in the realistic preset macaque duplicates the same family again, independently (many2many).
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ MODULE_ACTIVITY = 2.5  # activity of a planted module CRE in its cell types
 MODULE_EFFECT = 3.0  # link effect of a planted module CRE on its targets
 SPECIES_ACCESSIBLE_FRACTION = 0.12  # of conserved distal CREs, per species
 SIBLING_TYPES = (("ExN_upper", "ExN_deep"), ("InN_PVALB", "InN_SST"))
+# Symbol of a duplicate copy: human paralogues get names of their own (HGNC), macaque ones
+# keep the symbol of the human orthologue they were projected from (Ensembl), so two
+# macaque genes share one symbol.
+COPY_SUFFIX = {"human": "L", "macaque": ""}
 
 
 @dataclass
@@ -141,14 +146,21 @@ def _gene_ids(rng, species: str, n: int) -> tuple[np.ndarray, np.ndarray]:
     return np.char.add(ID_PREFIX[species][0], np.char.zfill(numbers.astype(str), 11)), rng.integers(1, 20, size=n)
 
 
-def _species_genes(rng, anc: Ancestor, genomes: dict[str, SpeciesGenome], dup: dict | None, n_ls_genes: int):
-    """Genes and exons of every species, plus the novel CREs found in insertions."""
-    in_dup = np.zeros(len(anc.genes), bool)
-    if dup:
-        in_dup = (
-            (anc.genes.chrom == dup["anc_chrom"]) & (anc.genes.start >= dup["start"]) & (anc.genes.end <= dup["end"])
-        ).to_numpy()
-    dup_genes = set(anc.genes.gene[in_dup])
+def _inside(dup: dict, chrom: pd.Series, start: pd.Series, end: pd.Series) -> np.ndarray:
+    """Ancestral items wholly inside a duplicated region."""
+    return ((chrom == dup["anc_chrom"]) & (start >= dup["start"]) & (end <= dup["end"])).to_numpy()
+
+
+def _species_genes(rng, anc: Ancestor, genomes: dict[str, SpeciesGenome], dups: dict[str, dict], n_ls_genes: int):
+    """Genes and exons of every species, plus the novel CREs found in insertions.
+
+    kind ``duplicated``: the ancestral gene was duplicated in one lineage (one2many);
+    ``duplicated_both``: in both, independently (many2many); ``duplicate_copy``: a new copy.
+    """
+    in_dup = {s: _inside(d, anc.genes.chrom, anc.genes.start, anc.genes.end) for s, d in dups.items()}
+    n_lineages = np.sum([np.zeros(len(anc.genes), int), *in_dup.values()], axis=0)
+    dup_genes = set(anc.genes.gene[n_lineages >= 1])
+    both_genes = set(anc.genes.gene[n_lineages >= 2])
     gene_tables, exon_tables, novel_cres = [], [], {}
     lost = {g for genome in genomes.values() for g in genome.structure.get("gene_loss", {}).get("genes", [])}
     for s, genome in genomes.items():
@@ -157,12 +169,13 @@ def _species_genes(rng, anc: Ancestor, genomes: dict[str, SpeciesGenome], dup: d
         g["kind"] = np.where(
             g.anc_gene.str.startswith("gM"), "mito", np.where(g.anc_gene.isin(dup_genes), "duplicated", "shared")
         )
+        g.loc[g.anc_gene.isin(both_genes).to_numpy(), "kind"] = "duplicated_both"
         g.loc[g.anc_gene.isin(lost).to_numpy(), "kind"] = "lost_in_other"
         gene_tables.append(g.assign(species=s))
         exon_tables.append(ex.assign(species=s))
-        if dup and dup["species"] == s:
-            gc, exc = _map_genes(anc, genome, 1, in_dup)
-            gene_tables.append(gc.assign(kind="duplicate_copy", gene_name=gc.gene_name + "L", species=s))
+        if s in dups:
+            gc, exc = _map_genes(anc, genome, 1, in_dup[s])
+            gene_tables.append(gc.assign(kind="duplicate_copy", gene_name=gc.gene_name + COPY_SUFFIX[s], species=s))
             exon_tables.append(exc.assign(species=s))
         ng, novel_cres[s] = _novel_items(rng, genome, n_ls_genes)
         ng = ng.assign(
@@ -208,19 +221,17 @@ def _cre_table(
     rng,
     anc: Ancestor,
     genomes: dict[str, SpeciesGenome],
-    dup: dict | None,
+    dups: dict[str, dict],
     genes: pd.DataFrame,
     novel_cres: dict[str, pd.DataFrame],
 ) -> pd.DataFrame:
-    """One row per element: ancestral CREs, copies made by the duplication, novel CREs and
-    promoters of lineage-specific genes; coordinates per species and the truth class."""
+    """One row per element: ancestral CREs, copies made by each lineage's duplication (present
+    in that lineage only), novel CREs and promoters of lineage-specific genes; coordinates per
+    species and the truth class."""
     species = list(genomes)
     acres = anc.cres
-    in_dup = np.zeros(len(acres), bool)
-    if dup:
-        in_dup = (
-            (acres.chrom == dup["anc_chrom"]) & (acres.centre >= dup["start"]) & (acres.centre < dup["end"])
-        ).to_numpy()
+    in_dup = {s: _inside(d, acres.chrom, acres.centre, acres.centre + 1) for s, d in dups.items()}
+    in_any = np.any([np.zeros(len(acres), bool), *in_dup.values()], axis=0)
     rows = pd.DataFrame(
         {
             "anc_chrom": acres.chrom,
@@ -232,16 +243,19 @@ def _cre_table(
             "copy_of": -1,
         }
     )
-    if dup:
-        rows = pd.concat([rows, rows[in_dup].assign(copy=1, copy_of=np.flatnonzero(in_dup))], ignore_index=True)
+    copy_species = np.full(len(rows), "", dtype=object)
+    for s, inside in in_dup.items():
+        copies = rows.iloc[: len(acres)][inside].assign(copy=1, copy_of=np.flatnonzero(inside))
+        rows = pd.concat([rows, copies], ignore_index=True)
+        copy_species = np.concatenate([copy_species, np.full(len(copies), s, dtype=object)])
     for s, genome in genomes.items():
         layer = rows["copy"].to_numpy()
         c, p, _ = map_positions(genome.pieces, rows.anc_chrom.to_numpy(), rows.anc_centre.to_numpy(), 0)
-        if dup and dup["species"] == s:
+        own = copy_species == s
+        if own.any():
             cc, pc, _ = map_positions(genome.pieces, rows.anc_chrom.to_numpy(), rows.anc_centre.to_numpy(), 1)
-            c, p = np.where(layer == 1, cc, c), np.where(layer == 1, pc, p)
-        else:
-            c = np.where(layer == 1, "", c)  # the copy exists only where the duplication happened
+            c, p = np.where(own, cc, c), np.where(own, pc, p)
+        c = np.where((layer == 1) & ~own, "", c)  # a copy exists only where its duplication happened
         loss = genome.structure.get("gene_loss")
         deleted = np.zeros(len(rows), bool)
         if loss:  # elements inside the lineage-specific gene loss are gone with it
@@ -281,7 +295,7 @@ def _cre_table(
     klass = np.full(len(cres), "conserved", dtype=object)
     is_novel = cres.novel_species.to_numpy() != ""
     klass[is_novel] = (cres.novel_species + "_sequence").to_numpy()[is_novel]
-    klass[np.concatenate([in_dup, np.ones(len(rows) - len(acres), bool), np.zeros(len(cres) - len(rows), bool)])] = (
+    klass[np.concatenate([in_any, np.ones(len(rows) - len(acres), bool), np.zeros(len(cres) - len(rows), bool)])] = (
         "ambiguous"
     )
     for s in species:  # deleted with a lineage-specific gene loss: sequence of the other species only
@@ -325,7 +339,7 @@ def pick_links(
     return pd.DataFrame({"cre": cre_idx[pairs.c[keep]], "gene": gene_idx[pairs.g[keep]], "distance": dist[keep]})
 
 
-def _links(rng, anc: Ancestor, cres: pd.DataFrame, genes: pd.DataFrame, dup: dict | None) -> pd.DataFrame:
+def _links(rng, anc: Ancestor, cres: pd.DataFrame, genes: pd.DataFrame) -> pd.DataFrame:
     """Per species: promoter -> own gene, ancestral distal CREs -> the same genes in every
     species (chosen in ancestral coordinates), copies -> copied genes, novel CREs -> genes
     near them in their species. Links farther than 150 kb in a species are dropped there."""
@@ -346,10 +360,14 @@ def _links(rng, anc: Ancestor, cres: pd.DataFrame, genes: pd.DataFrame, dup: dic
     )  # room for insertions
     anc_links = anc_links.assign(effect=rng.uniform(0.5, 1.5, size=len(anc_links)), copy=0)
     copy_rows = np.flatnonzero(cres["copy"].to_numpy() == 1)
-    copy_of_row = pd.Series(copy_rows, index=cres.index[cres.cre.isin(cres.copy_of.to_numpy()[copy_rows])])
+    # original row -> its copy rows (one per lineage that duplicated it), in copy order
+    copy_of_row = pd.DataFrame(
+        {"cre": pd.Index(cres.cre).get_indexer(cres.copy_of.to_numpy()[copy_rows]), "copy_cre": copy_rows}
+    )
     copied_genes = set(genes.anc_gene[genes.kind == "duplicate_copy"])
-    copy_links = anc_links[anc_links.cre.isin(copy_of_row.index) & anc_links.gene.isin(copied_genes)]
-    copy_links = copy_links.assign(cre=copy_of_row.reindex(copy_links.cre).to_numpy(), copy=1)
+    copy_links = anc_links[anc_links.cre.isin(copy_of_row.cre) & anc_links.gene.isin(copied_genes)]
+    copy_links = copy_links.merge(copy_of_row, on="cre", how="left", sort=False)
+    copy_links = copy_links.assign(cre=copy_links.pop("copy_cre").to_numpy(), copy=1)
     prom = np.flatnonzero(cres.kind.to_numpy() == "promoter")
     prom_links = pd.DataFrame(
         {
@@ -497,23 +515,39 @@ def _plant_modules(rng, cres, genes, links, activity, cell_types, n_per_species:
     return modules, motifs
 
 
-def _orthologs(rng, genes: pd.DataFrame, a: str, b: str) -> pd.DataFrame:
-    """Gene pairs sharing an ancestral gene; types from the number of partners."""
-    ga = genes[(genes.species == a) & (genes.kind != "lineage_specific")][["anc_gene", "gene_id"]]
-    gb = genes[(genes.species == b) & (genes.kind != "lineage_specific")][["anc_gene", "gene_id"]]
+def _orthologs(rng, genes: pd.DataFrame, a: str, b: str, realistic: bool = False) -> pd.DataFrame:
+    """Gene pairs sharing an ancestral gene (every copy with every copy); types from the
+    number of partners.
+
+    Textbook: every one2many pair is low confidence. ``realistic``, as Ensembl's whole-genome
+    alignment and gene-order scores judge a duplicated family: the pair of originals (the
+    positional orthologues) is high confidence, a pair with a copy is low confidence and
+    2 % less identical per copy.
+    """
+    cols = ["anc_gene", "gene_id", "copy"]
+    ga = genes[(genes.species == a) & (genes.kind != "lineage_specific")][cols]
+    gb = genes[(genes.species == b) & (genes.kind != "lineage_specific")][cols]
     pairs = ga.merge(gb, on="anc_gene", suffixes=("_a", "_b"))
     n_a = pairs.groupby("anc_gene").gene_id_a.transform("nunique")
     n_b = pairs.groupby("anc_gene").gene_id_b.transform("nunique")
     kind = np.where((n_a > 1) & (n_b > 1), "many2many", np.where((n_a > 1) | (n_b > 1), "one2many", "one2one"))
     pid = np.round(rng.uniform(86, 99.8, size=len(pairs)), 4)
+    n_copies = (pairs.copy_a + pairs.copy_b).to_numpy()
+    if realistic:
+        pid = np.round(pid - 2.0 * n_copies, 4)
+    pid_query = np.round(np.clip(pid + rng.normal(0, 0.8, size=len(pairs)), 80, 100), 4)
+    low = rng.random(len(pairs)) < 0.06
+    confidence = np.where(low | (kind != "one2one"), 0, 1)
+    if realistic:
+        confidence = np.where(low | (n_copies > 0), 0, 1)
     return pd.DataFrame(
         {
             "gene_a": pairs.gene_id_a,
             "gene_b": pairs.gene_id_b,
             "homology_type": np.char.add("ortholog_", kind),
             "pid_target": pid,
-            "pid_query": np.round(np.clip(pid + rng.normal(0, 0.8, size=len(pairs)), 80, 100), 4),
-            "confidence": np.where((rng.random(len(pairs)) < 0.06) | (kind != "one2one"), 0, 1),
+            "pid_query": pid_query,
+            "confidence": confidence,
         }
     )
 
@@ -523,12 +557,10 @@ def annotate(rng: np.random.Generator, anc: Ancestor, genomes: dict[str, Species
     species = list(genomes)
     realistic = preset.model == "realistic"
     cell_types = {s: states.cell_types_of(s) if realistic else cell_types_of(s) for s in species}
-    dup = next(
-        (g.structure["duplication"] | {"species": s} for s, g in genomes.items() if "duplication" in g.structure), None
-    )
-    genes, exons, novel_cres = _species_genes(rng, anc, genomes, dup, 1 if preset.name == "tiny" else 2)
-    cres = _cre_table(rng, anc, genomes, dup, genes, novel_cres)
-    links = _links(rng, anc, cres, genes, dup)
+    dups = {s: g.structure["duplication"] for s, g in genomes.items() if "duplication" in g.structure}
+    genes, exons, novel_cres = _species_genes(rng, anc, genomes, dups, 1 if preset.name == "tiny" else 2)
+    cres = _cre_table(rng, anc, genomes, dups, genes, novel_cres)
+    links = _links(rng, anc, cres, genes)
     if realistic:
         activity, cres["branch_event"] = states.open_probabilities(rng, cres, cell_types)
     else:
@@ -539,7 +571,7 @@ def annotate(rng: np.random.Generator, anc: Ancestor, genomes: dict[str, Species
     # Real macaque annotations leave some genes without a symbol (never a TF or a mito gene).
     unnamed = (genes.species == "macaque") & (genes.kind == "shared") & ~genes.is_tf & (rng.random(len(genes)) < 0.03)
     genes.loc[unnamed, "gene_name"] = ""
-    orthologs = _orthologs(rng, genes, species[0], species[1])
+    orthologs = _orthologs(rng, genes, species[0], species[1], realistic)
     motif_names = {m: jaspar_name(m) for m in motifs} if realistic else {}
     ann = Annotation(species, cell_types, genes, exons, cres, activity, links, modules, orthologs, motifs, motif_names)
     if realistic:

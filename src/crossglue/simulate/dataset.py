@@ -15,13 +15,12 @@ import yaml
 
 from crossglue.io_utils import atomic_path
 
-from crossglue.simulate import cells as cellsim
-from crossglue.simulate import counts_realistic as realsim
 from crossglue.simulate.ancestor import CRE_HALF_WIDTH, build_ancestor
 from crossglue.simulate.annotate import ID_PREFIX, Annotation, annotate
 from crossglue.simulate.evolve import SpeciesGenome, evolve
 from crossglue.simulate.orthology import chain_blocks, orthologous_blocks
-from crossglue.simulate.presets import ASSEMBLIES, SPECIES, Preset, get_preset
+from crossglue.simulate.presets import ASSEMBLIES, SPECIES, Preset, SampleSpec, get_preset
+from crossglue.simulate.sample_models import Donors, sample_model
 from crossglue.simulate.sequence import ancestral_sequences, fasta_bytes, plant_motifs, species_sequences, write_meme
 from crossglue.simulate import writers as w
 
@@ -69,9 +68,12 @@ def simulate(
     genome_rng, annot_rng, seq_rng, cell_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4))
     anc = build_ancestor(genome_rng, p)
     genomes: dict[str, SpeciesGenome] = {}
+    realistic = p.model == "realistic"
     for i, s in enumerate(SPECIES):
+        # realistic: the other lineage duplicates the first one's duplicated genes too (many2many).
+        family = genomes[SPECIES[0]].structure.get("duplication") if realistic and i > 0 else None
         genomes[s] = evolve(
-            genome_rng, anc, s, p.n_insertions, novel_start=1_000_000 * (i + 1), realistic=p.model == "realistic"
+            genome_rng, anc, s, p.n_insertions, novel_start=1_000_000 * (i + 1), realistic=realistic, family=family
         )
     ann = annotate(annot_rng, anc, genomes, p)
     log.info("genomes and annotation: %.1f s", time.perf_counter() - t0)
@@ -214,45 +216,22 @@ def biomart_table(ann: Annotation, a: str, b: str) -> pd.DataFrame:
     )
 
 
-# Header lines as Cell Ranger ARC writes them at the top of fragments.tsv.gz (realistic preset).
-CELLRANGER_HEADER = {
-    "description": "Fragments",
-    "pipeline_name": "cellranger-arc",
-    "pipeline_version": "cellranger-arc-2.0.2",
-}
-
-
 def _write_samples(rng, out: Path, prefix: str, p: Preset, ann: Annotation, genomes: dict[str, SpeciesGenome]):
-    realistic = p.model == "realistic"
-    if realistic:
-        props = realsim.dirichlet_proportions(rng, ann, {spec.donor: spec.species for spec in p.samples})
-        biases = {s: realsim.species_biases(rng, ann, s) for s in SPECIES}
-        for s, b in biases.items():  # truth: technical biases and state loading per gene
-            sel = (ann.genes.species == s).to_numpy()
-            ann.genes.loc[sel, "capture_bias"] = np.round(b.capture, 4)
-            ann.genes.loc[sel, "chemistry_bias"] = np.round(b.chemistry, 4)
-            ann.genes.loc[sel, "overdispersion_sd"] = np.round(b.sigma, 4)
-            ann.genes.loc[sel, "state_loading"] = np.round(ann.state_model.gene_loading[s], 4)
-        profiles = {s: (ann.genes[ann.genes.species == s].reset_index(drop=True), None) for s in SPECIES}
-    else:
-        props = cellsim.type_proportions(rng, list(SPECIES))
-        profiles = {s: cellsim.expression_profiles(rng, ann, s) for s in SPECIES}
+    """Every sample's fragments, counts and metadata; per-barcode truth tables and stats."""
+    model = sample_model(rng, p, ann, genomes)
     donors = sorted({sp.donor for sp in p.samples})
     donor_lib = dict(zip(donors, rng.lognormal(0.0, 0.2, len(donors)), strict=True))
     donor_sex = dict(zip(donors, rng.choice(["F", "M"], len(donors)), strict=True))
     donor_age = dict(zip(donors, rng.integers(25, 70, len(donors)), strict=True))
     # Donor effect on expression: a mild per-gene shift shared by all samples of the donor.
     donor_species = {spec.donor: spec.species for spec in p.samples}
-    donor_shift = {d: rng.lognormal(0.0, 0.1, len(profiles[donor_species[d]][0])) for d in donors}
+    donor_shift = {d: rng.lognormal(0.0, 0.1, len(model.genes(donor_species[d]))) for d in donors}
+    effects = Donors(donor_lib, donor_shift)
     rows, tables, stats = [], [], {}
     for spec in p.samples:
         s = spec.species
-        genes, prof = profiles[s]
-        if realistic:
-            cells, *comp = realsim.make_barcodes(rng, spec, ann, props[spec.donor])
-            comp = tuple(comp)
-        else:
-            cells = cellsim.make_nuclei(rng, spec, ann, props[s])
+        genes = model.genes(s)
+        cells, ctx = model.barcodes(rng, spec)
         sdir = out / "samples" / spec.name
         rel = f"{prefix}/samples/{spec.name}"
         row = {
@@ -270,87 +249,57 @@ def _write_samples(rng, out: Path, prefix: str, p: Preset, ann: Annotation, geno
         cells["frip_target"] = np.nan
         stat = {"modality": spec.modality, "nuclei": int((cells.quality != "empty").sum()), "barcodes": len(cells)}
         if spec.modality in ("atac", "multiome"):
-            if realistic:
-                frags, fstats = realsim.simulate_fragments(
-                    rng, cells, comp, ann, genomes[s].chrom_sizes, p, donor_lib[spec.donor]
-                )
-                uniq, frip = fstats.n_fragments.to_numpy(), fstats.frip_target.to_numpy()
-                header = {"id": spec.name, **CELLRANGER_HEADER, "reference_assembly": ASSEMBLIES[s]}
-                header |= {"primary_contig": _file_names(s, genomes[s].chrom_sizes)[next(iter(genomes[s].chrom_sizes))]}
-            else:
-                frags, uniq, frip = cellsim.simulate_fragments(
-                    rng, cells, ann, genomes[s].chrom_sizes, p, donor_lib[spec.donor]
-                )
-                header = {"id": spec.name, "pipeline_name": "crossglue.simulate", "reference_assembly": ASSEMBLIES[s]}
-            w.write_fragments(sdir / "fragments.tsv.gz", frags, _file_names(s, genomes[s].chrom_sizes), header)
+            names = _file_names(s, genomes[s].chrom_sizes)
+            frags, uniq, frip, header = model.fragments(rng, spec, cells, ctx, effects, names)
+            w.write_fragments(sdir / "fragments.tsv.gz", frags, names, header)
             cells["n_fragments"], cells["frip_target"] = uniq, np.round(frip, 4)
             row["fragments"] = f"{rel}/fragments.tsv.gz"
             stat["fragments"] = len(frags)
         if spec.modality in ("rna", "multiome"):
             rna_cells = cells if spec.modality == "rna" else cells[cells.quality != "empty"]
-            if realistic:
-                x, rstats = realsim.simulate_rna(
-                    rng,
-                    cells,
-                    comp,
-                    ann,
-                    biases[s],
-                    p,
-                    donor_lib[spec.donor],
-                    spec.modality == "multiome",
-                    np.flatnonzero(cells.index.isin(rna_cells.index)),
-                )
-                totals, mito = rstats.n_umis.to_numpy(), rstats.mito_fraction.to_numpy()
-                cells.loc[rna_cells.index, "ambient_fraction"] = rstats.ambient_fraction.to_numpy()
-            else:
-                x, totals, mito = cellsim.simulate_rna(
-                    rng,
-                    rna_cells,
-                    prof,
-                    (genes.kind == "mito").to_numpy().astype(float),
-                    p,
-                    donor_shift[spec.donor],
-                    donor_lib[spec.donor],
-                )
+            x, totals, mito = model.rna(rng, spec, cells, rna_cells, ctx, effects)
             cells.loc[rna_cells.index, "n_umis"] = totals
             cells.loc[rna_cells.index, "mito_fraction"] = np.round(mito, 4)
-            ids = (genes.gene_id + "." + genes.version.astype(str)).to_numpy()
-            if spec.counts_format == "h5ad":
-                w.write_h5ad(
-                    sdir / "counts.h5ad",
-                    x,
-                    rna_cells.barcode.to_numpy(),
-                    ids,
-                    genes.gene_name.to_numpy(),
-                    ASSEMBLIES[s],
-                )
-                row["counts"] = f"{rel}/counts.h5ad"
-            else:
-                w.write_10x_h5(
-                    sdir / "filtered_feature_bc_matrix.h5",
-                    x,
-                    rna_cells.barcode.to_numpy(),
-                    ids,
-                    genes.gene_name.to_numpy(),
-                    ASSEMBLIES[s],
-                )
-                row["counts"] = f"{rel}/filtered_feature_bc_matrix.h5"
+            row["counts"] = _write_counts(sdir, rel, spec, x, rna_cells, genes)
             stat["rna_barcodes"], stat["genes"] = int(x.shape[0]), int(x.shape[1])
         if spec.metadata != "none":
-            good = cells[cells.quality == "cell"]
-            meta = pd.DataFrame({"barcode": good.barcode})
-            if spec.metadata == "labels":
-                meta["cell_type"] = good.cell_type.to_numpy()
-            meta["donor"] = spec.donor
-            meta["sex"] = donor_sex[spec.donor]
-            meta["age"] = donor_age[spec.donor]
-            meta["region"] = "ACC"
-            w.write_tsv(sdir / "metadata.tsv", meta)
-            row["metadata"] = f"{rel}/metadata.tsv"
+            row["metadata"] = _write_metadata(sdir, rel, spec, cells, donor_sex, donor_age)
         rows.append(row)
         tables.append(cells.drop(columns="type_index", errors="ignore"))
         stats[spec.name] = stat
     return rows, tables, stats
+
+
+def _write_counts(sdir: Path, rel: str, spec: SampleSpec, x, rna_cells: pd.DataFrame, genes: pd.DataFrame) -> str:
+    """The count matrix in the sample's format (h5ad or Cell Ranger h5); its samples.tsv path."""
+    ids = (genes.gene_id + "." + genes.version.astype(str)).to_numpy()
+    s = spec.species
+    if spec.counts_format == "h5ad":
+        w.write_h5ad(sdir / "counts.h5ad", x, rna_cells.barcode.to_numpy(), ids, genes.gene_name.to_numpy(), ASSEMBLIES[s])
+        return f"{rel}/counts.h5ad"
+    w.write_10x_h5(
+        sdir / "filtered_feature_bc_matrix.h5",
+        x,
+        rna_cells.barcode.to_numpy(),
+        ids,
+        genes.gene_name.to_numpy(),
+        ASSEMBLIES[s],
+    )
+    return f"{rel}/filtered_feature_bc_matrix.h5"
+
+
+def _write_metadata(sdir: Path, rel: str, spec: SampleSpec, cells: pd.DataFrame, donor_sex: dict, donor_age: dict) -> str:
+    """Per passing nucleus: donor covariates, and the authors' cell type where the sample has labels."""
+    good = cells[cells.quality == "cell"]
+    meta = pd.DataFrame({"barcode": good.barcode})
+    if spec.metadata == "labels":
+        meta["cell_type"] = good.cell_type.to_numpy()
+    meta["donor"] = spec.donor
+    meta["sex"] = donor_sex[spec.donor]
+    meta["age"] = donor_age[spec.donor]
+    meta["region"] = "ACC"
+    w.write_tsv(sdir / "metadata.tsv", meta)
+    return f"{rel}/metadata.tsv"
 
 
 def _write_truth(out: Path, ann: Annotation, genomes: dict[str, SpeciesGenome], cells: pd.DataFrame) -> None:
@@ -364,7 +313,8 @@ def _write_truth(out: Path, ann: Annotation, genomes: dict[str, SpeciesGenome], 
       501 bp = centre +/- 250, like summit-centred peaks), ``activity.{s}.{cell_type}``
     - links: species, cre, gene_id, gene_name, effect, distance (TSS to centre), cre_active
     - orthologs, modules (cell_types, TF, motif, cres, target genes), genes, insertions,
-      structure.json (inversion, duplication, fusion), orthology.tsv.gz, motifs.meme
+      structure.json (inversion, duplication per lineage that has one, fusion), orthology.tsv.gz,
+      motifs.meme (columns: ``crossglue.simulate`` docstring)
     """
     tdir = out / "truth"
     cells = cells.copy()

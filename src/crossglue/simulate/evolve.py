@@ -82,6 +82,33 @@ def _choose_duplication(rng, anc: Ancestor, protected: pd.DataFrame, chrom: str)
     raise RuntimeError("simulate: no gene fit for the segmental duplication; enlarge the genome")
 
 
+def _choose_family_duplication(rng, anc: Ancestor, protected: pd.DataFrame, family: dict) -> tuple[int, int]:
+    """An independent duplication of the gene family another lineage duplicated (``family``:
+    its duplication, ancestral coordinates), extended over the next protected block holding a
+    gene, with its own breakpoints: the family becomes many2many, that neighbour one2many.
+    """
+    chrom = family["anc_chrom"]
+    blocks = protected[protected.chrom == chrom].reset_index(drop=True)
+    bs, be = blocks.start.to_numpy(), blocks.end.to_numpy()
+    inside = np.flatnonzero((bs >= family["start"]) & (be <= family["end"]))
+    first, last = int(inside[0]), int(inside[-1])
+    gene_block = np.searchsorted(bs, anc.genes.start[anc.genes.chrom == chrom].to_numpy(), side="right") - 1
+    has_gene = np.zeros(len(blocks), bool)
+    has_gene[gene_block[gene_block >= 0]] = True
+    for step in (1, -1):  # the neighbour after the family, else the one before it
+        k = last + 1 if step > 0 else first - 1
+        while 0 < k < len(blocks) - 1 and not has_gene[k]:
+            k += step
+        lo, hi = min(first, k), max(last, k)
+        if not (0 < lo and hi < len(blocks) - 1 and has_gene[k]):
+            continue
+        if be[hi] - bs[lo] <= 120_000 and bs[lo] - be[lo - 1] > 400 and bs[hi + 1] - be[hi] > 400:
+            s = int(rng.integers(be[lo - 1] + 100, bs[lo] - 100))
+            e = int(rng.integers(be[hi] + 100, bs[hi + 1] - 100))
+            return s, e
+    raise RuntimeError("simulate: no neighbouring gene fit for the many-to-many duplication; enlarge the genome")
+
+
 def _choose_gene_loss(rng, anc: Ancestor, protected: pd.DataFrame, chrom: str) -> dict:
     """A deletion removing one whole gene (with its promoter) and nothing else protected."""
     blocks = protected[protected.chrom == chrom].reset_index(drop=True)
@@ -101,11 +128,18 @@ def _choose_gene_loss(rng, anc: Ancestor, protected: pd.DataFrame, chrom: str) -
 
 
 def plan_events(
-    rng: np.random.Generator, anc: Ancestor, species: str, n_insertions: int, novel_start: int, realistic: bool = False
+    rng: np.random.Generator,
+    anc: Ancestor,
+    species: str,
+    n_insertions: int,
+    novel_start: int,
+    realistic: bool = False,
+    family: dict | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Events on ancestral coordinates: (anc_chrom, start, end, ins_len, novel, kind) and structure.
 
     ``realistic`` adds a second inversion per lineage and, in macaque, the loss of one gene.
+    ``family`` (another lineage's duplication) makes this lineage duplicate the same genes too.
     """
     small_prot = anc.protected(exon_pad=20, cre_pad=30, gene_pad=None)
     large_prot = anc.protected(exon_pad=20, cre_pad=1_000, gene_pad=2_000)
@@ -127,6 +161,18 @@ def plan_events(
             "target": p,
         }
         split_points += [(src_chrom, s), (src_chrom, e), (tgt_chrom, p)]
+    elif family is not None:  # the same family duplicated again, independently, to another chromosome
+        s, e = _choose_family_duplication(rng, anc, large_prot, family)
+        tgt_chrom = nuclear[0]
+        p = int(_free_points(rng, tgt_chrom, anc.chrom_lengths[tgt_chrom], large_prot, 1)[0])
+        structure["duplication"] = {
+            "anc_chrom": family["anc_chrom"],
+            "start": s,
+            "end": e,
+            "target_anc_chrom": tgt_chrom,
+            "target": p,
+        }
+        split_points += [(family["anc_chrom"], s), (family["anc_chrom"], e), (tgt_chrom, p)]
     # One inversion per species, on different chromosomes, clear of the duplication.
     inv_chrom = nuclear[0] if species == "human" else nuclear[2 % len(nuclear)]
     length = anc.chrom_lengths[inv_chrom]
@@ -281,9 +327,13 @@ def evolve(
     n_insertions: int,
     novel_start: int = 0,
     realistic: bool = False,
+    family: dict | None = None,
 ) -> SpeciesGenome:
-    """Apply this species' events to the ancestor and lay its chromosomes out."""
-    events, insertions, structure = plan_events(rng, anc, species, n_insertions, novel_start, realistic)
+    """Apply this species' events to the ancestor and lay its chromosomes out.
+
+    ``family``: another lineage's duplication, duplicated here too (many2many orthologues).
+    """
+    events, insertions, structure = plan_events(rng, anc, species, n_insertions, novel_start, realistic, family)
     per_anc = {c: _pieces_of_chrom(c, L, events[events.anc_chrom == c]) for c, L in anc.chrom_lengths.items()}
 
     inv = structure.get("inversion")

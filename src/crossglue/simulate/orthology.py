@@ -2,7 +2,8 @@
 
 Two species' pieces that cover the same ancestral bases are orthologous there; each such
 overlap is one ungapped block. Collinear blocks on the same chromosome pair, strand and
-copy (the segmental duplication is its own copy layer) become one UCSC chain.
+copy pair (a segmental duplication is its own copy layer in its lineage; with one in each
+lineage, every copy aligns to every copy: many-to-many chains) become one UCSC chain.
 """
 
 from __future__ import annotations

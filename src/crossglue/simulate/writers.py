@@ -225,11 +225,10 @@ def write_h5ad(
     import anndata as ad
 
     names = np.where(gene_names == "", gene_ids, gene_names)
-    var = pd.DataFrame(
-        {"gene_ids": gene_ids, "feature_types": "Gene Expression", "genome": genome}, index=pd.Index(names, name=None)
-    )
+    # Paralogues may share a symbol (macaque): "-1" suffixes, as var_names_make_unique adds them.
+    index = ad.utils.make_index_unique(pd.Index(names, name=None))
+    var = pd.DataFrame({"gene_ids": gene_ids, "feature_types": "Gene Expression", "genome": genome}, index=index)
     adata = ad.AnnData(X=counts.astype(np.float32).tocsr(), obs=pd.DataFrame(index=pd.Index(barcodes)), var=var)
-    adata.var_names_make_unique()
     with atomic_path(path) as tmp:
         adata.write_h5ad(tmp, compression="gzip")
 
