@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crossglue.analysis.settings import ANALYSIS_DEFAULTS
 from crossglue.analysis.modules import ModuleSettings, call_modules, specific_linked_elements
 from crossglue.analysis.motifs import read_meme, union_motif_hits
 from crossglue.report.sections import SECTION_IDS
@@ -69,9 +68,8 @@ def test_planted_modules_recovered_at_default_thresholds(demo_run, demo_score):
     planted = pd.read_csv(root / "demo/truth/modules.tsv", sep="\t", dtype=str)
     written = pd.read_csv(root / "results/analysis/species_modules.tsv", sep="\t")
     assert {(m.species, m.motif) for m in planted.itertuples()} <= set(zip(written["species"], written["motif"]))
-    defaults = dict(ANALYSIS_DEFAULTS["modules"])
-    motif_p = defaults.pop("motif_p")
-    settings = ModuleSettings(**defaults)
+    settings = ModuleSettings()
+    motif_p = settings.motif_p
     union = pd.read_csv(root / "results/consensus/union_peaks.tsv", sep="\t", dtype={"element_id": str})
     links = pd.read_csv(root / "results/analysis/regulatory_links.tsv", sep="\t", dtype={"element": str, "gene": str})
     de = pd.read_csv(root / "results/analysis/differential_genes.tsv", sep="\t", dtype={"gene_a": str, "gene_b": str})

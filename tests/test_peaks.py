@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import shutil
 
 import numpy as np
@@ -156,7 +155,7 @@ def test_pbsmall_peaks_end_to_end(shared_data, tmp_path):
 
 
 def test_unknown_peak_settings_are_named():
-    with pytest.raises(CrossglueError, match="config peaks: unknown key\\(s\\) q_vlaue"):
+    with pytest.raises(CrossglueError, match="config key 'peaks.q_vlaue' is not a known key; expected one of: extsize"):
         PeakParams.from_config({"q_vlaue": 0.05})
 
 

@@ -4,7 +4,6 @@ counting and the guidance graph, with every species pair present in the outputs.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path

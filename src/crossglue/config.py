@@ -54,39 +54,51 @@ def schema_defaults(section: str) -> dict:
 
 
 def settings_from(cls: type, section: str, values: dict | None = None, **fixed: Any):
-    """An instance of the settings dataclass ``cls`` from config values (defaults from the schema).
+    """An instance of the settings dataclass ``cls`` from config values, defaults from the schema.
 
-    Notebook callers bypass the schema check the pipeline runs, so an unknown key is named
-    here, with the keys that exist.
+    The values are checked against the schema of ``section`` first, so a notebook caller gets
+    the same message for a typo or a value out of range as a pipeline run does. Schema keys
+    that a rule reads (threads, memory) rather than the library are accepted and not passed on.
     """
-    values = dict(values or {})
+    values = copy.deepcopy(dict(values or {}))
+    problems = _errors(values, schema_section(section), section.split("."))
+    if problems:
+        raise CrossglueError("; ".join(problems))
     known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise CrossglueError(
-            f"config key '{section}.{unknown[0]}' is not a known key; expected one of: {', '.join(sorted(known))}"
-        )
-    return cls(**{**values, **fixed})
+    return cls(**{k: v for k, v in values.items() if k in known}, **fixed)
+
+
+def section_settings(section: str, values: dict | None = None) -> dict:
+    """The values of a config section, checked against its schema, with every default filled in."""
+    values = copy.deepcopy(dict(values or {}))
+    sub = schema_section(section)
+    problems = _errors(values, sub, section.split("."))
+    if problems:
+        raise CrossglueError("; ".join(problems))
+    _fill_defaults(values, sub)
+    return values
+
+
+def _errors(instance: Any, schema: dict, prefix: list[str]) -> list[str]:
+    """Every schema violation of ``instance`` as a message naming its key, in key order."""
+    validator = jsonschema.Draft202012Validator(schema)
+    messages = []
+    for err in sorted(validator.iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path]):
+        path = [*prefix, *err.absolute_path]
+        key = _key(path)
+        if err.validator == "additionalProperties":
+            allowed = sorted(err.schema.get("properties", {}))
+            for name in sorted(set(err.instance) - set(allowed)):
+                full = f"{key}.{name}" if path else name
+                messages.append(f"config key '{full}' is not a known key; expected one of: {', '.join(allowed)}")
+        else:
+            messages.append(f"config key '{key}': {err.message}")
+    return messages
 
 
 def schema_errors(config: dict, schema_path: str | Path) -> list[str]:
     """Every schema violation of ``config`` as a message naming its key, in key order."""
-    schema = yaml.safe_load(Path(schema_path).read_text())
-    validator = jsonschema.Draft202012Validator(schema)
-    messages = []
-    for err in sorted(validator.iter_errors(config), key=lambda e: [str(p) for p in e.absolute_path]):
-        key = _key(err.absolute_path)
-        if err.validator == "additionalProperties":
-            allowed = sorted(err.schema.get("properties", {}))
-            extra = sorted(set(err.instance) - set(allowed))
-            for name in extra:
-                full = f"{key}.{name}" if err.absolute_path else name
-                messages.append(f"config key '{full}' is not a known key; expected one of: {', '.join(allowed)}")
-        elif err.validator == "required":
-            messages.append(f"config key '{key}': {err.message}")
-        else:
-            messages.append(f"config key '{key}': {err.message}")
-    return messages
+    return _errors(config, yaml.safe_load(Path(schema_path).read_text()), [])
 
 
 def _fill_defaults(instance: Any, schema: dict) -> None:

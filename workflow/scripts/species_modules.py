@@ -10,6 +10,8 @@ from crossglue.io_utils import atomic_path
 from crossglue.analysis.modules import ModuleSettings, call_modules, module_recovery, specific_linked_elements
 from crossglue.analysis.motifs import read_meme, union_motif_hits
 from crossglue.analysis.regulatory import union_element_truth
+from crossglue.config import settings_from
+from crossglue.elements.union import read_union_table
 from crossglue.snakemake_script import run
 
 log = logging.getLogger("crossglue.species_modules")
@@ -18,11 +20,11 @@ log = logging.getLogger("crossglue.species_modules")
 def main(smk) -> None:
     cfg = smk.params.modules
     species = list(smk.params.species)
-    settings = ModuleSettings(**{k: v for k, v in cfg.items() if k != "motif_p"})
+    settings = settings_from(ModuleSettings, "analysis.modules", cfg)
     links = pd.read_csv(smk.input.links, sep="\t", dtype={"element": str, "gene": str})
     de = pd.read_csv(smk.input.genes, sep="\t", dtype={"gene_a": str, "gene_b": str})
     da = pd.read_csv(smk.input.elements, sep="\t", dtype={"element": str}).rename(columns={"element": "feature"})
-    union = pd.read_csv(smk.input.union, sep="\t", dtype={"element_id": str})
+    union = read_union_table(smk.input.union, species)
     classes = pd.Series(union["class"].astype(str).to_numpy(), index=union["element_id"].to_numpy())
     linked = specific_linked_elements(links, de, da, classes, species, settings)
     log.info("%d species-specific element–gene links pass specificity, link and direction", len(linked))
@@ -33,7 +35,7 @@ def main(smk) -> None:
         motif_names = {m.id: m.name for m in motifs}
         aliases = {s: read_aliases(path) for s, path in smk.params.aliases.items() if path}
         fasta = dict(zip(species, smk.input.fasta, strict=True))
-        hits = union_motif_hits(union, species, fasta, motifs, background, cfg["motif_p"], aliases)
+        hits = union_motif_hits(union, species, fasta, motifs, background, settings.motif_p, aliases)
         log.info("scanned union elements for %d motifs", len(motifs))
     gene_names = {}
     if "gene_name" in de:

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import hypergeom
 
+from crossglue.config import schema_defaults
 from crossglue.stats import benjamini_hochberg
 
 MODULE_COLUMNS = [
@@ -33,16 +34,20 @@ MODULE_COLUMNS = [
 ]
 
 
+_DEFAULTS = schema_defaults("analysis.modules")
+
+
 @dataclass
 class ModuleSettings:
     """Thresholds of module calling (config ``analysis.modules``)."""
 
-    link_p: float = 0.1
-    de_q: float = 0.05
-    da_q: float = 0.05
-    min_log2fc: float = 1.0
-    motif_q: float = 0.05
-    min_elements: int = 3
+    link_p: float = _DEFAULTS["link_p"]
+    de_q: float = _DEFAULTS["de_q"]
+    da_q: float = _DEFAULTS["da_q"]
+    min_log2fc: float = _DEFAULTS["min_log2fc"]
+    motif_q: float = _DEFAULTS["motif_q"]
+    motif_p: float = _DEFAULTS["motif_p"]
+    min_elements: int = _DEFAULTS["min_elements"]
 
 
 def _directed(table: pd.DataFrame, species: str, q: float, min_lfc: float, id_column: str) -> pd.DataFrame:

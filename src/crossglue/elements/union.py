@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +22,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from crossglue.genomics.intervals import overlapping_elements
+from crossglue.config import section_settings
 from crossglue.errors import CrossglueError
 
 log = logging.getLogger(__name__)
@@ -56,17 +57,8 @@ RECIPES = {
 
 def recipe_from_config(cfg: dict | None) -> LiftRecipe:
     """``liftover: {recipe: caglayan|yuan, min_match: ..., ...}``; keys given override the recipe."""
-    cfg = {k: v for k, v in (cfg or {}).items() if k not in LIFT_CHECKS}
-    name = cfg.pop("recipe", "caglayan")
-    if name not in RECIPES:
-        raise CrossglueError(f"config liftover.recipe '{name}': expected one of {', '.join(RECIPES)}")
-    allowed = {f.name for f in fields(LiftRecipe)} - {"name"}
-    unknown = sorted(set(cfg) - allowed)
-    if unknown:
-        raise CrossglueError(
-            f"config liftover: unknown key(s) {', '.join(unknown)}; expected recipe, {', '.join(sorted(allowed))}"
-        )
-    return replace(RECIPES[name], **cfg)
+    cfg = {k: v for k, v in section_settings("liftover", cfg).items() if k not in LIFT_CHECKS}
+    return replace(RECIPES[cfg.pop("recipe")], **cfg)
 
 
 # --- lifting one species' peaks to another ------------------------------------------------------

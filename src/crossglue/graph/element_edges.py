@@ -11,24 +11,27 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from crossglue.errors import CrossglueError
+from crossglue.config import schema_defaults
 
 BASE_CLASSES = ("conserved", "accessible", "sequence", "ambiguous")
+
+
+_DEFAULTS = schema_defaults("graph.element_weights")
 
 
 @dataclass(frozen=True)
 class ElementParams:
     """Weight per class family (0 = no edge); ``enabled`` False drops every such edge (ablation)."""
 
-    conserved: float = 1.0
-    accessible: float = 0.5
-    sequence: float = 0.0
-    ambiguous: float = 0.0
+    conserved: float = _DEFAULTS["conserved"]
+    accessible: float = _DEFAULTS["accessible"]
+    sequence: float = _DEFAULTS["sequence"]
+    ambiguous: float = _DEFAULTS["ambiguous"]
     enabled: bool = True
 
 

@@ -21,11 +21,15 @@ import numpy as np
 import pandas as pd
 
 from crossglue.errors import CrossglueError
+from crossglue.config import schema_defaults
 
 FIELDS = ("gene_a", "name_a", "gene_b", "name_b", "homology_type", "confidence")
 REQUIRED = ("gene_a", "gene_b")
 HOMOLOGY_TYPES = ("one2one", "one2many", "many2many")
 _BIOMART_OTHER_ID = re.compile(r"^(.+) gene stable ID$")
+
+
+_DEFAULTS = schema_defaults("graph.orthologs")
 
 
 @dataclass(frozen=True)
@@ -35,9 +39,9 @@ class OrthologParams:
     A pair's confidence c in [0, 1] scales its weight by ``low + (1 - low) * c``.
     """
 
-    one2one: float = 1.0
-    many: float = 1.0
-    low_confidence: float = 0.5
+    one2one: float = _DEFAULTS["one2one"]
+    many: float = _DEFAULTS["many"]
+    low_confidence: float = _DEFAULTS["low_confidence"]
 
 
 def strip_version(ids: pd.Series) -> pd.Series:

@@ -23,6 +23,7 @@ import scipy.sparse as sp
 from scipy import stats
 
 from crossglue.embedding import lsi
+from crossglue.config import schema_defaults
 from crossglue.errors import CrossglueError
 from crossglue.stats import benjamini_hochberg
 
@@ -32,15 +33,21 @@ log = logging.getLogger(__name__)
 _OFFSET = np.int64(1) << np.int64(40)
 
 
+_PEAK_GENE = schema_defaults("graph.peak_gene")
+
+
 @dataclass(frozen=True)
 class PeakGeneParams:
     """Published defaults (scglue's rna_anchored guidance): 2 kb promoter, 150 kb window."""
 
-    promoter: int = 2000
-    window: int = 150_000
-    extension: bool = True
-    decay_scale: float = 1000.0
-    decay_power: float = 0.75
+    promoter: int = _PEAK_GENE["promoter"]
+    window: int = _PEAK_GENE["window"]
+    extension: bool = _PEAK_GENE["extension"]
+    decay_scale: float = _PEAK_GENE["decay_scale"]
+    decay_power: float = _PEAK_GENE["decay_power"]
+
+
+_CORRELATION = schema_defaults("graph.correlation")
 
 
 @dataclass(frozen=True)
@@ -53,13 +60,13 @@ class CorrelationParams:
     truth links 0.75 for both) where 100 gave 0.69, hence k = 20.
     """
 
-    enabled: bool = True
-    n_metacells: int = 500
-    k: int = 20
-    overlap_cutoff: float = 0.8
-    min_paired_cells: int = 100
-    n_comps: int = 30
-    seed: int = 0
+    enabled: bool = _CORRELATION["enabled"]
+    n_metacells: int = _CORRELATION["n_metacells"]
+    k: int = _CORRELATION["k"]
+    overlap_cutoff: float = _CORRELATION["overlap_cutoff"]
+    min_paired_cells: int = _CORRELATION["min_paired_cells"]
+    n_comps: int = _CORRELATION["n_comps"]
+    seed: int = _CORRELATION["seed"]
 
 
 def genes_from_var(var: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

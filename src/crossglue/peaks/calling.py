@@ -21,6 +21,7 @@ import pandas as pd
 from crossglue.genomics.fragments import cell_index, iter_fragments
 from crossglue.genomics.intervals import expand_ranges, insertion_sites, overlaps_any
 from crossglue.errors import CrossglueError
+from crossglue.config import schema_defaults, settings_from
 from crossglue.genomics.genome import canonical_names
 
 log = logging.getLogger(__name__)
@@ -39,31 +40,28 @@ PEAK_COLUMNS = [
 ]
 
 
+_DEFAULTS = schema_defaults("peaks")
+
+
 @dataclass(frozen=True)
 class PeakParams:
     """Settings of peak calling (config ``peaks``)."""
 
-    half_width: int = 250  # summit ± 250 -> 501 bp (ArchR default)
-    q_value: float = 0.01
-    shift: int = -100
-    extsize: int = 200
-    min_cells_per_group: int = 20
-    macs2: str = "macs2"
-    leiden_resolution: float = 1.0
-    lsi_components: int = 30
-    n_neighbors: int = 15
-    n_top_tiles: int = 25_000
-    seed: int = 0
+    half_width: int = _DEFAULTS["half_width"]  # summit ± 250 -> 501 bp (ArchR default)
+    q_value: float = _DEFAULTS["q_value"]
+    shift: int = _DEFAULTS["shift"]
+    extsize: int = _DEFAULTS["extsize"]
+    min_cells_per_group: int = _DEFAULTS["min_cells_per_group"]
+    macs2: str = _DEFAULTS["macs2"]
+    leiden_resolution: float = _DEFAULTS["leiden_resolution"]
+    lsi_components: int = _DEFAULTS["lsi_components"]
+    n_neighbors: int = _DEFAULTS["n_neighbors"]
+    n_top_tiles: int = _DEFAULTS["n_top_tiles"]
+    seed: int = _DEFAULTS["seed"]
 
     @classmethod
     def from_config(cls, cfg: dict | None) -> PeakParams:
-        cfg = dict(cfg or {})
-        unknown = sorted(set(cfg) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise CrossglueError(
-                f"config peaks: unknown key(s) {', '.join(unknown)}; expected {', '.join(cls.__dataclass_fields__)}"
-            )
-        return cls(**cfg)
+        return settings_from(cls, "peaks", cfg)
 
 
 # --- cell groups -----------------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""The schema is the one home of the model's defaults: every settings field has a schema key
-with the same default, and every schema key reaches a field (or the rule that reads it)."""
+"""The schema is the one home of every default: each settings dataclass has one field per key
+of its schema section, with the same default (keys a rule reads, or switches set elsewhere,
+are named)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,13 @@ import pytest
 
 from crossglue.config import schema_defaults, schema_section
 from crossglue.errors import CrossglueError
+from crossglue.analysis.modules import ModuleSettings
+from crossglue.graph.element_edges import ElementParams
+from crossglue.graph.orthologs import OrthologParams
+from crossglue.graph.peak_gene import CorrelationParams, PeakGeneParams
 from crossglue.model import TrainConfig
 from crossglue.model.stage import WORKFLOW_KEYS, ModelSettings
+from crossglue.peaks.calling import PeakParams
 
 
 def _fields(cls) -> dict:
@@ -21,10 +27,18 @@ def _fields(cls) -> dict:
 @pytest.mark.parametrize(("cls", "section", "elsewhere"), [
     (TrainConfig, "model.train", ()),
     (ModelSettings, "model", WORKFLOW_KEYS),
+    (PeakParams, "peaks", ()),
+    (PeakGeneParams, "graph.peak_gene", ()),
+    (CorrelationParams, "graph.correlation", ()),
+    (OrthologParams, "graph.orthologs", ()),
+    (ElementParams, "graph.element_weights", ()),
+    (ModuleSettings, "analysis.modules", ()),
 ])
 def test_settings_fields_and_defaults_are_the_schema(cls, section, elsewhere):
     keys = set(schema_section(section)["properties"]) - set(elsewhere)
     fields = _fields(cls)
+    if cls is ElementParams:  # set from the switch graph.element_edges
+        fields.pop("enabled")
     assert set(fields) == keys
     defaults = schema_defaults(section)
     for name, value in fields.items():
