@@ -23,6 +23,7 @@ from crossglue.genomics.fragments import CHUNK_ROWS, Fragments, iter_fragments
 from crossglue.genomics.genome import mito_chromosomes
 from crossglue.genomics.gtf import match_genes
 from crossglue.io_utils import atomic_path
+from crossglue.ingest.doublets import DoubletSettings, call_doublets
 from crossglue.ingest.qc import (
     QC_METRICS,
     add_counts,
@@ -189,6 +190,18 @@ def _atac_pass(sample: Sample, species: Species, chunk_rows: int) -> tuple[pd.Da
     return atac_metrics(counts, barcodes), kept_chunks
 
 
+def _atac_matrix(sample: Sample, species: Species, cells: np.ndarray, tile_size: int, chunk_rows: int,
+                 one_chunk: list[Fragments]) -> sp.csr_matrix:
+    """Tile counts of ``cells`` (rows in that order); re-reads the fragments unless they fitted in one chunk."""
+    chunks = one_chunk or iter_fragments(sample.fragments, species.sizes, species.aliases, species.alias_source, chunk_rows)
+    index = pd.Index(cells)
+    x = sp.csr_matrix((len(cells), len(tile_table(species.sizes, tile_size))), dtype=np.int32)
+    mito = species.mito_chroms()
+    for chunk in chunks:
+        x = x + tile_counts(chunk, index.get_indexer(chunk.barcodes), len(cells), species.sizes, tile_size, mito)
+    return x
+
+
 def ingest_sample(
     sample: Sample, species: Species, thresholds: dict, tile_size: int | None, chunk_rows: int = CHUNK_ROWS
 ) -> IngestedSample:
@@ -236,6 +249,10 @@ def ingest_sample(
                 f"sample {sample.name}, e.g. {', '.join(metadata.index[absent][:3])} "
                 "(barcodes are expected without the sample prefix, exactly as in the data)"
             )
+    passing = qc.index[qc["pass"].to_numpy()].to_numpy(dtype=object)
+    x = _atac_matrix(sample, species, passing, tile_size, chunk_rows, one_chunk) if atac is not None else None
+    qc = call_doublets(qc, {layer: (rna[passing].X if layer == "rna" else x, passing) for layer in layers},
+                       DoubletSettings.from_config(thresholds.get("doublets")), sample.name)
     kept = qc.index[qc["pass"].to_numpy()].to_numpy(dtype=object)
     if not len(kept):
         raise CrossglueError(no_cells_message(sample.name, qc, thresholds, layers))
@@ -246,16 +263,8 @@ def ingest_sample(
     else:
         rna_cells = empty_rna()
     if atac is not None:
-        chunks = one_chunk or iter_fragments(
-            sample.fragments, species.sizes, species.aliases, species.alias_source, chunk_rows
-        )
-        kept_index = pd.Index(kept)
-        tiles = tile_table(species.sizes, tile_size)
-        x = sp.csr_matrix((len(kept), len(tiles)), dtype=np.int32)
-        mito = species.mito_chroms()
-        for chunk in chunks:
-            x = x + tile_counts(chunk, kept_index.get_indexer(chunk.barcodes), len(kept), species.sizes, tile_size, mito)
-        atac_cells = ad.AnnData(X=x, obs=_obs(sample, kept, qc, metadata), var=tiles)
+        x = x[pd.Index(passing).get_indexer(kept)]
+        atac_cells = ad.AnnData(X=x, obs=_obs(sample, kept, qc, metadata), var=tile_table(species.sizes, tile_size))
         atac_cells.uns["fragments"] = str(sample.fragments)
         atac_cells.uns["tile_size"] = int(tile_size)
     else:
