@@ -332,7 +332,8 @@ class Trainer:
                 return False
             raise CrossglueError(
                 f"{path}: checkpoint was written for other data or settings "
-                f"({snap['fingerprint']} vs {self.fingerprint()}); remove it or choose another checkpoint_dir"
+                f"(differs in {', '.join(fingerprint_differences(snap['fingerprint'], self.fingerprint()))}); "
+                "remove it or choose another checkpoint_dir"
             )
         self.nets.load_state_dict(snap["nets"])
         self._best_nets = snap["best_nets"]
@@ -469,6 +470,21 @@ class Trainer:
                                     best_epoch=st.best_epoch, history=st.history)
         if checkpoint_dir is not None:
             self.save_checkpoint(checkpoint_dir)
+
+
+def fingerprint_differences(saved: object, current: dict, prefix: str = "") -> list[str]:
+    """The keys (dotted, e.g. ``config.max_epochs``; ``content`` = the data) where two fingerprints differ."""
+    if not isinstance(saved, dict):
+        return [prefix.rstrip(".") or "format"] if saved != current else []
+    keys = sorted(set(saved) | set(current), key=str)
+    out = []
+    for key in keys:
+        a, b = saved.get(key), current.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += fingerprint_differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append(f"{prefix}{key}")
+    return out
 
 
 def content_digest(
