@@ -11,7 +11,7 @@ from crossglue.genomics.genome import read_aliases, read_chrom_sizes
 from crossglue.graph.settings import graph_settings
 from crossglue.io_utils import h5ad_var as h5ad_var
 from crossglue.genomics.gtf import read_genes
-from crossglue.io_utils import atomic_path
+from crossglue.io_utils import atomic_path, open_output
 from crossglue.graph.peak_gene import PairedCounts, link_species
 from crossglue.snakemake_script import run
 
@@ -86,8 +86,8 @@ def main(smk) -> None:
             settings.correlation.min_paired_cells,
         )
 
-    with atomic_path(smk.output.links) as tmp:
-        links.to_csv(tmp, sep="\t", index=False, na_rep="NA")
+    with open_output(smk.output.links) as out:  # .gz: a fixed gzip header, same bytes on rerun
+        links.to_csv(out, sep="\t", index=False, na_rep="NA")
     with atomic_path(smk.output.genes) as tmp:
         annotated.to_csv(tmp, sep="\t", index=False)
     with atomic_path(smk.output.unmatched) as tmp:
