@@ -110,3 +110,4 @@ def test_ctrl_c_stops_the_training_job(train_inputs, target):
     leftovers = list((work / "results").rglob(".*.tmp*"))
     assert leftovers == [], leftovers
     assert (work / "results/checkpoints/model/checkpoint.pt").is_file()  # a rerun resumes from it
+    assert list((work / ".snakemake/locks").glob("*")) == []  # no `snakemake --unlock` needed
