@@ -144,7 +144,8 @@ def test_resumed_fit_equals_uninterrupted_fit(small, reference_fit, tmp_path, ki
 def test_checkpoint_of_other_data_is_refused(small, tmp_path):
     toy = small
     _short_fit(toy, checkpoint_dir=tmp_path)
-    with pytest.raises(CrossglueError, match="checkpoint was written for other data or settings"):
+    # another seed draws another train/validation split: the content differs too
+    with pytest.raises(CrossglueError, match=r"checkpoint was written for other data or settings \(differs in content, seed\); remove it"):
         _short_fit(toy, seed=5, checkpoint_dir=tmp_path)
 
 
@@ -253,5 +254,5 @@ def test_changed_edge_weights_never_resume_an_old_checkpoint(small, tmp_path):
     edges = small.edges.copy()
     edges.loc[edges["source"] != edges["target"], "weight"] *= 0.5
     model = GlueModel.from_anndata(small.domains, edges, small.specs, seed=0, device="cpu")
-    with pytest.raises(CrossglueError, match="checkpoint was written for other data or settings"):
+    with pytest.raises(CrossglueError, match=r"checkpoint was written for other data or settings \(differs in content\); remove it"):
         model.fit(max_epochs=2, threads=1, checkpoint_dir=tmp_path)

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from crossglue.errors import CrossglueError, where
-from crossglue.io_utils import atomic_path, read_maybe_gzip
+from crossglue.io_utils import open_output, read_maybe_gzip
 
 _BED_NAMES = ["chrom", "start", "end", "name", "score", "strand"]
 
@@ -149,9 +149,9 @@ def _liftover_run(args: argparse.Namespace) -> int:
     unmapped = result.unmapped
     unmapped_text = ("#" + unmapped["reason"] + "\n" + _join_columns(unmapped[columns])).str.cat(sep="\n") + "\n" \
         if len(unmapped) else ""
-    with atomic_path(args.new_file) as tmp_new, atomic_path(args.unmapped) as tmp_unmapped:
-        tmp_new.write_text(_bed_text(out))
-        tmp_unmapped.write_text(unmapped_text)
+    with open_output(args.new_file) as new, open_output(args.unmapped) as unlifted:  # gzip when named .gz
+        new.write(_bed_text(out))
+        unlifted.write(unmapped_text)
     return 0
 
 

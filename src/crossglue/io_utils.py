@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import io
 import os
 import tempfile
 from collections.abc import Iterator
+from typing import IO
 from pathlib import Path
 
 
@@ -34,6 +36,30 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+@contextlib.contextmanager
+def open_output(path: str | Path, mode: str = "wt", compresslevel: int = 6) -> Iterator[IO]:
+    """Open ``path`` for writing via :func:`atomic_path`; gzip when its name ends in .gz.
+
+    The gzip header carries mtime 0 and no file name (``gzip.open`` would store the time
+    and the temporary file's random name), so a rerun writes the same bytes.
+    """
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        if not path.name.endswith(".gz"):
+            with open(tmp, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as plain:
+                yield plain
+            return
+        with (
+            open(tmp, "wb") as raw,
+            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=compresslevel) as packed,
+        ):
+            if "b" in mode:
+                yield packed
+            else:
+                with io.TextIOWrapper(packed, encoding="utf-8") as text:
+                    yield text
 
 
 def is_gzip(path: str | Path) -> bool:
@@ -66,11 +92,10 @@ def h5ad_var(path: str | Path):
 
 
 def write_tsv(table, path: str | Path, index: bool = False) -> None:
-    """A table as TSV (gzip when the name ends .gz, with a fixed header mtime so reruns are
+    """A table as TSV (gzip when the name ends .gz, through :func:`open_output`, so reruns are
     byte-identical), missing values as ``NA``; whole file or nothing."""
-    compression = {"method": "gzip", "compresslevel": 4, "mtime": 0} if str(path).endswith(".gz") else None
-    with atomic_path(path) as tmp:
-        table.to_csv(tmp, sep="\t", index=index, na_rep="NA", compression=compression)
+    with open_output(path) as out:
+        table.to_csv(out, sep="\t", index=index, na_rep="NA")
 
 
 def _h5ad_ready(adata):

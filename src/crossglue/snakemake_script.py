@@ -1,14 +1,16 @@
-"""Glue between a Snakemake ``script:`` and the library: logging, errors, threads.
+"""Glue between a Snakemake ``script:`` and the library: logging, errors, threads, signals.
 
 Every script in ``workflow/scripts/`` ends with ``run(main, snakemake)``. Logging and
 stderr go to the rule's ``log:`` file; a :class:`CrossglueError` (bad input, explained in
-its message) is printed as one clear line instead of a traceback wall.
+its message) is printed as one clear line instead of a traceback wall; SIGTERM ends the
+job through Python, so temporary files are removed.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -42,10 +44,17 @@ def limit_threads(n: int) -> None:
         sys.modules["torch"].set_num_threads(n)
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def run(main: Callable[[Any], None], smk: Any) -> None:
     """Run ``main(snakemake)`` with logging set up; exit 1 with the message on bad input."""
     log = smk.log[0] if len(smk.log) else None
     configure_logging(log)
+    # SIGTERM (`kill`, scancel, a time limit) as an exception: atomic_path then removes its
+    # temporary file instead of leaving it beside the output.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     limit_threads(max(1, int(getattr(smk, "threads", 1))))
     try:
         main(smk)
@@ -53,3 +62,4 @@ def run(main: Callable[[Any], None], smk: Any) -> None:
         logging.getLogger("crossglue").error("%s", err)
         print(f"crossglue error: {err}", file=sys.__stderr__)
         raise SystemExit(1) from None
+

@@ -24,6 +24,10 @@ sys.path.insert(0, str(REPO / "src"))
 from crossglue.config import load_and_check  # noqa: E402
 from crossglue.errors import CrossglueError  # noqa: E402
 from crossglue.genomics.chain import check_configured_chains  # noqa: E402
+from crossglue.interrupts import forward_interrupts_to_jobs  # noqa: E402
+
+# Ctrl-C (SIGINT) stops the running jobs too, also when it reached Snakemake alone.
+forward_interrupts_to_jobs()
 
 CONFIG_SCHEMA = REPO / "src" / "crossglue" / "config.schema.yaml"
 

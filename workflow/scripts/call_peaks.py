@@ -8,7 +8,7 @@ import anndata as ad
 
 from crossglue.embedding import leiden_clusters
 from crossglue.genomics.genome import read_aliases, read_chrom_sizes
-from crossglue.io_utils import atomic_path
+from crossglue.io_utils import atomic_path, open_output
 from crossglue.peaks.calling import (
     PeakParams,
     call_species_peaks,
@@ -48,8 +48,8 @@ def main(smk) -> None:
         peaks.to_csv(tmp, sep="\t", index=False)
     with atomic_path(smk.output.bed) as tmp:
         peaks_bed(peaks).to_csv(tmp, sep="\t", index=False, header=False)
-    with atomic_path(smk.output.summits) as tmp:
-        summits.to_csv(tmp, sep="\t", index=False)
+    with open_output(smk.output.summits) as out:  # .gz: a fixed gzip header, same bytes on rerun
+        summits.to_csv(out, sep="\t", index=False)
     with atomic_path(smk.output.groups) as tmp:
         groups.rename_axis("cell").reset_index().to_csv(tmp, sep="\t", index=False)
 

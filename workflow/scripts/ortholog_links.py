@@ -6,7 +6,7 @@ import pandas as pd
 
 from crossglue.graph.settings import graph_settings
 from crossglue.io_utils import h5ad_var as h5ad_var
-from crossglue.io_utils import atomic_path
+from crossglue.io_utils import atomic_path, open_output
 from crossglue.graph.orthologs import link_orthologs, read_orthologs
 from crossglue.snakemake_script import run
 
@@ -40,8 +40,8 @@ def main(smk) -> None:
         missing.append(pair_missing.assign(species_a=a, species_b=b, table=path))
     edges_table = pd.concat(edges, ignore_index=True)
     first = ["species_a", "species_b"]
-    with atomic_path(smk.output.links) as tmp:
-        edges_table[first + [c for c in edges_table.columns if c not in first]].to_csv(tmp, sep="\t", index=False)
+    with open_output(smk.output.links) as out:  # .gz: a fixed gzip header, same bytes on rerun
+        edges_table[first + [c for c in edges_table.columns if c not in first]].to_csv(out, sep="\t", index=False)
     missing_table = pd.concat(missing, ignore_index=True)
     with atomic_path(smk.output.missing) as tmp:
         missing_table[first + [c for c in missing_table.columns if c not in first]].to_csv(tmp, sep="\t", index=False)

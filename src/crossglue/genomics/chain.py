@@ -16,7 +16,6 @@ Layout of a :class:`ChainSet`:
 
 from __future__ import annotations
 
-import gzip
 import re
 import warnings
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from crossglue.errors import CrossglueError, where
-from crossglue.io_utils import atomic_path, read_maybe_gzip
+from crossglue.io_utils import open_output, read_maybe_gzip
 
 HEADER_COLUMNS = [
     "chain_id", "score",
@@ -298,12 +297,8 @@ def write_chains(chains: ChainSet, path: str | Path) -> None:
     """Write ``chains`` as a UCSC chain file (gzip when ``path`` ends in .gz), atomically."""
     path = Path(path)
     text = format_chains(chains).encode("ascii")
-    with atomic_path(path) as tmp:
-        if path.name.endswith(".gz"):
-            with gzip.open(tmp, "wb", compresslevel=6) as handle:
-                handle.write(text)
-        else:
-            tmp.write_bytes(text)
+    with open_output(path, "wb") as handle:
+        handle.write(text)
 
 
 def chains_from_blocks(blocks: pd.DataFrame, t_sizes: dict[str, int], q_sizes: dict[str, int]) -> ChainSet:

@@ -6,7 +6,6 @@ minutes for millions of edges); tests check that networkx reads it back unchange
 
 from __future__ import annotations
 
-import gzip
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -15,20 +14,14 @@ import pandas as pd
 
 from crossglue.errors import CrossglueError
 from crossglue.graph.validate import ATTRIBUTE_COLUMNS, EDGE_COLUMNS
-from crossglue.io_utils import atomic_path
+from crossglue.io_utils import open_output
 
 
 def write_edge_table(edges: pd.DataFrame, path: str | Path) -> None:
     """TSV (gz when the name says so): source, target, weight, sign, type, distance, corr."""
     columns = list(EDGE_COLUMNS) + [c for c in ATTRIBUTE_COLUMNS if c in edges.columns]
-    with atomic_path(path) as tmp:
-        edges[columns].to_csv(
-            tmp,
-            sep="\t",
-            index=False,
-            na_rep="NA",
-            compression={"method": "gzip", "compresslevel": 4} if str(path).endswith(".gz") else None,
-        )
+    with open_output(path, compresslevel=4) as out:
+        edges[columns].to_csv(out, sep="\t", index=False, na_rep="NA")
 
 
 def read_edge_table(path: str | Path) -> pd.DataFrame:
@@ -90,11 +83,7 @@ def write_graphml(edges: pd.DataFrame, nodes: pd.DataFrame, path: str | Path, ch
         + _data("d1", info["modality"].reset_index(drop=True))
         + "</node>\n"
     )
-    opener = gzip.open if str(path).endswith(".gz") else open
-    with (
-        atomic_path(path) as tmp,
-        opener(tmp, "wt", encoding="utf-8", **({"compresslevel": 4} if opener is gzip.open else {})) as out,
-    ):
+    with open_output(path, compresslevel=4) as out:
         out.write("\n".join(head) + "\n")
         out.write("".join(node_lines))
         for s in range(0, len(edges), chunk):

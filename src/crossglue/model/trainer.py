@@ -13,6 +13,7 @@ import copy
 import hashlib
 import logging
 import math
+import pickle
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -177,7 +178,7 @@ class Trainer:
         """What a checkpoint must match to be resumed by this trainer: shapes, settings, and
         a digest of the contents (so changed edge weights or counts never resume old state)."""
         if self._digest is None:
-            self._digest = content_digest(self.domains, self.graph)
+            self._digest = content_digest(self.domains, self.graph, self.label_codes, self.pairs)
         return {
             "domains": {k: [d.n_cells, len(d.features), d.n_input] for k, d in self.domains.items()},
             "n_nodes": self.graph.n_nodes,
@@ -294,20 +295,36 @@ class Trainer:
             "dsc_optim": self.dsc_optim.state_dict(),
             "schedulers": [s.state_dict() for s in self.schedulers],
             "state": asdict(self.state),
-            "weights": self.weights,
-            "splits": {k: (d.train, d.val) for k, d in self.domains.items()},
+            "weights": {k: torch.from_numpy(np.ascontiguousarray(w)) for k, w in self.weights.items()},
+            "splits": {k: (torch.from_numpy(d.train), torch.from_numpy(d.val)) for k, d in self.domains.items()},
             "numpy_rng": self.rng.bit_generator.state,
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
         }
 
     def save_checkpoint(self, directory: Path) -> None:
+        """Tensors and plain values only (no numpy objects), so it loads with ``weights_only=True``."""
         with atomic_path(directory / CHECKPOINT) as tmp:
             torch.save(self._snapshot(), tmp)
 
     def load_checkpoint(self, path: Path, restart_stale: bool = False) -> bool:
-        """Restore the state saved in ``path``; False when it was stale and removed instead."""
-        snap = torch.load(path, map_location=self.device, weights_only=False)
+        """Restore the state saved in ``path``; False when it was stale and removed instead.
+
+        Read with ``weights_only=True``: a checkpoint can come from elsewhere, and a full
+        unpickler would run whatever code it names."""
+        try:
+            # on the CPU: the RNG states must be CPU tensors; load_state_dict moves the rest
+            snap = torch.load(path, map_location="cpu", weights_only=True)
+        except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as err:
+            if restart_stale:
+                log.warning("%s is not a readable checkpoint of this version (%s); training starts afresh", path, err)
+                path.unlink()
+                return False
+            raise CrossglueError(
+                f"{path}: not a readable crossglue checkpoint ({err}); remove it or choose another checkpoint_dir"
+            ) from err
+        if not isinstance(snap, dict) or "fingerprint" not in snap:
+            raise CrossglueError(f"{path}: not a crossglue checkpoint (no fingerprint); remove it or choose another checkpoint_dir")
         if snap["fingerprint"] != self.fingerprint():
             if restart_stale:
                 log.warning("%s was written for other data or settings; training starts afresh", path)
@@ -315,7 +332,8 @@ class Trainer:
                 return False
             raise CrossglueError(
                 f"{path}: checkpoint was written for other data or settings "
-                f"({snap['fingerprint']} vs {self.fingerprint()}); remove it or choose another checkpoint_dir"
+                f"(differs in {', '.join(fingerprint_differences(snap['fingerprint'], self.fingerprint()))}); "
+                "remove it or choose another checkpoint_dir"
             )
         self.nets.load_state_dict(snap["nets"])
         self._best_nets = snap["best_nets"]
@@ -325,9 +343,9 @@ class Trainer:
         self.dsc_optim.load_state_dict(snap["dsc_optim"])
         for sched, s in zip(self.schedulers, snap["schedulers"], strict=True):
             sched.load_state_dict(s)
-        self.weights = snap["weights"]
+        self.weights = {k: w.cpu().numpy() for k, w in snap["weights"].items()}
         for k, (train, val) in snap["splits"].items():
-            self.domains[k].train, self.domains[k].val = train, val
+            self.domains[k].train, self.domains[k].val = train.cpu().numpy(), val.cpu().numpy()
         self.rng.bit_generator.state = snap["numpy_rng"]
         torch.set_rng_state(snap["torch_rng"])
         if snap["cuda_rng"] is not None and torch.cuda.is_available():
@@ -454,16 +472,60 @@ class Trainer:
             self.save_checkpoint(checkpoint_dir)
 
 
-def content_digest(domains: dict[str, DomainData], graph: GuidanceGraph) -> str:
-    """SHA-256 over the graph's arrays and every domain's counts, inputs, batches and labels."""
+def fingerprint_differences(saved: object, current: dict, prefix: str = "") -> list[str]:
+    """The keys (dotted, e.g. ``config.max_epochs``; ``content`` = the data) where two fingerprints differ."""
+    if not isinstance(saved, dict):
+        return [prefix.rstrip(".") or "format"] if saved != current else []
+    keys = sorted(set(saved) | set(current), key=str)
+    out = []
+    for key in keys:
+        a, b = saved.get(key), current.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += fingerprint_differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append(f"{prefix}{key}")
+    return out
+
+
+def content_digest(
+    domains: dict[str, DomainData],
+    graph: GuidanceGraph,
+    label_codes: dict[str, np.ndarray],
+    pairs: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]],
+) -> str:
+    """SHA-256 over the values the trainer consumes: the graph's arrays and every domain's
+    counts, inputs, batches, label codes, split and multiome pairs.
+
+    Only numeric arrays go in, each tagged with its name, dtype and shape, so the digest is
+    the same in every process. (Object arrays, e.g. label strings, would hash the memory
+    addresses of their elements: a new process then saw "other data" and never resumed.)
+    """
     digest = hashlib.sha256()
-    arrays = [graph.src, graph.dst, graph.weight, graph.sign]
-    for d in domains.values():
-        arrays += [d.counts.data, d.counts.indices, d.counts.indptr, d.batch_codes, d.labels, d.feature_nodes]
+
+    def add(tag: str, array: np.ndarray) -> None:
+        array = np.ascontiguousarray(array)
+        if array.dtype.hasobject:
+            raise TypeError(f"content_digest: {tag} is an object array; hash its codes, not its addresses")
+        digest.update(f"{tag}|{array.dtype.str}|{array.shape}|".encode())
+        digest.update(array.tobytes())
+
+    for k in ("src", "dst", "weight", "sign"):
+        add(f"graph.{k}", getattr(graph, k))
+    for name, d in domains.items():
+        tag = f"domain[{name}]"
+        for k in ("data", "indices", "indptr"):
+            add(f"{tag}.counts.{k}", getattr(d.counts, k))
+        add(f"{tag}.counts.shape", np.asarray(d.counts.shape, np.int64))
+        add(f"{tag}.batch_codes", d.batch_codes)
+        add(f"{tag}.labels", label_codes[name])
+        add(f"{tag}.feature_nodes", d.feature_nodes)
+        add(f"{tag}.train", d.train)
+        add(f"{tag}.val", d.val)
         if d.rep is not None:
-            arrays.append(d.rep)
-    for array in arrays:
-        digest.update(np.ascontiguousarray(array).tobytes())
+            add(f"{tag}.rep", d.rep)
+    for (a, b), (ia, ib) in sorted(pairs.items()):
+        add(f"pairs[{a},{b}].a", ia)
+        add(f"pairs[{a},{b}].b", ib)
     return digest.hexdigest()
 
 

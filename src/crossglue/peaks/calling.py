@@ -9,9 +9,13 @@ sequenced group does not win every overlap.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
 import shutil
 import subprocess
+import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,9 +103,37 @@ def cell_groups(obs: pd.DataFrame, cluster_labels: pd.Series | None = None, min_
     return pd.Series(groups.to_numpy(), index=obs.index, name="group")
 
 
-def safe_group_name(group: str) -> str:
-    """A file-name-safe version of a group label."""
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in str(group))
+# A label kept as its own file name: ASCII letters, digits, '_' and '-', not leading '-'.
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,59}")
+# The shape of a hashed name; a label that looks like one is hashed too, so a plain label
+# can never equal another label's hashed name.
+_HASHED_NAME = re.compile(r".*-[0-9a-f]{10}")
+
+
+def safe_group_name(group: object, hashed: bool = False) -> str:
+    """A file name for a group label: the label itself when it is plain (ASCII letters,
+    digits, '_' and '-', at most 60 characters), else a readable slug plus 10 hex digits of
+    the label's SHA-256, so ``InN/PVALB`` (``InN_PVALB-…``) and ``InN_PVALB`` never share
+    a file, and '..', '', '/' or unicode never reach a path. ``hashed`` forces the hash."""
+    label = str(group)
+    if not hashed and _PLAIN_NAME.fullmatch(label) and not _HASHED_NAME.fullmatch(label):
+        return label
+    ascii_text = unicodedata.normalize("NFKD", label).encode("ascii", "ignore").decode("ascii")
+    slug = re.sub(r"[^A-Za-z0-9]+", "_", ascii_text).strip("_")[:40] or "group"
+    return f"{slug}-{hashlib.sha256(label.encode('utf-8')).hexdigest()[:10]}"
+
+
+def group_file_names(groups: Iterable[object]) -> dict[str, str]:
+    """:func:`safe_group_name` of every distinct label, collision-free also on a
+    case-insensitive file system (``Astro`` and ``astro`` both get a hash)."""
+    labels = sorted({str(g) for g in groups})
+    names = {g: safe_group_name(g) for g in labels}
+    folded = pd.Series([n.casefold() for n in names.values()])
+    clash = set(folded[folded.duplicated(keep=False)])
+    names = {g: safe_group_name(g, hashed=n.casefold() in clash) for g, n in names.items()}
+    if len({n.casefold() for n in names.values()}) < len(names):  # a 40-bit hash collision
+        raise CrossglueError(f"cell groups {labels}: two labels map to the same file name; rename one")
+    return names
 
 
 # --- pseudobulk -------------------------------------------------------------------------------
@@ -122,7 +154,8 @@ def write_pseudobulk_insertions(
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     names = pd.Index(sorted(groups.unique()))
-    paths = {g: outdir / f"{safe_group_name(g)}.insertions.bed" for g in names}
+    files = group_file_names(names)
+    paths = {g: outdir / f"{files[str(g)]}.insertions.bed" for g in names}
     handles = {g: open(p, "w") for g, p in paths.items()}  # noqa: SIM115 - closed below
     try:
         for sample, path in fragments.items():
@@ -154,11 +187,15 @@ def genome_size(sizes: dict[str, int]) -> int:
     return int(sum(sizes.values()))
 
 
-def call_group_summits(bed: Path, group: str, gsize: int, params: PeakParams, workdir: Path) -> pd.DataFrame:
-    """MACS2 summits of one group's insertions: chrom, summit, -log10 p and q, group, MACS2 peak region."""
+def call_group_summits(
+    bed: Path, group: str, gsize: int, params: PeakParams, workdir: Path, name: str | None = None
+) -> pd.DataFrame:
+    """MACS2 summits of one group's insertions: chrom, summit, -log10 p and q, group, MACS2 peak region.
+
+    ``name`` prefixes MACS2's files (default :func:`safe_group_name` of the group)."""
     if shutil.which(params.macs2) is None:
         raise CrossglueError(f"peak calling needs the '{params.macs2}' program on PATH (MACS2 or MACS3)")
-    name = safe_group_name(group)
+    name = safe_group_name(group) if name is None else name
     cmd = [
         params.macs2, "callpeak", "-t", str(bed), "-f", "BED", "-n", name, "--outdir", str(workdir),
         "-g", str(gsize), "--nomodel", "--shift", str(params.shift), "--extsize", str(params.extsize),
@@ -280,7 +317,8 @@ def call_species_peaks(
     workdir = Path(workdir)
     beds = write_pseudobulk_insertions(fragments, groups, aliases, sizes, workdir)
     gsize = genome_size(sizes)
-    calls = [call_group_summits(bed, g, gsize, params, workdir) for g, bed in beds.items()]  # groups
+    files = group_file_names(beds)
+    calls = [call_group_summits(bed, g, gsize, params, workdir, files[str(g)]) for g, bed in beds.items()]  # groups
     summits = pd.concat(calls, ignore_index=True) if calls else pd.DataFrame()
     log.info("%s: %d summits from %d groups", species, len(summits), len(beds))
     if not len(summits):
