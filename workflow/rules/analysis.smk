@@ -5,13 +5,6 @@ The annotated cells go to results/analysis/cells.h5ad (Snakemake cannot rewrite 
 results/model/cells.h5ad, its own input): same cells, plus Leiden, UMAP and transferred labels.
 """
 
-from crossglue.analysis.settings import analysis_settings
-
-try:
-    ANALYSIS = analysis_settings(config.get("analysis"))
-except CrossglueError as err:
-    raise WorkflowError(f"crossglue: {err}") from None
-
 # Truth tables exist only for the simulated demo (or a user's own simulation).
 TRUTH_DIR = ANALYSIS["truth_dir"] or (
     f"{DEMO['outdir']}/truth" if DEMO["enabled"] else None

@@ -21,9 +21,11 @@ os.environ.update(
 )
 sys.path.insert(0, str(REPO / "src"))
 
+from crossglue.analysis.settings import analysis_settings, report_settings  # noqa: E402
 from crossglue.config import load_and_check  # noqa: E402
 from crossglue.errors import CrossglueError  # noqa: E402
 from crossglue.genomics.chain import check_configured_chains  # noqa: E402
+from crossglue.graph.settings import graph_settings  # noqa: E402
 from crossglue.interrupts import forward_interrupts_to_jobs  # noqa: E402
 
 # Ctrl-C (SIGINT) stops the running jobs too, also when it reached Snakemake alone.
@@ -39,6 +41,15 @@ except CrossglueError as err:
 validate(config, str(CONFIG_SCHEMA))
 try:  # chains against the species they connect: headers only, before any job
     check_configured_chains(config["chains"], config["species"])
+except CrossglueError as err:
+    raise WorkflowError(f"crossglue: {err}") from None
+
+# Settings of the later stages, checked now so that a typo stops the run before any job.
+try:
+    GRAPH = config["graph"]
+    graph_settings(GRAPH)
+    ANALYSIS = analysis_settings(config.get("analysis"))
+    REPORT = report_settings(config.get("report"))
 except CrossglueError as err:
     raise WorkflowError(f"crossglue: {err}") from None
 
@@ -163,3 +174,32 @@ def final_outputs():
         "results/analysis/species_modules.tsv",
         "results/report/report.html",
     ]
+
+
+SPECIES_PAIRS = [(a, b) for a in species_names for b in species_names if a != b]
+ATAC_MODALITIES = ["atac", "multiome"]  # samples with a fragments file
+
+
+def alias_table(key):
+    """Input function: [chrom alias table] of the species named by wildcard ``key`` (``sample``:
+    the sample's species), or [] when the species has none."""
+
+    def get(wc):
+        name = (
+            samples.loc[wc.sample, "species"] if key == "sample" else getattr(wc, key)
+        )
+        path = species_cfg(name).get("chrom_aliases")
+        return [path] if path else []
+
+    return get
+
+
+def species_fragments(wc):
+    """Fragments files of every ATAC / multiome sample of ``wc.species``."""
+    return [
+        samples.loc[s, "fragments"] for s in samples_of(wc.species, ATAC_MODALITIES)
+    ]
+
+
+def species_fragment_indexes(wc):
+    return [f + ".tbi" for f in species_fragments(wc)]

@@ -23,11 +23,7 @@ rule ingest_sample:
         chrom_sizes=lambda wc: species_cfg(samples.loc[wc.sample, "species"])[
             "chrom_sizes"
         ],
-        aliases=lambda wc: (
-            [species_cfg(samples.loc[wc.sample, "species"])["chrom_aliases"]]
-            if species_cfg(samples.loc[wc.sample, "species"]).get("chrom_aliases")
-            else []
-        ),
+        aliases=alias_table("sample"),
     output:
         qc="results/ingest/samples/{sample}/qc.tsv",
         rna="results/ingest/samples/{sample}/rna.h5ad",

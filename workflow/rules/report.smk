@@ -1,13 +1,6 @@
 """The report: one self-contained HTML file from every stage's outputs, and its figures as
 PNGs for `snakemake --report` (report: directives, captions under workflow/report/)."""
 
-from crossglue.analysis.settings import report_settings
-
-try:
-    REPORT = report_settings(config.get("report"))
-except CrossglueError as err:
-    raise WorkflowError(f"crossglue: {err}") from None
-
 
 rule report:
     input:

@@ -1,0 +1,32 @@
+"""The union element table: one row per regulatory element, its coordinates per species and its class."""
+
+
+rule union_elements:
+    input:
+        peaks=expand("results/peaks/{species}/peaks.tsv", species=species_names),
+        summits=expand("results/peaks/{species}/summits.tsv.gz", species=species_names),
+        chrom_sizes=[species_cfg(s)["chrom_sizes"] for s in species_names],
+        lifts=[f"results/liftover/{a}_to_{b}.tsv" for a, b in SPECIES_PAIRS],
+    output:
+        union="results/consensus/union_peaks.tsv",
+        summary="results/consensus/summary.tsv",
+        reasons="results/consensus/liftover_reasons.tsv",
+        widths="results/consensus/peak_widths.tsv",
+        plot_classes="results/consensus/plots/element_classes.png",
+        plot_reasons="results/consensus/plots/liftover_reasons.png",
+        plot_widths="results/consensus/plots/peak_widths.png",
+    log:
+        "logs/consensus/union_elements.log",
+    benchmark:
+        "benchmarks/consensus/union_elements.tsv"
+    conda:
+        "../../envs/peaks.yaml"
+    threads: 1
+    resources:
+        mem_mb=mem_mb(160),
+        runtime=30,
+    params:
+        species=species_names,
+        pairs=SPECIES_PAIRS,
+    script:
+        "../scripts/union_elements.py"
