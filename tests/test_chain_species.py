@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from crossglue.elements.union import check_lifted_fraction, lift_peaks, recipe_from_config
+from crossglue.elements.recipes import check_lifted_fraction, lift_peaks, recipe_from_config
 from crossglue.errors import CrossglueError
 from crossglue.genomics.chain import (
     Assembly,

@@ -8,15 +8,8 @@ import pytest
 
 from crossglue.genomics.chain import chains_from_blocks
 from crossglue.errors import CrossglueError
-from crossglue.elements.union import (
-    PASS,
-    RECIPES,
-    LiftRecipe,
-    build_union,
-    class_summary,
-    lift_peaks,
-    recipe_from_config,
-)
+from crossglue.elements.recipes import PASS, RECIPES, LiftRecipe, lift_peaks, recipe_from_config
+from crossglue.elements.union import build_union, class_summary
 
 SIZE = 20_000
 # Aligned blocks (a_start, b_start, size) between species "ape" (chrA) and "bat" (chrB), + strand:
@@ -304,7 +297,7 @@ def test_report_inputs_count_classes_reasons_and_widths(two_species, tmp_path):
 
 
 def test_lift_table_with_an_unknown_status_is_rejected(tmp_path, two_species):
-    from crossglue.elements.union import read_lift_table
+    from crossglue.elements.recipes import read_lift_table
 
     ape, bat, ab, ba = two_species
     table = lift_peaks(ape, ab, ba)

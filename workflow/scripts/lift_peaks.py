@@ -10,7 +10,7 @@ from crossglue.genomics.genome import read_aliases, read_chrom_sizes
 from crossglue.io_utils import atomic_path
 from crossglue.peaks.calling import read_peaks
 from crossglue.snakemake_script import run
-from crossglue.elements.union import PASS, check_lifted_fraction, lift_peaks, recipe_from_config
+from crossglue.elements.recipes import PASS, check_lifted_fraction, lift_peaks, recipe_from_config
 
 log = logging.getLogger("crossglue.lift_peaks")
 

@@ -7,7 +7,8 @@ from crossglue.io_utils import atomic_path
 from crossglue.elements.report import write_report_inputs
 from crossglue.peaks.calling import read_peaks
 from crossglue.snakemake_script import run
-from crossglue.elements.union import build_union, read_lift_table
+from crossglue.elements.union import build_union
+from crossglue.elements.recipes import read_lift_table
 
 log = logging.getLogger("crossglue.union_elements")
 

@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from crossglue.io_utils import atomic_path  # noqa: E402
-from crossglue.elements.union import class_summary  # noqa: E402
+from crossglue.elements.union import class_summary
 
 
 def liftover_reasons(lifts: dict[tuple[str, str], pd.DataFrame]) -> pd.DataFrame:

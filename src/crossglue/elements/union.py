@@ -1,9 +1,6 @@
-"""Union element table across N species: lift every peak set to every other species, classify.
+"""Union element table across N species from every peak set lifted to every other species.
 
-Lifting follows one of two published recipes (``LiftRecipe``): Caglayan et al. (Konopka
-lab; liftOver ``-multiple -minMatch=0.5``, multi-mappers dropped, lifted/original length in
-[0.5, 2], ≥ 50 % reciprocal overlap after lifting back) or Yuan et al. 2024 (``-minMatch=0.95``,
-single mapping). A lifted peak is re-centred on its lifted summit at the peak width. Peaks
+Lifting is :mod:`crossglue.elements.recipes`. Peaks
 of two species that overlap after lifting become one element (one-to-one, largest overlap
 first); every other peak is an element of its own. Classes (a contract, see DESIGN.md):
 ``conserved``, ``{s}_accessible``, ``{s}_sequence``, ``ambiguous``.
@@ -13,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,202 +18,10 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from crossglue.genomics.intervals import overlapping_elements
-from crossglue.config import section_settings
+from crossglue.elements.recipes import AMBIGUOUS, PASS, UNMAPPED
 from crossglue.errors import CrossglueError
 
 log = logging.getLogger(__name__)
-
-# status of one peak lifted to one other species
-PASS, AMBIGUOUS, UNMAPPED = "pass", "ambiguous", "unmapped"
-LIFT_COLUMNS = [
-    "peak_id", "status", "reason", "reason_code", "chrom", "start", "end", "summit",
-    "lifted_chrom", "lifted_start", "lifted_end", "n_mappings", "length_ratio", "reciprocal_overlap",
-]  # fmt: skip
-
-
-@dataclass(frozen=True)
-class LiftRecipe:
-    """liftOver settings and the checks a lifted peak must pass (None = check off)."""
-
-    name: str = "caglayan"
-    min_match: float = 0.5
-    multiple: bool = True
-    min_length_ratio: float | None = 0.5
-    max_length_ratio: float | None = 2.0
-    min_reciprocal_overlap: float | None = 0.5
-
-
-LIFT_CHECKS = ("min_lifted_fraction",)  # liftover keys that check a result instead of shaping the recipe
-
-RECIPES = {
-    "caglayan": LiftRecipe(),
-    "yuan": LiftRecipe("yuan", 0.95, False, None, None, None),
-}
-
-
-def recipe_from_config(cfg: dict | None) -> LiftRecipe:
-    """``liftover: {recipe: caglayan|yuan, min_match: ..., ...}``; keys given override the recipe."""
-    cfg = {k: v for k, v in section_settings("liftover", cfg).items() if k not in LIFT_CHECKS}
-    return replace(RECIPES[cfg.pop("recipe")], **cfg)
-
-
-# --- lifting one species' peaks to another ------------------------------------------------------
-
-
-def _reciprocal(a_start, a_end, b_start, b_end) -> np.ndarray:
-    """Overlap as a fraction of the longer interval (≥ x means ≥ x of both)."""
-    overlap = np.maximum(0, np.minimum(a_end, b_end) - np.maximum(a_start, b_start))
-    return overlap / np.maximum(np.maximum(a_end - a_start, b_end - b_start), 1)
-
-
-def lift_peaks(
-    peaks: pd.DataFrame,
-    chains_to: object,
-    chains_back: object | None,
-    recipe: LiftRecipe = LiftRecipe(),
-    target_sizes: dict[str, int] | None = None,
-) -> pd.DataFrame:
-    """Status of every peak lifted to the other species, one row per peak (``LIFT_COLUMNS``).
-
-    ``peaks`` has peak_id, chrom, start, end, summit. Mapped peaks are re-centred on the
-    lifted summit (the lifted interval's centre when the summit itself does not lift into
-    it) and keep the source width, shifted inside the target chromosome if needed.
-    """
-    from crossglue.genomics.liftover import lift_intervals, lift_points
-
-    peaks = peaks.reset_index(drop=True)
-    n = len(peaks)
-    out = pd.DataFrame({c: pd.Series(pd.NA, index=range(n), dtype=object) for c in LIFT_COLUMNS})
-    out["peak_id"] = peaks["peak_id"].to_numpy()
-    out["n_mappings"] = 0
-    for c in ("length_ratio", "reciprocal_overlap"):
-        out[c] = np.nan
-    index = pd.Index(peaks["peak_id"])
-    intervals = peaks[["chrom", "start", "end"]].assign(name=peaks["peak_id"].to_numpy())
-    result = lift_intervals(intervals, chains_to, min_match=recipe.min_match, multiple=recipe.multiple)
-
-    # unmapped: cannot lift (sequence) unless the reason is a duplication (multi-mapper)
-    un = result.unmapped
-    rows = index.get_indexer(un["name"])
-    is_dup = (un["reason_code"] == "duplicated").to_numpy()
-    out.loc[rows, "status"] = np.where(is_dup, AMBIGUOUS, UNMAPPED)
-    out.loc[rows, "reason"] = un["reason"].astype(str).to_numpy()
-    out.loc[rows, "reason_code"] = un["reason_code"].astype(str).to_numpy()
-
-    mapped = result.mapped.reset_index(drop=True)
-    counts = mapped["name"].value_counts()
-    mrows = index.get_indexer(counts.index)
-    out.loc[mrows, "n_mappings"] = counts.to_numpy()
-    multi = counts.index[counts > 1]
-    out.loc[index.get_indexer(multi), ["status", "reason", "reason_code"]] = [
-        AMBIGUOUS,
-        "Multiple mappings in new",
-        "multiple",
-    ]
-    single = mapped[~mapped["name"].isin(multi)].reset_index(drop=True)
-    srows = index.get_indexer(single["name"])
-    out.loc[srows, "status"] = PASS
-    out.loc[srows, "lifted_chrom"] = single["chrom"].astype(str).to_numpy()
-    out.loc[srows, "lifted_start"] = single["start"].to_numpy(np.int64)
-    out.loc[srows, "lifted_end"] = single["end"].to_numpy(np.int64)
-    orig_len = (peaks["end"] - peaks["start"]).to_numpy(np.int64)
-    lifted_len = (single["end"] - single["start"]).to_numpy(np.int64)
-    ratio = lifted_len / np.maximum(orig_len[srows], 1)
-    out.loc[srows, "length_ratio"] = ratio
-    if recipe.min_length_ratio is not None or recipe.max_length_ratio is not None:
-        lo = recipe.min_length_ratio if recipe.min_length_ratio is not None else 0.0
-        hi = recipe.max_length_ratio if recipe.max_length_ratio is not None else np.inf
-        bad = (ratio < lo) | (ratio > hi)
-        out.loc[srows[bad], ["status", "reason_code"]] = [AMBIGUOUS, "length_ratio"]
-        out.loc[srows[bad], "reason"] = [f"lifted/original length {r:.2f} outside [{lo:g}, {hi:g}]" for r in ratio[bad]]
-
-    if recipe.min_reciprocal_overlap is not None:
-        if chains_back is None:
-            raise CrossglueError("liftover: the reciprocal-overlap check needs the chain file back to the source")
-        check = single[(out.loc[srows, "status"] == PASS).to_numpy()]
-        back = lift_intervals(
-            check[["chrom", "start", "end", "name"]], chains_back, min_match=recipe.min_match, multiple=recipe.multiple
-        ).mapped
-        crow = index.get_indexer(back["name"])
-        same_chrom = back["chrom"].astype(str).to_numpy() == peaks["chrom"].astype(str).to_numpy()[crow]
-        frac = np.where(
-            same_chrom,
-            _reciprocal(
-                back["start"].to_numpy(np.int64),
-                back["end"].to_numpy(np.int64),
-                peaks["start"].to_numpy(np.int64)[crow],
-                peaks["end"].to_numpy(np.int64)[crow],
-            ),
-            0.0,
-        )
-        best = pd.Series(frac).groupby(crow).max()
-        recip = best.reindex(index.get_indexer(check["name"]), fill_value=0.0).to_numpy()
-        crows = index.get_indexer(check["name"])
-        out.loc[crows, "reciprocal_overlap"] = recip
-        bad = recip < recipe.min_reciprocal_overlap
-        out.loc[crows[bad], ["status", "reason_code"]] = [AMBIGUOUS, "reciprocal"]
-        out.loc[crows[bad], "reason"] = [
-            f"reciprocal overlap {r:.2f} < {recipe.min_reciprocal_overlap:g} after lifting back" for r in recip[bad]
-        ]
-
-    # re-centre passing peaks on the lifted summit
-    ok = np.flatnonzero((out["status"] == PASS).to_numpy())
-    if len(ok):
-        half_left = (peaks["summit"] - peaks["start"]).to_numpy(np.int64)[ok]
-        width = orig_len[ok]
-        l_chrom = out["lifted_chrom"].to_numpy()[ok].astype(str)
-        l_start = out["lifted_start"].to_numpy()[ok].astype(np.int64)
-        l_end = out["lifted_end"].to_numpy()[ok].astype(np.int64)
-        centre = (l_start + l_end) // 2
-        pts = lift_points(peaks["chrom"].to_numpy()[ok].astype(str), peaks["summit"].to_numpy(np.int64)[ok], chains_to)
-        if len(pts):
-            q = pts["query"].to_numpy(np.int64)
-            inside = (
-                (pts["chrom"].astype(str).to_numpy() == l_chrom[q])
-                & (pts["pos"].to_numpy() >= l_start[q])
-                & (pts["pos"].to_numpy() < l_end[q])
-            )
-            hit = pts[inside].drop_duplicates("query")
-            centre[hit["query"].to_numpy(np.int64)] = hit["pos"].to_numpy(np.int64)
-        start = centre - half_left
-        if target_sizes is not None:
-            size = pd.Series(l_chrom).map(target_sizes).to_numpy(np.float64)
-            size = np.where(np.isnan(size), np.inf, size)
-            start = np.minimum(start, size - width).astype(np.int64)
-        start = np.maximum(start, 0)
-        out.loc[ok, "chrom"] = l_chrom
-        out.loc[ok, "start"] = start
-        out.loc[ok, "end"] = start + width
-        out.loc[ok, "summit"] = start + half_left
-    missing = out["status"].isna()
-    if missing.any():
-        raise CrossglueError(
-            f"liftover returned neither a mapping nor a reason for {int(missing.sum())} peak(s), "
-            f"e.g. {out.loc[missing, 'peak_id'].iloc[0]}"
-        )
-    return out
-
-
-def check_lifted_fraction(lifted: pd.DataFrame, floor: float, source: str, target: str, chain: str,
-                          recipe: str = "caglayan") -> None:
-    """Raise when fewer than ``floor`` of the peaks pass the lift: a wrong or foreign chain file.
-
-    ``lifted`` is :func:`lift_peaks`' table; the message names the pair, the fraction, the
-    chain file and the commonest reasons (config ``liftover.min_lifted_fraction``).
-    """
-    n = len(lifted)
-    passed = int((lifted["status"] == PASS).sum())
-    if not n or passed >= floor * n:
-        return
-    reasons = lifted.loc[lifted["status"] != PASS, "reason_code"].astype(str).value_counts()
-    top = ", ".join(f"{code} {count}" for code, count in reasons.iloc[:3].items())
-    raise CrossglueError(
-        f"liftover {source} → {target}: only {passed} of {n} peaks ({100 * passed / n:.1f} %) pass the {recipe} "
-        f"recipe with chain file {chain}, below liftover.min_lifted_fraction = {floor:g} (failed: {top}); check "
-        f"that this chain connects {source}'s assembly to {target}'s and that its chromosome names are the peaks' "
-        "(through the species' chrom_aliases)"
-    )
-
 
 # --- union -------------------------------------------------------------------------------------
 
@@ -326,37 +130,7 @@ def build_union(
     n_nodes = int(offsets[-1])
     pos = {s: pd.Index(peaks[s]["peak_id"].astype(str)) for s in species}
 
-    # edges: a's passing lifted peak overlaps one of b's peaks (either direction)
-    edge_parts = []
-    for (a, b), lift in lifts.items():
-        ia, ib = species.index(a), species.index(b)
-        ok = lift[lift["status"] == PASS]
-        target = peaks[b].sort_values(["chrom", "start"], kind="stable")
-        for chrom, sub in ok.groupby("chrom", sort=False):  # chromosomes
-            tb = target[target["chrom"] == chrom]
-            if not len(tb):
-                continue
-            qs, qe = sub["start"].to_numpy(np.int64), sub["end"].to_numpy(np.int64)
-            q, e = overlapping_elements(tb["start"].to_numpy(np.int64), tb["end"].to_numpy(np.int64), qs, qe)
-            overlap = np.minimum(qe[q], tb["end"].to_numpy()[e]) - np.maximum(qs[q], tb["start"].to_numpy()[e])
-            u = offsets[ia] + pos[a].get_indexer(sub["peak_id"].to_numpy()[q])
-            v = offsets[ib] + pos[b].get_indexer(tb["peak_id"].to_numpy()[e])
-            lo_first = ia < ib
-            edge_parts.append(
-                pd.DataFrame(
-                    {
-                        "u": np.where(lo_first, u, v),
-                        "v": np.where(lo_first, v, u),
-                        "overlap": overlap,
-                        "pair": min(ia, ib) * len(species) + max(ia, ib),
-                    }
-                )
-            )
-    edges = (
-        pd.concat(edge_parts, ignore_index=True).groupby(["pair", "u", "v"], as_index=False)["overlap"].max()
-        if edge_parts
-        else pd.DataFrame({"pair": [], "u": [], "v": [], "overlap": []}, dtype=np.int64)
-    )
+    edges = _overlap_edges(peaks, lifts, species, offsets, pos)
     matched = pd.concat(
         [_mutual_best(e[["u", "v", "overlap"]]).assign(pair=p) for p, e in edges.groupby("pair")]
         or [edges[["u", "v", "overlap", "pair"]]],
@@ -386,7 +160,71 @@ def build_union(
         status[(a, b)] = st
         lifted[(a, b)] = (idx, lift)
 
-    table = {"element_id": None, "class": None}
+    coords = _element_coordinates(peaks, lifts, lifted, species, offsets, member, node_peak)
+    called = member >= 0
+    pair_class = _pair_classes(species, member, status)
+    overall, reason = _overall_classes(species, member, lifted, n_nodes)
+    order = _genome_order(species, called, coords, chrom_order)
+    out = pd.DataFrame({"element_id": [f"el{i:07d}" for i in range(1, n_el + 1)]})
+    out["class"] = overall[order]
+    for s in species:
+        chrom, start, end, peak = coords[s]
+        exists = chrom[order] != None  # noqa: E711
+        out[f"{s}_chrom"] = pd.Series(chrom[order], dtype=object)
+        out[f"{s}_start"] = pd.array(np.where(exists, start[order], 0), dtype="Int64").astype("Int64")
+        out[f"{s}_end"] = pd.array(np.where(exists, end[order], 0), dtype="Int64")
+        out.loc[~exists, [f"{s}_start", f"{s}_end"]] = pd.NA
+        out[f"{s}_peak"] = pd.Series(peak[order], dtype=object)
+    out["unmapped_reason"] = pd.Series(reason[order], dtype=object)
+    for column, cls in pair_class.items():
+        out[column] = pd.Series(cls[order], dtype=object)
+    if len(species) == 2:
+        only = next(iter(pair_class))
+        mismatch = out[only].fillna("") != out["class"].fillna("")
+        if mismatch.any():
+            raise AssertionError("union: pair class differs from class with two species")  # internal invariant
+    return out
+
+
+def _overlap_edges(peaks: dict, lifts: dict, species: list[str], offsets: np.ndarray, pos: dict) -> pd.DataFrame:
+    """(pair, u, v, overlap): a's passing lifted peak u overlaps b's peak v (node indices, u < v by species)."""
+    edge_parts = []
+    for (a, b), lift in lifts.items():
+        ia, ib = species.index(a), species.index(b)
+        ok = lift[lift["status"] == PASS]
+        target = peaks[b].sort_values(["chrom", "start"], kind="stable")
+        for chrom, sub in ok.groupby("chrom", sort=False):  # chromosomes
+            tb = target[target["chrom"] == chrom]
+            if not len(tb):
+                continue
+            qs, qe = sub["start"].to_numpy(np.int64), sub["end"].to_numpy(np.int64)
+            q, e = overlapping_elements(tb["start"].to_numpy(np.int64), tb["end"].to_numpy(np.int64), qs, qe)
+            overlap = np.minimum(qe[q], tb["end"].to_numpy()[e]) - np.maximum(qs[q], tb["start"].to_numpy()[e])
+            u = offsets[ia] + pos[a].get_indexer(sub["peak_id"].to_numpy()[q])
+            v = offsets[ib] + pos[b].get_indexer(tb["peak_id"].to_numpy()[e])
+            lo_first = ia < ib
+            edge_parts.append(
+                pd.DataFrame(
+                    {
+                        "u": np.where(lo_first, u, v),
+                        "v": np.where(lo_first, v, u),
+                        "overlap": overlap,
+                        "pair": min(ia, ib) * len(species) + max(ia, ib),
+                    }
+                )
+            )
+    if not edge_parts:
+        return pd.DataFrame({"pair": [], "u": [], "v": [], "overlap": []}, dtype=np.int64)
+    return pd.concat(edge_parts, ignore_index=True).groupby(["pair", "u", "v"], as_index=False)["overlap"].max()
+
+
+def _element_coordinates(
+    peaks: dict, lifts: dict, lifted: dict, species: list[str], offsets: np.ndarray, member: np.ndarray,
+    node_peak: np.ndarray,
+) -> dict[str, tuple]:  # fmt: skip
+    """Per species: (chrom, start, end, peak) of every element; from its own peak where called,
+    else lifted from the first species whose peak passes."""
+    n_nodes = len(node_peak)
     coords = {}
     for j, s in enumerate(species):
         has = member[:, j] >= 0
@@ -413,7 +251,12 @@ def build_union(
             end[take] = lift["end"].to_numpy()[row[take]].astype(np.int64)
         coords[s] = (chrom, start, end, np.where(has, node_peak[np.maximum(node, 0)], None))
 
-    # pair classes
+    return coords
+
+
+def _pair_classes(species: list[str], member: np.ndarray, status: dict) -> dict[str, np.ndarray]:
+    """``class_{a}_{b}`` of every element for each species pair."""
+    n_el = len(member)
     called = member >= 0
     pair_class = {}
     for a, b in itertools.combinations(sorted(species), 2):
@@ -429,7 +272,15 @@ def build_union(
             cls[only & (st == UNMAPPED)] = f"{x}_sequence"
         pair_class[f"class_{a}_{b}"] = cls
 
-    # overall class and reason
+    return pair_class
+
+
+def _overall_classes(
+    species: list[str], member: np.ndarray, lifted: dict, n_nodes: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Class over all species (conserved when called in two or more) and the unmapped reason."""
+    n_el = len(member)
+    called = member >= 0
     n_called = called.sum(axis=1)
     overall = np.full(n_el, None, dtype=object)
     overall[n_called >= 2] = "conserved"
@@ -466,7 +317,12 @@ def build_union(
         reason[single & any_pass & (len(species) > 2)] = text[single & any_pass & (len(species) > 2)]
     reason = np.where(reason == "", None, reason)
 
-    # order elements by the genome position of their first called species
+    return overall, reason
+
+
+def _genome_order(species: list[str], called: np.ndarray, coords: dict, chrom_order: dict) -> np.ndarray:
+    """Elements ordered by the genome position of their first called species."""
+    n_el = len(called)
     primary = np.argmax(called, axis=1)
     sort_chrom = np.zeros(n_el, np.int64)
     sort_start = np.zeros(n_el, np.int64)
@@ -477,25 +333,7 @@ def build_union(
         sort_start[sel] = coords[s][1][sel]
     order = np.lexsort((sort_start, sort_chrom, primary))
 
-    out = pd.DataFrame({"element_id": [f"el{i:07d}" for i in range(1, n_el + 1)]})
-    out["class"] = overall[order]
-    for s in species:
-        chrom, start, end, peak = coords[s]
-        exists = chrom[order] != None  # noqa: E711
-        out[f"{s}_chrom"] = pd.Series(chrom[order], dtype=object)
-        out[f"{s}_start"] = pd.array(np.where(exists, start[order], 0), dtype="Int64").astype("Int64")
-        out[f"{s}_end"] = pd.array(np.where(exists, end[order], 0), dtype="Int64")
-        out.loc[~exists, [f"{s}_start", f"{s}_end"]] = pd.NA
-        out[f"{s}_peak"] = pd.Series(peak[order], dtype=object)
-    out["unmapped_reason"] = pd.Series(reason[order], dtype=object)
-    for column, cls in pair_class.items():
-        out[column] = pd.Series(cls[order], dtype=object)
-    if len(species) == 2:
-        only = next(iter(pair_class))
-        mismatch = out[only].fillna("") != out["class"].fillna("")
-        if mismatch.any():
-            raise AssertionError("union: pair class differs from class with two species")  # internal invariant
-    return out
+    return order
 
 
 def class_summary(union: pd.DataFrame, species: list[str]) -> pd.DataFrame:
@@ -505,23 +343,6 @@ def class_summary(union: pd.DataFrame, species: list[str]) -> pd.DataFrame:
         counts = union[f"class_{a}_{b}"].fillna("none").value_counts()
         rows.append(pd.DataFrame({"species_a": a, "species_b": b, "class": counts.index, "n_elements": counts.values}))
     return pd.concat(rows, ignore_index=True)
-
-
-def read_lift_table(path) -> pd.DataFrame:
-    """Read a lift table written by rule lift_peaks (``LIFT_COLUMNS``), checking its columns."""
-    table = pd.read_csv(
-        path, sep="\t", dtype={"peak_id": str, "status": str, "reason": object, "chrom": object, "lifted_chrom": object}
-    )
-    missing = [c for c in LIFT_COLUMNS if c not in table]
-    if missing:
-        raise CrossglueError(f"{path}: missing column(s) {', '.join(missing)}; expected a crossglue lift table")
-    bad = ~table["status"].isin([PASS, AMBIGUOUS, UNMAPPED])
-    if bad.any():
-        i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise CrossglueError(
-            f"{path}:{i + 2}: status '{table['status'].iloc[i]}'; expected {PASS}, {AMBIGUOUS} or {UNMAPPED}"
-        )
-    return table
 
 
 # --- reading the union table back ---------------------------------------------------------
