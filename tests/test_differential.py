@@ -73,13 +73,15 @@ def test_cell_types_without_replicates_are_not_tested():
     assert set(res["cell_type"]) == {"A"}
 
 
-def test_one_to_one_orthologs_drop_genes_with_several_partners():
-    edges = pd.DataFrame(
+def test_one_to_one_orthologs_come_from_the_ortholog_links_in_either_orientation():
+    links = pd.DataFrame(
         {
-            "source": ["human:G1", "human:G2", "human:G2", "human:G3", "macaque:M1", "human:G1"],
-            "target": ["macaque:M1", "macaque:M2", "macaque:M3", "macaque:M4", "human:G1", "human:G1"],
-            "type": ["ortholog", "ortholog", "ortholog", "ortholog", "ortholog", "self"],
+            "species_a": ["human", "human", "human", "macaque", "human"],
+            "species_b": ["macaque", "macaque", "macaque", "human", "chimp"],
+            "gene_a": ["G1", "G2", "G2", "M4", "G5"],
+            "gene_b": ["M1", "M2", "M3", "G3", "C5"],
+            "homology_type": ["one2one", "one2many", "one2many", "one2one", "one2one"],
         }
     )
-    pairs = one_to_one_orthologs(edges, "human", "macaque")
+    pairs = one_to_one_orthologs(links, "human", "macaque")
     assert pairs.values.tolist() == [["G1", "M1"], ["G3", "M4"]]

@@ -57,7 +57,7 @@ def planted_embeddings(seed: int = 0, n_genes: int = 100, per_gene: int = 6, dim
     """Each gene has 6 candidate elements; the first 2 are its true regulators, embedded close
     to it; the prior (distance) is uninformative about which."""
     rng = np.random.default_rng(seed)
-    rows, emb, pairs = [], {}, []
+    emb, pairs = {}, []
     for s in ("human", "macaque"):
         for g in range(n_genes):
             gnode = f"{s}:G{g}"

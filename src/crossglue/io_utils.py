@@ -91,11 +91,11 @@ def h5ad_var(path: str | Path):
         raise CrossglueError(f"{path}: not an h5ad file with a 'var' table ({err})") from None
 
 
-def write_tsv(table, path: str | Path, index: bool = False) -> None:
+def write_tsv(table, path: str | Path, index: bool = False, float_format: str | None = None) -> None:
     """A table as TSV (gzip when the name ends .gz, through :func:`open_output`, so reruns are
     byte-identical), missing values as ``NA``; whole file or nothing."""
     with open_output(path) as out:
-        table.to_csv(out, sep="\t", index=index, na_rep="NA")
+        table.to_csv(out, sep="\t", index=index, na_rep="NA", float_format=float_format)
 
 
 def _h5ad_ready(adata):

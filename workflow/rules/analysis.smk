@@ -146,7 +146,7 @@ rule species_differential:
         cells="results/analysis/cells.h5ad",
         rna=expand("results/ingest/{species}/rna.h5ad", species=species_names),
         atac=expand("results/counts/{species}/atac.h5ad", species=species_names),
-        edges="results/graph/guidance_edges.tsv.gz",
+        orthologs="results/graph/ortholog_links.tsv.gz",
     output:
         genes="results/analysis/differential_genes.tsv",
         elements="results/analysis/differential_elements.tsv",

@@ -117,17 +117,85 @@ def species_differential(
     return pd.concat(results, ignore_index=True) if results else pd.DataFrame(columns=RESULT_COLUMNS)
 
 
-def one_to_one_orthologs(edges: pd.DataFrame, species_a: str, species_b: str) -> pd.DataFrame:
-    """Gene pairs (gene_a, gene_b) linked by exactly one ortholog edge on each side, from the
-    guidance edge table (nodes ``species:gene_id``)."""
-    orth = edges[edges["type"] == "ortholog"]
-    src = orth["source"].str.split(":", n=1, expand=True)
-    dst = orth["target"].str.split(":", n=1, expand=True)
-    if src.shape[1] < 2 or dst.shape[1] < 2:
-        return pd.DataFrame(columns=["gene_a", "gene_b"])
-    pairs = pd.DataFrame({"gene_a": src[1].to_numpy(), "gene_b": dst[1].to_numpy()})[
-        (src[0] == species_a).to_numpy() & (dst[0] == species_b).to_numpy()
-    ].drop_duplicates()
-    unique_a = pairs["gene_a"].map(pairs["gene_a"].value_counts()) == 1
-    unique_b = pairs["gene_b"].map(pairs["gene_b"].value_counts()) == 1
-    return pairs[unique_a & unique_b].reset_index(drop=True)
+def one_to_one_orthologs(links: pd.DataFrame, species_a: str, species_b: str) -> pd.DataFrame:
+    """Gene pairs (gene_a, gene_b) of ``species_a`` and ``species_b`` whose orthology is one2one,
+    from the graph stage's ortholog links (``results/graph/ortholog_links.tsv.gz``)."""
+    forward = (links["species_a"] == species_a) & (links["species_b"] == species_b)
+    backward = (links["species_a"] == species_b) & (links["species_b"] == species_a)
+    one = links["homology_type"].astype(str) == "one2one"
+    pairs = pd.concat(
+        [
+            links.loc[forward & one, ["gene_a", "gene_b"]],
+            links.loc[backward & one, ["gene_b", "gene_a"]].set_axis(["gene_a", "gene_b"], axis=1),
+        ],
+        ignore_index=True,
+    )
+    return pairs.astype(str).drop_duplicates().reset_index(drop=True)
+
+
+PSEUDOBULK_KEYS = ["species", "donor", "cell_type"]
+
+
+def species_pseudobulk(path: str, species: str, modality: str, cells: pd.DataFrame, min_cells: int):
+    """Donor × cell-type pseudobulks of one species' RNA or ATAC AnnData, cell types from the
+    annotated cells (``cell_type_annotated``; ``unassigned`` cells are left out). Returns
+    ((profiles, groups), var)."""
+    from crossglue.analysis.annotate import UNASSIGNED, labels_for
+    from crossglue.io_utils import read_h5ad
+
+    data = read_h5ad(path)
+    if "donor" not in data.obs:
+        raise CrossglueError(f"{path}: obs lacks the donor column (donors are the replicates)")
+    cell_type = labels_for(data.obs_names, cells, "cell_type_annotated", modality=modality)
+    found = cell_type.notna().mean()
+    log.info("%s %s: cell types for %.1f%% of %d cells", species, modality, 100 * found, data.n_obs)
+    if found < 0.5:
+        raise CrossglueError(f"{path}: only {100 * found:.1f}% of cells found in the annotated cells.h5ad (ids differ?)")
+    obs = pd.DataFrame(
+        {"species": species, "donor": data.obs["donor"].astype(str).to_numpy(), "cell_type": cell_type.to_numpy()},
+        index=data.obs_names,
+    )
+    obs.loc[obs["cell_type"] == UNASSIGNED, "cell_type"] = None
+    return pseudobulk(data.X, obs, PSEUDOBULK_KEYS, data.var_names.astype(str), min_cells=min_cells), data.var
+
+
+def species_pair_tests(
+    rna: dict, atac: dict, orthologs: pd.DataFrame, species: list[str], min_donors: int, min_total_count: int,
+    threads: int = 1,
+) -> tuple[pd.DataFrame, pd.DataFrame]:  # fmt: skip
+    """Species contrasts inside each cell type for every species pair: one-to-one orthologous
+    genes and elements present in both species. ``rna``/``atac``: species -> output of
+    :func:`species_pseudobulk`. Returns (genes, elements) result tables."""
+    from itertools import combinations
+
+    genes, elements = [], []
+    for a, b in combinations(species, 2):
+        (pa, ga), var_a = rna[a]
+        (pb, gb), _ = rna[b]
+        orth = one_to_one_orthologs(orthologs, a, b)
+        orth = orth[orth["gene_a"].isin(pa.columns) & orth["gene_b"].isin(pb.columns)]
+        shared = orth["gene_a"] + "|" + orth["gene_b"]
+        profiles = pd.concat([pa[orth["gene_a"]].set_axis(shared, axis=1), pb[orth["gene_b"]].set_axis(shared, axis=1)])
+        res = species_differential(profiles, pd.concat([ga, gb]), a, b, min_donors, min_total_count, threads)
+        pair = res["feature"].str.split("|", n=1, expand=True)
+        res.insert(4, "gene_a", pair[0] if len(res) else [])
+        res.insert(5, "gene_b", pair[1] if len(res) else [])
+        name_a = var_a["gene_name"].astype(str) if "gene_name" in var_a else pd.Series(dtype=str)
+        res.insert(6, "gene_name", res["gene_a"].map(name_a))
+        genes.append(res.drop(columns="feature"))
+        log.info("%s vs %s genes: %d one-to-one orthologues, %d tests", a, b, len(orth), len(res))
+
+        (ea, eg_a), var_ea = atac[a]
+        (eb, eg_b), _ = atac[b]
+        common = ea.columns.intersection(eb.columns)
+        res = species_differential(
+            pd.concat([ea[common], eb[common]]), pd.concat([eg_a, eg_b]), a, b, min_donors, min_total_count, threads
+        )
+        if "class" in var_ea:
+            res.insert(4, "class", res["feature"].map(var_ea["class"].astype(str)))
+        elements.append(res)
+        log.info("%s vs %s elements: %d in both species, %d tests", a, b, len(common), len(res))
+    gene_columns = [c for c in RESULT_COLUMNS if c != "feature"]
+    gene_table = pd.concat(genes, ignore_index=True) if genes else pd.DataFrame(columns=gene_columns)
+    element_table = pd.concat(elements, ignore_index=True) if elements else pd.DataFrame(columns=RESULT_COLUMNS)
+    return gene_table, element_table.rename(columns={"feature": "element"})

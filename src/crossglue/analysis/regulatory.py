@@ -211,3 +211,41 @@ def truth_link_labels(links: pd.DataFrame, element_truth: pd.DataFrame, truth_li
         [truth_links["species"].astype(str), truth_links["cre"].astype(str), truth_links["gene_id"].astype(str)]
     )
     return key.isin(planted) & (cre_of != None)  # noqa: E711 - element-wise comparison on an object array
+
+
+EVALUATION_COLUMNS = ["run", "score", "auroc", "auprc", "positives", "candidates"]
+
+
+def score_runs(edges: pd.DataFrame, features: dict, n_null: int, seed: int) -> pd.DataFrame:
+    """Candidate links scored in each run's feature embeddings (``features``: run -> AnnData of
+    features.h5ad; ``main`` first). Columns of other runs get the run's name as prefix."""
+    scored = {}
+    for name, adata in features.items():
+        pairs = candidate_pairs(edges, adata.obs)
+        emb = pd.DataFrame(np.asarray(adata.obsm["X_glue"], dtype=float), index=adata.obs_names.astype(str))
+        groups = adata.obs["species"].astype(str) + ":" + adata.obs["kind"].astype(str)
+        scored[name] = infer_links(pairs, center_by_group(emb, groups.set_axis(emb.index)), n_null=n_null, seed=seed)
+    links = scored.pop("main").drop(columns=["element_node", "gene_node"])
+    for name, other in scored.items():
+        for column in ("cosine", "q_value", "score"):
+            links[f"{name}_{column}"] = other[column].to_numpy()
+    return links
+
+
+def evaluate_against_truth(
+    links: pd.DataFrame, union: pd.DataFrame, cres: pd.DataFrame, truth_links: pd.DataFrame, species: list[str]
+) -> pd.DataFrame:
+    """AUROC / AUPRC of every score column against the planted links (adds ``truth`` to ``links``)."""
+    truth = truth_link_labels(links, union_element_truth(union, cres, species), truth_links)
+    links["truth"] = truth
+    main_scores = {
+        "score": links["score"].to_numpy(), "cosine": links["cosine"].to_numpy(),
+        "distance_prior": distance_prior(links), "graph_weight": links["prior"].to_numpy(),
+    }  # fmt: skip
+    if "corr" in links and links["corr"].notna().all():
+        main_scores["metacell_corr"] = links["corr"].to_numpy(dtype=float)
+    parts = [evaluate_scores(truth, main_scores).assign(run="main")]
+    if "ablation_score" in links:
+        ablation = {"score": links["ablation_score"].to_numpy(), "cosine": links["ablation_cosine"].to_numpy()}
+        parts.append(evaluate_scores(truth, ablation).assign(run="ablation"))
+    return pd.concat(parts, ignore_index=True)[EVALUATION_COLUMNS]
