@@ -22,35 +22,52 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
-DEMO_OUTPUTS = ("results/report/report.html", "results/analysis/species_modules.tsv", "demo/truth/cells.tsv")
+RUN_OUTPUTS = ("results/report/report.html", "results/analysis/species_modules.tsv", "demo/truth/cells.tsv")
+
+
+def pipeline_run(tmp_path_factory, preset: str, env: str) -> Path:
+    """A finished whole-pipeline run of the repository's config on a simulator preset.
+
+    ``$<env>`` names one that already exists (e.g. ``CROSSGLUE_DEMO_RUN=.`` after ``make demo``);
+    otherwise the workflow runs here in a scratch directory (minutes on 2 cores).
+    """
+    import yaml
+
+    given = os.environ.get(env)
+    if given:
+        root = Path(given).resolve()
+        missing = [p for p in RUN_OUTPUTS if not (root / p).is_file()]
+        if missing:
+            pytest.fail(f"{env}={given}: not a finished {preset} run, missing {missing}")
+        return root
+    root = tmp_path_factory.mktemp(f"{preset}_run")
+    (root / "config").mkdir()
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config["demo"]["preset"] = preset
+    (root / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    shutil.copy(REPO / "config" / "samples.tsv", root / "config" / "samples.tsv")
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(root),
+         "--configfile", str(root / "config/config.yaml"), "--cores", "2"],  # fmt: skip
+        capture_output=True, text=True, timeout=3 * 3600,
+    )
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-5000:]
+    missing = [p for p in RUN_OUTPUTS if not (root / p).is_file()]
+    assert not missing, f"the {preset} run finished without {missing}"
+    return root
 
 
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory) -> Path:
-    """A finished pipeline run on the bundled demo, as ``make demo`` makes it.
+    """A finished pipeline run on the bundled demo, as ``make demo`` makes it
+    (``$CROSSGLUE_DEMO_RUN`` names an existing one)."""
+    return pipeline_run(tmp_path_factory, "demo", "CROSSGLUE_DEMO_RUN")
 
-    ``$CROSSGLUE_DEMO_RUN`` names one that already exists (``CROSSGLUE_DEMO_RUN=.`` after
-    ``make demo``); otherwise the whole workflow runs here with the repository's config,
-    in a scratch directory (about 7 minutes on 2 cores).
-    """
-    given = os.environ.get("CROSSGLUE_DEMO_RUN")
-    if given:
-        root = Path(given).resolve()
-        missing = [p for p in DEMO_OUTPUTS if not (root / p).is_file()]
-        if missing:
-            pytest.fail(f"CROSSGLUE_DEMO_RUN={given}: not a finished demo run, missing {missing}")
-        return root
-    root = tmp_path_factory.mktemp("demo_run")
-    (root / "config").mkdir()
-    for name in ("config.yaml", "samples.tsv"):
-        shutil.copy(REPO / "config" / name, root / "config" / name)
-    proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(root),
-         "--configfile", str(root / "config/config.yaml"), "--cores", "2"],  # fmt: skip
-        capture_output=True, text=True, timeout=3600,
-    )
-    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-5000:]
-    return root
+
+@pytest.fixture(scope="session")
+def realistic_run(tmp_path_factory) -> Path:
+    """A finished run on ``demo.preset: realistic`` (``$CROSSGLUE_REALISTIC_RUN`` names an existing one)."""
+    return pipeline_run(tmp_path_factory, "realistic", "CROSSGLUE_REALISTIC_RUN")
 
 
 @pytest.fixture(scope="session")

@@ -292,7 +292,8 @@ def test_a_sample_writes_an_empty_layer_for_the_modality_it_lacks(toy):
 
 
 def test_merging_samples_that_all_lost_every_cell_is_an_error(tmp_path):
-    from crossglue.ingest.samples import empty_atac, merge_samples, write_h5ad
+    from crossglue.ingest.samples import empty_atac, merge_samples
+    from crossglue.io_utils import write_h5ad
 
     paths = [tmp_path / "a.h5ad", tmp_path / "b.h5ad"]
     for path in paths:

@@ -12,49 +12,16 @@ long as the demo's, or longer, on 2 cores).
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
 from crossglue.simulate.score import score_run
 
 pytestmark = pytest.mark.realistic
 REPO = Path(__file__).resolve().parents[1]
-OUTPUTS = ("results/report/report.html", "results/analysis/species_modules.tsv", "demo/truth/cells.tsv")
 COUNTS = {"links.called", "links.candidates", "links.planted", "modules.called"}  # not fractions
-
-
-@pytest.fixture(scope="session")
-def realistic_run(tmp_path_factory) -> Path:
-    """A finished run on ``demo.preset: realistic`` with the repository's config otherwise."""
-    given = os.environ.get("CROSSGLUE_REALISTIC_RUN")
-    if given:
-        root = Path(given).resolve()
-        missing = [p for p in OUTPUTS if not (root / p).is_file()]
-        if missing:
-            pytest.fail(f"CROSSGLUE_REALISTIC_RUN={given}: not a finished run, missing {missing}")
-        return root
-    root = tmp_path_factory.mktemp("realistic_run")
-    (root / "config").mkdir()
-    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
-    config["demo"]["preset"] = "realistic"
-    (root / "config/config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    shutil.copy(REPO / "config/samples.tsv", root / "config/samples.tsv")
-    proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(root),
-         "--configfile", str(root / "config/config.yaml"), "--cores", "2"],  # fmt: skip
-        capture_output=True, text=True, timeout=3 * 3600,
-    )
-    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-5000:]
-    missing = [p for p in OUTPUTS if not (root / p).is_file()]
-    assert not missing, f"the run finished without {missing}"
-    return root
 
 
 def test_realistic_run_scores_every_figure(realistic_run):

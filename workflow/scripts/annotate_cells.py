@@ -7,7 +7,7 @@ a rule's own input, so results/model/cells.h5ad stays as the model wrote it).
 import anndata as ad
 
 from crossglue.analysis.annotate import annotate_cells
-from crossglue.io_utils import atomic_path
+from crossglue.io_utils import write_h5ad
 from crossglue.snakemake_script import run
 
 
@@ -18,8 +18,7 @@ def main(smk) -> None:
         cells, label_key=cfg["label_key"], n_neighbors=cfg["n_neighbors"], resolution=cfg["resolution"],
         transfer_k=cfg["transfer_k"], min_confidence=cfg["min_confidence"], seed=cfg["seed"],
     )
-    with atomic_path(smk.output.cells) as tmp:
-        cells.write_h5ad(tmp, compression="gzip")
+    write_h5ad(cells, smk.output.cells)
 
 
 run(main, snakemake)  # noqa: F821 - injected by Snakemake

@@ -3,13 +3,12 @@
 import logging
 
 import anndata as ad
-import pandas as pd
 import scipy.sparse as sp
 
 from crossglue.elements.counting import count_fragments_file
-from crossglue.elements.union import species_elements
+from crossglue.elements.union import read_union_table, species_elements
 from crossglue.genomics.genome import read_aliases, read_chrom_sizes
-from crossglue.io_utils import atomic_path
+from crossglue.io_utils import write_h5ad
 from crossglue.snakemake_script import run
 
 log = logging.getLogger("crossglue.count_elements")
@@ -23,8 +22,7 @@ def main(smk) -> None:
     sizes = read_chrom_sizes(smk.input.chrom_sizes)
     aliases = read_aliases(smk.input.aliases[0], sizes, smk.input.chrom_sizes) if smk.input.aliases else {}
     obs = ad.read_h5ad(smk.input.atac, backed="r").obs.copy()
-    union = pd.read_csv(smk.input.union, sep="\t", dtype={"element_id": str}, low_memory=False)
-    elements = species_elements(union, species)
+    elements = species_elements(read_union_table(smk.input.union, [species]), species)
     counts = sp.csr_matrix((len(obs), len(elements)), dtype="int32")
     for sample, path in zip(smk.params.samples, smk.input.fragments, strict=True):
         part, n_read = count_fragments_file(path, sample, obs.index, elements, aliases, sizes, mode, chunk_rows)
@@ -32,8 +30,7 @@ def main(smk) -> None:
         log.info("%s %s: %d fragments read, %d %s in elements", species, sample, n_read, int(part.sum()), mode)
     adata = ad.AnnData(X=sp.csr_matrix(counts, dtype="int32"), obs=obs, var=elements)
     adata.uns["counting"] = {"mode": mode}
-    with atomic_path(smk.output.atac) as tmp:
-        adata.write_h5ad(tmp, compression="gzip")
+    write_h5ad(adata, smk.output.atac)
 
 
 run(main, snakemake)  # noqa: F821 - injected by Snakemake

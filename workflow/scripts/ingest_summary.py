@@ -2,7 +2,8 @@
 
 import pandas as pd
 
-from crossglue.ingest.samples import qc_summary, write_tsv
+from crossglue.ingest.samples import qc_summary
+from crossglue.io_utils import write_tsv
 from crossglue.snakemake_script import run
 
 

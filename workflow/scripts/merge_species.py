@@ -3,7 +3,8 @@
 import logging
 
 from crossglue.genomics.genome import read_chrom_sizes
-from crossglue.ingest.samples import empty_atac, empty_rna, merge_samples, write_h5ad
+from crossglue.ingest.samples import empty_atac, empty_rna, merge_samples
+from crossglue.io_utils import write_h5ad
 from crossglue.snakemake_script import run
 
 log = logging.getLogger("crossglue.merge_species")

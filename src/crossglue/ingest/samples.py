@@ -22,7 +22,6 @@ from crossglue.errors import CrossglueError
 from crossglue.genomics.fragments import CHUNK_ROWS, Fragments, iter_fragments
 from crossglue.genomics.genome import mito_chromosomes
 from crossglue.genomics.gtf import match_genes
-from crossglue.io_utils import atomic_path
 from crossglue.ingest.doublets import DoubletSettings, call_doublets
 from crossglue.ingest.qc import (
     QC_METRICS,
@@ -305,27 +304,10 @@ def _annotate_var(rna: ad.AnnData, matched: pd.DataFrame) -> ad.AnnData:
     return rna
 
 
-def _ready_for_h5ad(adata: ad.AnnData) -> ad.AnnData:
-    """Nullable columns as h5ad can store them (strings with NA -> categorical, Int64 -> float)."""
-    for frame in (adata.obs, adata.var):
-        for col in frame.columns:
-            dtype = frame[col].dtype
-            if isinstance(dtype, pd.StringDtype) or dtype == object:
-                frame[col] = pd.Categorical(frame[col].astype("string").to_numpy(dtype=object, na_value=np.nan))
-            elif isinstance(dtype, pd.Int64Dtype):
-                frame[col] = frame[col].astype("float64")
-    return adata
 
 
-def write_h5ad(adata: ad.AnnData, path: str | Path) -> None:
-    """Write atomically (whole file or nothing), gzip-compressed."""
-    with atomic_path(path) as tmp:
-        _ready_for_h5ad(adata).write_h5ad(tmp, compression="gzip")
 
 
-def write_tsv(table: pd.DataFrame, path: str | Path) -> None:
-    with atomic_path(path) as tmp:
-        table.to_csv(tmp, sep="\t", index=False, na_rep="NA")
 
 
 def merge_samples(paths: list[str | Path], empty: ad.AnnData) -> ad.AnnData:

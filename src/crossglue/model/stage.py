@@ -24,7 +24,7 @@ import pandas as pd
 
 from crossglue.config import schema_defaults, settings_from
 from crossglue.errors import CrossglueError
-from crossglue.io_utils import atomic_path
+from crossglue.io_utils import atomic_path, write_h5ad
 from crossglue.model import GlueModel, TrainConfig
 from crossglue.model.data import DomainSpec
 from crossglue.model.inputs import atac_lsi, rna_pca, select_features
@@ -144,10 +144,6 @@ def feature_table(model: GlueModel, domains: Mapping[str, ad.AnnData]) -> ad.Ann
     return ad.AnnData(obs=obs, obsm={"X_glue": emb.to_numpy(dtype=np.float32)})
 
 
-def write_h5ad(adata: ad.AnnData, path: str | Path) -> None:
-    with atomic_path(path) as tmp:
-        adata.write_h5ad(tmp)
-
 
 def run_model_stage(
     rna: Mapping[str, str | Path],
@@ -180,6 +176,6 @@ def run_model_stage(
     model.fit(checkpoint_dir=out["checkpoints"], log_path=out["log"], threads=threads, restart_stale=True)
     with atomic_path(out["selection"]) as tmp:
         selection.to_csv(tmp, sep="\t", index=False)
-    write_h5ad(cell_table(domains, model), out["cells"])
-    write_h5ad(feature_table(model, domains), out["features"])
+    write_h5ad(cell_table(domains, model), out["cells"], compression=None)
+    write_h5ad(feature_table(model, domains), out["features"], compression=None)
     model.save(out["model"])
