@@ -60,10 +60,17 @@ def bench_species(data: Path, species: str, mode: str) -> dict:
         total += int(counts.sum())
     seconds = time.perf_counter() - t0
     return {
-        "species": species, "mode": mode, "files": len(files), "cells": len(cell_ids), "elements": len(elements),
-        "fragments": n_frag, "counted": total, "seconds": round(seconds, 2),
-        "fragments_per_second": round(n_frag / seconds), "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
-    }  # fmt: skip
+        "species": species,
+        "mode": mode,
+        "files": len(files),
+        "cells": len(cell_ids),
+        "elements": len(elements),
+        "fragments": n_frag,
+        "counted": total,
+        "seconds": round(seconds, 2),
+        "fragments_per_second": round(n_frag / seconds),
+        "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+    }
 
 
 def main() -> None:

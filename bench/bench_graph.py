@@ -26,19 +26,19 @@ import pandas as pd
 
 from crossglue.elements.union import element_coordinates, read_union_table
 from crossglue.graph.assembly import build_guidance
-from crossglue.graph.summary import summarise
 from crossglue.graph.files import write_edge_table, write_graphml
 from crossglue.graph.orthologs import ortholog_edges, read_orthologs
 from crossglue.graph.peak_gene import peak_gene_edges
+from crossglue.graph.summary import summarise
 
 
 def simulated_inputs(
     scale: float, seed: int, workdir: Path, preset_name: str = "demo"
 ) -> tuple[dict[str, pd.DataFrame], Path, Path, pd.DataFrame]:
     """Genes per species, union table path, ortholog table path and truth links (no cells simulated)."""
-    from crossglue.simulate.dataset import biomart_table
     from crossglue.simulate.ancestor import CRE_HALF_WIDTH, build_ancestor
     from crossglue.simulate.annotate import annotate
+    from crossglue.simulate.dataset import biomart_table
     from crossglue.simulate.evolve import evolve
     from crossglue.simulate.presets import SPECIES, get_preset
 
@@ -83,7 +83,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", type=float, default=10.0)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--preset", default="demo", help="simulator preset (demo, realistic, ...) whose annotation is built")
+    parser.add_argument(
+        "--preset", default="demo", help="simulator preset (demo, realistic, ...) whose annotation is built"
+    )
     parser.add_argument("--out", type=Path, default=Path("bench/out/graph.tsv"))
     args = parser.parse_args()
 
@@ -91,7 +93,10 @@ def main() -> None:
         workdir = Path(tmp)
         t = time.perf_counter()
         genes, union_path, orth_path, truth = simulated_inputs(args.scale, args.seed, workdir, args.preset)
-        print(f"simulated annotation ({args.preset}, scale {args.scale:g}): {time.perf_counter() - t:.1f} s (not part of the build)")
+        print(
+            f"simulated annotation ({args.preset}, scale {args.scale:g}): "
+            f"{time.perf_counter() - t:.1f} s (not part of the build)"
+        )
 
         times: dict[str, float] = {}
         t0 = t = time.perf_counter()

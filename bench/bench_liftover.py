@@ -43,8 +43,8 @@ def _peak_mib() -> float:
 
 
 def run_ours(chain: Path, bed: Path, work: Path) -> dict:
-    from crossglue.genomics.chain import read_chains
     from crossglue.cli import main, read_bed
+    from crossglue.genomics.chain import read_chains
     from crossglue.genomics.liftover import lift_intervals
 
     intervals = read_bed(bed)
@@ -58,8 +58,14 @@ def run_ours(chain: Path, bed: Path, work: Path) -> dict:
     t0 = time.perf_counter()
     main(["liftover", str(bed), str(chain), str(work / "ours.bed"), str(work / "ours.unmapped")])
     t_file = time.perf_counter() - t0
-    return {"lift_s": min(t_lift), "lift_median_s": float(np.median(t_lift)), "file_s": t_file, "peak_mib": _peak_mib(),
-            "peak_lift_mib": peak_lift, "mapped": len(result.mapped)}
+    return {
+        "lift_s": min(t_lift),
+        "lift_median_s": float(np.median(t_lift)),
+        "file_s": t_file,
+        "peak_mib": _peak_mib(),
+        "peak_lift_mib": peak_lift,
+        "mapped": len(result.mapped),
+    }
 
 
 def run_crossmap(chain: Path, bed: Path, work: Path) -> dict:
@@ -74,8 +80,10 @@ def run_crossmap(chain: Path, bed: Path, work: Path) -> dict:
     for _ in range(REPEATS):
         t0 = time.perf_counter()
         mapping, _, _ = read_chain_file(str(chain))
-        hits = [map_coordinates(mapping, c, s, e, "+") for c, s, e in
-                zip(intervals["chrom"].tolist(), intervals["start"].tolist(), intervals["end"].tolist())]
+        hits = [
+            map_coordinates(mapping, c, s, e, "+")
+            for c, s, e in zip(intervals["chrom"].tolist(), intervals["start"].tolist(), intervals["end"].tolist())
+        ]
         t_lift.append(time.perf_counter() - t0)  # raw segment lookups, before CrossMap's ratio/merging step
         del hits
     t0 = time.perf_counter()
@@ -84,8 +92,13 @@ def run_crossmap(chain: Path, bed: Path, work: Path) -> dict:
     t_file = time.perf_counter() - t0
     out = pd.read_csv(work / "crossmap.bed", sep="\t", header=None, names=["chrom", "start", "end", "name", "ratio"])
     out[["name", "chrom", "start", "end"]].to_csv(work / "crossmap.tsv", sep="\t", index=False)
-    return {"lift_s": min(t_lift), "lift_median_s": float(np.median(t_lift)), "file_s": t_file,
-            "peak_mib": _peak_mib(), "mapped": len(out)}
+    return {
+        "lift_s": min(t_lift),
+        "lift_median_s": float(np.median(t_lift)),
+        "file_s": t_file,
+        "peak_mib": _peak_mib(),
+        "mapped": len(out),
+    }
 
 
 def run_pyliftover(chain: Path, bed: Path, work: Path) -> dict:
@@ -97,16 +110,25 @@ def run_pyliftover(chain: Path, bed: Path, work: Path) -> dict:
         t0 = time.perf_counter()
         lo = LiftOver(str(chain))
         rows = []
-        for name, c, s, e in zip(intervals["name"].tolist(), intervals["chrom"].tolist(),
-                                 intervals["start"].tolist(), intervals["end"].tolist()):
+        for name, c, s, e in zip(
+            intervals["name"].tolist(),
+            intervals["chrom"].tolist(),
+            intervals["start"].tolist(),
+            intervals["end"].tolist(),
+        ):
             a, b = lo.convert_coordinate(c, s), lo.convert_coordinate(c, e - 1)
             if a and b and len(a) == 1 and len(b) == 1 and a[0][0] == b[0][0] and a[0][2] == b[0][2]:
                 lo_pos, hi_pos = sorted((a[0][1], b[0][1]))
                 rows.append((name, a[0][0], lo_pos, hi_pos + 1))
         t_lift.append(time.perf_counter() - t0)
     pd.DataFrame(rows, columns=["name", "chrom", "start", "end"]).to_csv(work / "pyliftover.tsv", sep="\t", index=False)
-    return {"lift_s": min(t_lift), "lift_median_s": float(np.median(t_lift)), "file_s": float("nan"),
-            "peak_mib": _peak_mib(), "mapped": len(rows)}
+    return {
+        "lift_s": min(t_lift),
+        "lift_median_s": float(np.median(t_lift)),
+        "file_s": float("nan"),
+        "peak_mib": _peak_mib(),
+        "mapped": len(rows),
+    }
 
 
 REPEATS = 3
@@ -140,28 +162,40 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        make_intervals(args.chain, args.n, args.width, seed=42).to_csv(work / "in.bed", sep="\t", header=False,
-                                                                        index=False)
+        make_intervals(args.chain, args.n, args.width, seed=42).to_csv(
+            work / "in.bed", sep="\t", header=False, index=False
+        )
         results = {}
         for tool in TOOLS:
-            done = subprocess.run([sys.executable, __file__, "--tool", tool, "--work", str(work), "--chain",
-                                   str(args.chain)], check=True, capture_output=True, text=True)
+            done = subprocess.run(
+                [sys.executable, __file__, "--tool", tool, "--work", str(work), "--chain", str(args.chain)],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
             results[tool] = json.loads(done.stdout.strip().splitlines()[-1])
         agree = agreement(work, args.n)
     base = results["crossglue"]
     print(f"{args.n:,} random {args.width} bp intervals, chain {args.chain.name}, minMatch 0.95\n")
-    print(f"{'tool':<18}{'lift min/med (s)':>17}{'speed-up':>10}{'BED->BED (s)':>14}{'speed-up':>10}"
-          f"{'peak RSS (MiB)':>16}{'mapped':>9}  agreement with crossglue")
+    print(
+        f"{'tool':<18}{'lift min/med (s)':>17}{'speed-up':>10}{'BED->BED (s)':>14}{'speed-up':>10}"
+        f"{'peak RSS (MiB)':>16}{'mapped':>9}  agreement with crossglue"
+    )
     for tool, r in results.items():
         speed = r["lift_s"] / base["lift_s"]
         nan = r["file_s"] != r["file_s"]
         file_s, file_x = ("-", "-") if nan else (f"{r['file_s']:.2f}", f"{r['file_s'] / base['file_s']:.1f}x")
-        print(f"{tool:<18}{r['lift_s']:>8.2f}/{r['lift_median_s']:<8.2f}{speed:>9.1f}x{file_s:>14}{file_x:>10}"
-              f"{r['peak_mib']:>16.0f}{r['mapped']:>9}  {agree[tool]}")
+        print(
+            f"{tool:<18}{r['lift_s']:>8.2f}/{r['lift_median_s']:<8.2f}{speed:>9.1f}x{file_s:>14}{file_x:>10}"
+            f"{r['peak_mib']:>16.0f}{r['mapped']:>9}  {agree[tool]}"
+        )
     print(f"\ncrossglue peak RSS after the in-memory lifts, before its BED->BED run: {base['peak_lift_mib']:.0f} MiB")
-    print(f"lift = chain loading + lifting in memory, best and median of {REPEATS} runs (CrossMap: its per-interval map_coordinates lookups;"
-          " pyliftover: start and end-1 as points, kept when both map uniquely to one chromosome and strand);"
-          " speed-up = tool lift time / crossglue lift time.")
+    print(
+        f"lift = chain loading + lifting in memory, best and median of {REPEATS} runs "
+        "(CrossMap: its per-interval map_coordinates lookups;"
+        " pyliftover: start and end-1 as points, kept when both map uniquely to one chromosome and strand);"
+        " speed-up = tool lift time / crossglue lift time."
+    )
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ Both tools get the same four domains (two species × RNA/ATAC with known cell ty
 paired multiome nuclei: synthetic, or with ``--demo`` the pipeline's own inputs from a
 finished demo run, optionally with every cell copied ``--scale`` times), the same PCA/LSI
 representations and the same guidance graph (scglue sees node names as var_names).
-``crossglue-ablation`` is the same model without element–element (liftOver) edges. Each tool runs in its own subprocess so its
+``crossglue-ablation`` is the same model without element–element (liftOver) edges. Each tool runs in its own
+subprocess so its
 wall time and peak resident memory are its own. Printed: fit time, epochs, peak memory,
 cross-species label transfer (kNN), RNA↔ATAC FOSCTTM of paired nuclei, species mixing
 (share of other-species neighbours relative to chance) and the Seurat alignment score.
@@ -54,9 +55,12 @@ def prepare(args, workdir: Path) -> None:
         adata.uns["spec"] = json.dumps(specs[name].to_dict())
         adata.write_h5ad(workdir / f"{name.replace(':', '_')}.h5ad")
     edges.to_csv(workdir / "edges.tsv.gz", sep="\t", index=False)
-    print(f"data: {sum(a.n_obs for a in domains.values())} cells in {len(domains)} domains, "
-          f"{edges['source'].nunique()} nodes, {len(edges)} edges "
-          f"(prepared in {time.perf_counter() - t0:.1f}s)", flush=True)
+    print(
+        f"data: {sum(a.n_obs for a in domains.values())} cells in {len(domains)} domains, "
+        f"{edges['source'].nunique()} nodes, {len(edges)} edges "
+        f"(prepared in {time.perf_counter() - t0:.1f}s)",
+        flush=True,
+    )
 
 
 def demo_domains(run: Path, scale: int, seed: int, workdir: Path):
@@ -67,8 +71,8 @@ def demo_domains(run: Path, scale: int, seed: int, workdir: Path):
     import anndata as ad
     import scipy.sparse as sp
 
-    from crossglue.model.stage import ModelSettings, prepare_domains, read_edges
     from crossglue.model.inputs import select_features
+    from crossglue.model.stage import ModelSettings, prepare_domains, read_edges
 
     rng = np.random.default_rng(seed)
     truth = pd.read_csv(run / "demo/truth/cells.tsv", sep="\t").set_index("cell")["cell_type"]
@@ -93,7 +97,9 @@ def demo_domains(run: Path, scale: int, seed: int, workdir: Path):
             paths[(s, modality)] = workdir / f"input_{s}_{modality}.h5ad"
             adata.write_h5ad(paths[(s, modality)])
     settings = ModelSettings(seed=seed)
-    domains, specs = prepare_domains({s: paths[(s, "rna")] for s in species}, {s: paths[(s, "atac")] for s in species}, settings)
+    domains, specs = prepare_domains(
+        {s: paths[(s, "rna")] for s in species}, {s: paths[(s, "atac")] for s in species}, settings
+    )
     edges = read_edges(run / "results/graph/guidance_edges.tsv.gz")
     select_features(domains, specs, edges)
     for adata in domains.values():
@@ -181,10 +187,10 @@ def scglue_epochs(directory: Path) -> int | None:
     for path in directory.rglob("events.out.tfevents*"):
         data, pos = path.read_bytes(), 0
         while pos + 12 <= len(data):
-            (n,) = struct.unpack("<Q", data[pos:pos + 8])
+            (n,) = struct.unpack("<Q", data[pos : pos + 8])
             pos += 12
             event = event_pb2.Event()
-            event.ParseFromString(data[pos:pos + n])
+            event.ParseFromString(data[pos : pos + n])
             pos += n + 4
             epochs += any(v.tag == "train/gen_loss" for v in event.summary.value)
     return epochs
@@ -211,10 +217,12 @@ def score(workdir: Path, tool: str) -> dict:
         out[f"transfer_{mod}_h2m"] = knn_transfer_accuracy(
             emb[a][known[a]], labels[a][known[a]], emb[b][known[b]], labels[b][known[b]]
         )
-    out["transfer_rna2atac"] = np.mean([
-        knn_transfer_accuracy(emb[r][known[r]], labels[r][known[r]], emb[a][known[a]], labels[a][known[a]])
-        for r, a in (("human:rna", "human:atac"), ("macaque:rna", "macaque:atac"))
-    ])
+    out["transfer_rna2atac"] = np.mean(
+        [
+            knn_transfer_accuracy(emb[r][known[r]], labels[r][known[r]], emb[a][known[a]], labels[a][known[a]])
+            for r, a in (("human:rna", "human:atac"), ("macaque:rna", "macaque:atac"))
+        ]
+    )
     fos = []
     for s in ("human", "macaque"):
         rna, atac = (pd.Index(domains[f"{s}:{m}"].obs["nucleus"].astype(object)) for m in ("rna", "atac"))
@@ -238,7 +246,9 @@ def run_preset(args) -> str:
     import yaml
 
     config = Path(args.demo) / "config/config.yaml"
-    used = (yaml.safe_load(config.read_text()).get("demo") or {}).get("preset", "demo") if config.exists() else "unknown"
+    used = (
+        (yaml.safe_load(config.read_text()).get("demo") or {}).get("preset", "demo") if config.exists() else "unknown"
+    )
     if args.preset and args.preset != used:
         raise SystemExit(f"--preset {args.preset}: the run at {args.demo} used preset {used} ({config})")
     return used
@@ -252,13 +262,24 @@ def main() -> None:
     p.add_argument("--comps", type=int, default=100)
     p.add_argument("--epochs", type=int, default=None, help="crossglue epochs per stage (default: automatic)")
     p.add_argument("--scglue-epochs", type=int, default=None, help="scglue max_epochs (default: its automatic choice)")
-    p.add_argument("--demo", default=None, help="a finished demo run (repository root after `make demo`): "
-                   "train on the pipeline's own inputs and graph instead of synthetic data")
-    p.add_argument("--preset", default=None, help="with --demo: the simulator preset the run must have used "
-                   "(demo, realistic; checked against its config demo.preset and recorded in the table)")
+    p.add_argument(
+        "--demo",
+        default=None,
+        help="a finished demo run (repository root after `make demo`): "
+        "train on the pipeline's own inputs and graph instead of synthetic data",
+    )
+    p.add_argument(
+        "--preset",
+        default=None,
+        help="with --demo: the simulator preset the run must have used "
+        "(demo, realistic; checked against its config demo.preset and recorded in the table)",
+    )
     p.add_argument("--scale", type=int, default=1, help="with --demo: copies of every cell (1, 4, 16 for scaling)")
-    p.add_argument("--tools", default="crossglue,crossglue-nopair,scglue",
-                   help="any of crossglue, crossglue-nopair, crossglue-ablation, scglue")
+    p.add_argument(
+        "--tools",
+        default="crossglue,crossglue-nopair,scglue",
+        help="any of crossglue, crossglue-nopair, crossglue-ablation, scglue",
+    )
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="cpu")
     p.add_argument("--seed", type=int, default=0)
@@ -284,8 +305,7 @@ def main() -> None:
                 except ImportError:
                     print("scglue not installed (pip install scglue==0.4.1): skipped")
                     continue
-            cmd = [sys.executable, str(HERE), "--tool", tool, "--workdir", str(workdir),
-                   *[a for a in sys.argv[1:]]]
+            cmd = [sys.executable, str(HERE), "--tool", tool, "--workdir", str(workdir), *[a for a in sys.argv[1:]]]
             env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
             t0 = time.perf_counter()
             proc = subprocess.run(cmd, env=env, capture_output=True, text=True)

@@ -18,7 +18,9 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 def shared_data() -> Path:
     """``../shared/data`` beside the clone; CI has it, a user's clone does not."""
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"real reference files not found at {SHARED_DATA} (only CI and developer machines have ../shared/data)")
+        pytest.skip(
+            f"real reference files not found at {SHARED_DATA} (only CI and developer machines have ../shared/data)"
+        )
     return SHARED_DATA
 
 
@@ -47,9 +49,22 @@ def pipeline_run(tmp_path_factory, preset: str, env: str) -> Path:
     (root / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     shutil.copy(REPO / "config" / "samples.tsv", root / "config" / "samples.tsv")
     proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(root),
-         "--configfile", str(root / "config/config.yaml"), "--cores", "2"],  # fmt: skip
-        capture_output=True, text=True, timeout=3 * 3600,
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--snakefile",
+            str(REPO / "Snakefile"),
+            "--directory",
+            str(root),
+            "--configfile",
+            str(root / "config/config.yaml"),
+            "--cores",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=3 * 3600,
     )
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-5000:]
     missing = [p for p in RUN_OUTPUTS if not (root / p).is_file()]

@@ -33,8 +33,11 @@ def main(argv: list[str]) -> None:
     toy = add_representations(make_toy(n_cells=60, n_genes=30, seed=1), n_comps=10)
     model = GlueModel.from_anndata(toy.domains, toy.edges, toy.specs, seed=0, device="cpu")
     model.fit(max_epochs=2, threads=1, checkpoint_dir=ckpt, log_path=log_path, on_epoch_end=on_epoch_end)
-    np.savez(out, **{name.replace(":", "_"): model.encode_cells(name) for name in toy.domains},
-             features=model.encode_features().to_numpy())
+    np.savez(
+        out,
+        **{name.replace(":", "_"): model.encode_cells(name) for name in toy.domains},
+        features=model.encode_features().to_numpy(),
+    )
 
 
 if __name__ == "__main__":

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crossglue.genomics.chain import ChainSet, chains_from_blocks, read_chains, write_chains
 from crossglue.errors import CrossglueError
+from crossglue.genomics.chain import ChainSet, chains_from_blocks, read_chains, write_chains
 
 SMALL = """chain 1000 chrA 1000 + 0 300 chrX 1000 + 0 250 1
 100\t50\t0
@@ -28,7 +28,9 @@ def _write(path: Path, text: str) -> Path:
 
 def test_small_chain_tables(tmp_path: Path) -> None:
     chains = read_chains(_write(tmp_path / "small.chain", SMALL))
-    assert chains.header[["chain_id", "t_name", "t_start", "t_end", "q_name", "q_strand", "q_start", "q_end"]].values.tolist() == [
+    assert chains.header[
+        ["chain_id", "t_name", "t_start", "t_end", "q_name", "q_strand", "q_start", "q_end"]
+    ].values.tolist() == [
         [1, "chrA", 0, 300, "chrX", "+", 0, 250],
         [2, "chrA", 400, 500, "chrY", "-", 200, 300],
     ]
@@ -36,8 +38,9 @@ def test_small_chain_tables(tmp_path: Path) -> None:
 
 
 def test_aliases_translate_target_and_query(tmp_path: Path) -> None:
-    chains = read_chains(_write(tmp_path / "small.chain", SMALL), t_aliases={"chrA": "1"},
-                         q_aliases={"chrX": "X", "chrY": "Y"})
+    chains = read_chains(
+        _write(tmp_path / "small.chain", SMALL), t_aliases={"chrA": "1"}, q_aliases={"chrX": "X", "chrY": "Y"}
+    )
     assert chains.header["t_name"].tolist() == ["1", "1"]
     assert chains.header["q_name"].tolist() == ["X", "Y"]
 
@@ -62,26 +65,33 @@ def test_real_chain_round_trip(shared_data: Path, tmp_path: Path, name: str, n_c
 
 
 def test_real_ensembl_names_translate(shared_data: Path) -> None:
-    chains = read_chains(shared_data / "chains" / "GRCh37_to_GRCh38.chain.gz",
-                         t_aliases={"1": "chr1"}, q_aliases={"1": "chr1", "X": "chrX"})
+    chains = read_chains(
+        shared_data / "chains" / "GRCh37_to_GRCh38.chain.gz",
+        t_aliases={"1": "chr1"},
+        q_aliases={"1": "chr1", "X": "chrX"},
+    )
     assert {"chr1", "2"} <= set(chains.header["t_name"])
     assert "chrX" in set(chains.header["q_name"]) and "X" not in set(chains.header["q_name"])
 
 
 def test_chains_from_blocks_write_read_identical(tmp_path: Path) -> None:
-    blocks = pd.DataFrame({
-        "chain_id": [7, 7, 7, 3],
-        "t_name": ["chr1", "chr1", "chr1", "chr2"],
-        "q_name": ["c1", "c1", "c1", "c9"],
-        "q_strand": ["+", "+", "+", "-"],
-        "t_start": [10, 60, 200, 5],
-        "q_start": [0, 55, 190, 100],
-        "size": [40, 100, 30, 20],
-    })
+    blocks = pd.DataFrame(
+        {
+            "chain_id": [7, 7, 7, 3],
+            "t_name": ["chr1", "chr1", "chr1", "chr2"],
+            "q_name": ["c1", "c1", "c1", "c9"],
+            "q_strand": ["+", "+", "+", "-"],
+            "t_start": [10, 60, 200, 5],
+            "q_start": [0, 55, 190, 100],
+            "size": [40, 100, 30, 20],
+        }
+    )
     chains = chains_from_blocks(blocks, {"chr1": 1000, "chr2": 50}, {"c1": 500, "c9": 400})
     assert chains.header["chain_id"].tolist() == [7, 3]
     assert chains.header[["t_start", "t_end", "q_start", "q_end", "score"]].values.tolist() == [
-        [10, 230, 0, 220, 170], [5, 25, 100, 120, 20]]
+        [10, 230, 0, 220, 170],
+        [5, 25, 100, 120, 20],
+    ]
     assert chains.blocks["chain"].tolist() == [0, 0, 0, 1]
     write_chains(chains, tmp_path / "sim.chain.gz")
     again = read_chains(tmp_path / "sim.chain.gz")
@@ -90,23 +100,38 @@ def test_chains_from_blocks_write_read_identical(tmp_path: Path) -> None:
 
 
 def test_chains_from_blocks_rejects_overlapping_blocks() -> None:
-    blocks = pd.DataFrame({"chain_id": [1, 1], "t_name": ["a", "a"], "q_name": ["b", "b"], "q_strand": ["+", "+"],
-                           "t_start": [0, 5], "q_start": [0, 20], "size": [10, 10]})
+    blocks = pd.DataFrame(
+        {
+            "chain_id": [1, 1],
+            "t_name": ["a", "a"],
+            "q_name": ["b", "b"],
+            "q_strand": ["+", "+"],
+            "t_start": [0, 5],
+            "q_start": [0, 20],
+            "size": [10, 10],
+        }
+    )
     with pytest.raises(CrossglueError, match="chains_from_blocks: blocks of chain 1 overlap"):
         chains_from_blocks(blocks, {"a": 100}, {"b": 100})
 
 
-@pytest.mark.parametrize("text, line, expected", [
-    ("chain 1 chrA 1000 + 0 10 chrX\n10\n", 1, "12 or 13 fields"),
-    ("chain 1 chrA 1000 + 0 20 chrX 1000 + 0 20 1\n10 x 0\n10\n", 2, "non-negative integers"),
-    ("chain 1 chrA 1000 + 0 20 chrX 1000 + 0 20 1\n10 0\n10\n", 2, "'size dt dq'"),
-    ("chain 1 chrA 1000 + 0 20 chrX 1000 + 0 20 1\n10 0 0\n10.5\n", 3, "non-negative integers"),
-    ("chain 1 chrA 1000 + 0 30 chrX 1000 + 0 30 1\n10 0 0\n10\n", 1, "blocks of this chain end at t=20"),
-    ("chain 1 chrA 1000 + 0 10 chrX 1000 + 0 10 1\n\nchain 2 chrA 1000 + 20 30 chrX 1000 + 20 30 2\n10\n", 1,
-     "chain has no alignment blocks"),
-    ("10 0 0\n", 1, "before any 'chain' header"),
-    ("chain 1 chrA 1000 + 0 10 chrX 1000 * 0 10 1\n10\n", 1, "qStrand"),
-])
+@pytest.mark.parametrize(
+    "text, line, expected",
+    [
+        ("chain 1 chrA 1000 + 0 10 chrX\n10\n", 1, "12 or 13 fields"),
+        ("chain 1 chrA 1000 + 0 20 chrX 1000 + 0 20 1\n10 x 0\n10\n", 2, "non-negative integers"),
+        ("chain 1 chrA 1000 + 0 20 chrX 1000 + 0 20 1\n10 0\n10\n", 2, "'size dt dq'"),
+        ("chain 1 chrA 1000 + 0 20 chrX 1000 + 0 20 1\n10 0 0\n10.5\n", 3, "non-negative integers"),
+        ("chain 1 chrA 1000 + 0 30 chrX 1000 + 0 30 1\n10 0 0\n10\n", 1, "blocks of this chain end at t=20"),
+        (
+            "chain 1 chrA 1000 + 0 10 chrX 1000 + 0 10 1\n\nchain 2 chrA 1000 + 20 30 chrX 1000 + 20 30 2\n10\n",
+            1,
+            "chain has no alignment blocks",
+        ),
+        ("10 0 0\n", 1, "before any 'chain' header"),
+        ("chain 1 chrA 1000 + 0 10 chrX 1000 * 0 10 1\n10\n", 1, "qStrand"),
+    ],
+)
 def test_malformed_chain_names_file_and_line(tmp_path: Path, text: str, line: int, expected: str) -> None:
     path = _write(tmp_path / "bad.chain", text)
     with pytest.raises(CrossglueError) as err:
@@ -125,5 +150,20 @@ def test_float_scores_stay_float_on_round_trip(tmp_path: Path) -> None:
 def test_empty_chain_file_gives_empty_set(tmp_path: Path) -> None:
     chains = read_chains(_write(tmp_path / "empty.chain", "# nothing\n"))
     assert isinstance(chains, ChainSet) and len(chains) == 0 and len(chains.blocks) == 0
-    assert np.array_equal(chains.header.columns, ["chain_id", "score", "t_name", "t_size", "t_strand", "t_start",
-                                                  "t_end", "q_name", "q_size", "q_strand", "q_start", "q_end"])
+    assert np.array_equal(
+        chains.header.columns,
+        [
+            "chain_id",
+            "score",
+            "t_name",
+            "t_size",
+            "t_strand",
+            "t_start",
+            "t_end",
+            "q_name",
+            "q_size",
+            "q_strand",
+            "q_start",
+            "q_end",
+        ],
+    )

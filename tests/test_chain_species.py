@@ -63,8 +63,9 @@ def test_swapped_chain_paths_are_named_as_such(tiny):
 def test_chain_for_another_assembly_says_it_matches_no_species(tiny, tmp_path):
     root, config = tiny
     # Same names, other lengths: a chain made for another assembly version of human.
-    path = _rewrite(config["chains"][0]["path"], tmp_path / "old.chain",
-                    lambda f: f[:3] + [str(int(f[3]) + 1000)] + f[4:])  # fmt: skip
+    path = _rewrite(
+        config["chains"][0]["path"], tmp_path / "old.chain", lambda f: f[:3] + [str(int(f[3]) + 1000)] + f[4:]
+    )
     chains = [dict(config["chains"][0], path=path), config["chains"][1]]
     with pytest.raises(CrossglueError) as err:
         check_configured_chains(chains, config["species"])
@@ -78,8 +79,11 @@ def test_chain_for_another_assembly_says_it_matches_no_species(tiny, tmp_path):
 
 def test_names_matching_neither_species_are_an_error_with_an_alias_hint(tiny, tmp_path):
     root, config = tiny
-    path = _rewrite(config["chains"][0]["path"], tmp_path / "scaffolds.chain",
-                    lambda f: f[:2] + [f[2].replace("chr", "scaffold_")] + f[3:])  # fmt: skip
+    path = _rewrite(
+        config["chains"][0]["path"],
+        tmp_path / "scaffolds.chain",
+        lambda f: f[:2] + [f[2].replace("chr", "scaffold_")] + f[3:],
+    )
     chains = [dict(config["chains"][0], path=path), config["chains"][1]]
     with pytest.raises(CrossglueError) as err:
         check_configured_chains(chains, config["species"])
@@ -94,8 +98,11 @@ def test_names_matching_neither_species_are_an_error_with_an_alias_hint(tiny, tm
 
 def test_aliases_reach_the_sizes_from_ensembl_names(tiny, tmp_path):
     _, config = tiny
-    path = _rewrite(config["chains"][0]["path"], tmp_path / "ensembl.chain",
-                    lambda f: f[:2] + [f[2].removeprefix("chr").replace("M", "MT")] + f[3:])  # fmt: skip
+    path = _rewrite(
+        config["chains"][0]["path"],
+        tmp_path / "ensembl.chain",
+        lambda f: f[:2] + [f[2].removeprefix("chr").replace("M", "MT")] + f[3:],
+    )
     check_configured_chains([dict(config["chains"][0], path=path)], config["species"])
 
 

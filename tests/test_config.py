@@ -151,9 +151,22 @@ def test_snakemake_stops_before_any_job_on_a_bad_key(user_config, tmp_path):
     cfg = tmp_path / "config.yaml"
     cfg.write_text(yaml.safe_dump(user_config))
     proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "--snakefile", str(REPO / "Snakefile"),
-         "--directory", str(REPO), "--configfile", str(cfg), "--quiet"],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-n",
+            "--snakefile",
+            str(REPO / "Snakefile"),
+            "--directory",
+            str(REPO),
+            "--configfile",
+            str(cfg),
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     output = proc.stdout + proc.stderr
     assert proc.returncode != 0

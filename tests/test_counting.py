@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from test_fragments import write_fragments
 
 from crossglue.elements.counting import count_fragments_file
 from crossglue.elements.union import species_elements
-from crossglue.genomics.intervals import overlapping_elements
 from crossglue.errors import CrossglueError
-from test_fragments import write_fragments
+from crossglue.genomics.intervals import overlapping_elements
 
 SIZES = {"chr1": 100_000, "chr2": 50_000}
 ALIASES = {"1": "chr1", "2": "chr2", "chr1": "chr1", "chr2": "chr2"}
@@ -57,8 +57,10 @@ def _direct_counts(frags, elements, cells, mode):
     for j, (chrom, s, e) in enumerate(elements[["chrom", "start", "end"]].itertuples(index=False)):
         on = (canon == chrom) & (cell_row >= 0)
         if mode == "insertions":
-            hits = [(frags["start"].to_numpy() >= s) & (frags["start"].to_numpy() < e),
-                    (frags["end"].to_numpy() - 1 >= s) & (frags["end"].to_numpy() - 1 < e)]  # fmt: skip
+            hits = [
+                (frags["start"].to_numpy() >= s) & (frags["start"].to_numpy() < e),
+                (frags["end"].to_numpy() - 1 >= s) & (frags["end"].to_numpy() - 1 < e),
+            ]
             for hit in hits:
                 np.add.at(expected[:, j], cell_row[on & hit], 1)
         else:
@@ -114,13 +116,17 @@ def test_species_elements_keeps_only_elements_present_in_the_species():
         {
             "element_id": ["el0000001", "el0000002", "el0000003"],
             "class": ["conserved", "macaque_sequence", "human_accessible"],
-            "human_chrom": ["chr1", None, "chr2"], "human_start": [10, None, 50], "human_end": [511, None, 551],
+            "human_chrom": ["chr1", None, "chr2"],
+            "human_start": [10, None, 50],
+            "human_end": [511, None, 551],
             "human_peak": ["human_p1", None, "human_p2"],
-            "macaque_chrom": ["chr1", "chr3", "chr2"], "macaque_start": [5, 9, 70], "macaque_end": [506, 510, 571],
+            "macaque_chrom": ["chr1", "chr3", "chr2"],
+            "macaque_start": [5, 9, 70],
+            "macaque_end": [506, 510, 571],
             "macaque_peak": ["macaque_p1", "macaque_p2", None],
             "class_human_macaque": ["conserved", "macaque_sequence", "human_accessible"],
         }
-    )  # fmt: skip
+    )
     human = species_elements(union, "human")
     assert list(human.index) == ["el0000001", "el0000003"]
     assert human["start"].tolist() == [10, 50] and human["end"].dtype == np.int64

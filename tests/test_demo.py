@@ -59,7 +59,10 @@ def test_model_transfers_labels_pairs_nuclei_and_mixes_species(demo_score):
 
 def test_planted_modules_recovered_at_default_thresholds(demo_run, demo_score):
     root = demo_run
-    recovery = {"precision": demo_score.value("modules.element_precision"), "recall": demo_score.value("modules.element_recall")}
+    recovery = {
+        "precision": demo_score.value("modules.element_precision"),
+        "recall": demo_score.value("modules.element_recall"),
+    }
     print("\nmodule recovery:", {k: round(v, 3) for k, v in recovery.items()})
     assert recovery["precision"] >= 0.7 and recovery["recall"] >= 0.7, recovery
     # each planted module is found with its own motif (scored), and the pipeline wrote the
@@ -73,11 +76,15 @@ def test_planted_modules_recovered_at_default_thresholds(demo_run, demo_score):
     union = pd.read_csv(root / "results/consensus/union_peaks.tsv", sep="\t", dtype={"element_id": str})
     links = pd.read_csv(root / "results/analysis/regulatory_links.tsv", sep="\t", dtype={"element": str, "gene": str})
     de = pd.read_csv(root / "results/analysis/differential_genes.tsv", sep="\t", dtype={"gene_a": str, "gene_b": str})
-    da = pd.read_csv(root / "results/analysis/differential_elements.tsv", sep="\t", dtype={"element": str}).rename(columns={"element": "feature"})
+    da = pd.read_csv(root / "results/analysis/differential_elements.tsv", sep="\t", dtype={"element": str}).rename(
+        columns={"element": "feature"}
+    )
     classes = pd.Series(union["class"].to_numpy(), index=union["element_id"].to_numpy())
     linked = specific_linked_elements(links, de, da, classes, SPECIES, settings)
     motifs, background = read_meme(root / "demo/truth/motifs.meme")
-    hits = union_motif_hits(union, SPECIES, {s: root / f"demo/genome/{s}.fa.gz" for s in SPECIES}, motifs, background, motif_p)
+    hits = union_motif_hits(
+        union, SPECIES, {s: root / f"demo/genome/{s}.fa.gz" for s in SPECIES}, motifs, background, motif_p
+    )
     modules = call_modules(linked, settings, hits=hits)
     assert sorted(written["module"]) == sorted(modules["module"])
 
@@ -92,9 +99,19 @@ def test_embedding_scores_beat_the_distance_prior(demo_score):
 def test_report_renders_with_every_image_and_section(demo_run, chromium):
     html_path = demo_run / "results/report/report.html"
     dom = subprocess.run(
-        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--virtual-time-budget=10000",
-         "--dump-dom", html_path.resolve().as_uri()],  # fmt: skip
-        capture_output=True, text=True, timeout=300,
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+            html_path.resolve().as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert dom.returncode == 0, dom.stderr[-2000:]
     total = int(re.search(r'data-images-total="(\d+)"', dom.stdout).group(1))
@@ -103,4 +120,6 @@ def test_report_renders_with_every_image_and_section(demo_run, chromium):
     for sid in SECTION_IDS:
         assert f'id="{sid}"' in dom.stdout
     assert "No truth tables" not in dom.stdout  # the demo has truth
-    assert np.isfinite(pd.read_csv(demo_run / "results/analysis/metrics.tsv", sep="\t")["main_truth"].astype(float)).any()
+    assert np.isfinite(
+        pd.read_csv(demo_run / "results/analysis/metrics.tsv", sep="\t")["main_truth"].astype(float)
+    ).any()

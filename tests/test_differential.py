@@ -14,7 +14,11 @@ from crossglue.errors import CrossglueError
 def test_pseudobulk_sums_cells_of_each_donor_and_type():
     counts = sp.csr_matrix(np.array([[1, 0], [2, 5], [0, 1], [4, 4], [9, 9]]))
     obs = pd.DataFrame(
-        {"species": ["h", "h", "h", "m", "m"], "donor": ["d1", "d1", "d2", "d3", "d3"], "cell_type": ["A", "A", "A", "A", None]}
+        {
+            "species": ["h", "h", "h", "m", "m"],
+            "donor": ["d1", "d1", "d2", "d3", "d3"],
+            "cell_type": ["A", "A", "A", "A", None],
+        }
     )
     profiles, groups = pseudobulk(counts, obs, ["species", "donor", "cell_type"], pd.Index(["g1", "g2"]), min_cells=1)
     assert profiles.loc["h|d1|A"].tolist() == [3, 5]
@@ -68,7 +72,9 @@ def test_species_differential_finds_planted_genes_in_the_right_cell_type_and_dir
 
 def test_cell_types_without_replicates_are_not_tested():
     profiles, groups = simulated_pseudobulks(donors=3)
-    drop = groups.index[(groups["species"] == "macaque") & (groups["cell_type"] == "B") & (groups["donor"] != "macaque_d0")]
+    drop = groups.index[
+        (groups["species"] == "macaque") & (groups["cell_type"] == "B") & (groups["donor"] != "macaque_d0")
+    ]
     res = species_differential(profiles.drop(drop), groups.drop(drop), "human", "macaque", min_donors=2)
     assert set(res["cell_type"]) == {"A"}
 

@@ -133,7 +133,10 @@ def test_chromosome_coming_back_is_unsorted(tmp_path):
         ("1\t70\t90\tB\t0\n", "3: expected a positive integer count, got 0"),
         ("1\t-70\t90\tB\t1\n", "3: expected a non-negative integer start, got -70"),
         ("1\t70\t70\tB\t1\n", "3: fragment start 70 is not before its end 70"),
-        ("1\t70\t20000\tB\t1\n", "3: fragment end 20000 lies beyond chr1 (10000 bp in the chrom sizes); wrong assembly?"),
+        (
+            "1\t70\t20000\tB\t1\n",
+            "3: fragment end 20000 lies beyond chr1 (10000 bp in the chrom sizes); wrong assembly?",
+        ),
     ],
 )
 def test_malformed_record_names_the_line(tmp_path, bad, message):
@@ -146,7 +149,8 @@ def test_chromosome_absent_after_aliasing_names_it_and_the_alias_table(tmp_path)
     message = _error(path, alias_source="genome/toy.chrom_aliases.tsv")
     assert message == (
         f"{path}: chromosome(s) 'chrUn_1' not among the 2 chromosomes of the species' chrom sizes "
-        "(e.g. chr1, chr2) nor in alias table genome/toy.chrom_aliases.tsv; add them to the species' chrom_aliases table"
+        "(e.g. chr1, chr2) nor in alias table genome/toy.chrom_aliases.tsv; "
+        "add them to the species' chrom_aliases table"
     )
 
 
@@ -169,13 +173,15 @@ def test_chunks_carry_global_barcodes_and_add_up_to_the_whole(tmp_path):
 def test_unsorted_records_are_found_across_chunk_boundaries(tmp_path, chunk_rows):
     from crossglue.genomics.fragments import iter_fragments
 
-    path = write_fragments(tmp_path / "f.tsv.gz", HEADER + "1\t10\t60\tA\t1\n1\t50\t90\tA\t1\n1\t20\t90\tB\t1\n",
-                           index="placeholder")
+    path = write_fragments(
+        tmp_path / "f.tsv.gz", HEADER + "1\t10\t60\tA\t1\n1\t50\t90\tA\t1\n1\t20\t90\tB\t1\n", index="placeholder"
+    )
     with pytest.raises(CrossglueError) as err:
         list(iter_fragments(path, SIZES, ALIASES, chunk_rows=chunk_rows))
     assert str(err.value).startswith(f"{path}:5: file is not coordinate-sorted (start 20 after 50 on 1)")
-    path = write_fragments(tmp_path / "g.tsv.gz", "1\t10\t60\tA\t1\n2\t5\t90\tA\t1\n2\t6\t90\tA\t1\n1\t70\t90\tB\t1\n",
-                           index="placeholder")
+    path = write_fragments(
+        tmp_path / "g.tsv.gz", "1\t10\t60\tA\t1\n2\t5\t90\tA\t1\n2\t6\t90\tA\t1\n1\t70\t90\tB\t1\n", index="placeholder"
+    )
     with pytest.raises(CrossglueError) as err:
         list(iter_fragments(path, SIZES, ALIASES, chunk_rows=chunk_rows))
     assert str(err.value).startswith(f"{path}:4: file is not coordinate-sorted (chromosome 1 appears again")

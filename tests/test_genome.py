@@ -26,9 +26,14 @@ def test_chrom_sizes_keep_file_order(genome):
 def test_every_alias_column_maps_to_the_first(genome):
     aliases = read_aliases(genome[1])
     assert aliases == {
-        "chr1": "chr1", "1": "chr1", "NC_041754.1": "chr1",
-        "chr2a": "chr2a", "2a": "chr2a", "NC_041755.1": "chr2a",
-        "chrM": "chrM", "MT": "chrM",
+        "chr1": "chr1",
+        "1": "chr1",
+        "NC_041754.1": "chr1",
+        "chr2a": "chr2a",
+        "2a": "chr2a",
+        "NC_041755.1": "chr2a",
+        "chrM": "chrM",
+        "MT": "chrM",
     }
 
 
@@ -41,7 +46,9 @@ def test_canonical_names_translate_mixed_namings(genome):
 def test_unknown_chromosome_names_source_and_table(genome):
     sizes, aliases = read_chrom_sizes(genome[0]), read_aliases(genome[1])
     with pytest.raises(CrossglueError) as err:
-        canonical_names(np.array(["chr1", "chrUn_x", "chr9"]), aliases, sizes, source="frags.tsv.gz", alias_source="al.txt")
+        canonical_names(
+            np.array(["chr1", "chrUn_x", "chr9"]), aliases, sizes, source="frags.tsv.gz", alias_source="al.txt"
+        )
     assert str(err.value) == (
         "frags.tsv.gz: chromosome(s) 'chr9', 'chrUn_x' not among the 3 chromosomes of the species' chrom sizes "
         "(e.g. chr1, chr2a, chrM) nor in alias table al.txt; add them to the species' chrom_aliases table"

@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crossglue.graph.element_edges import ElementParams, element_edges
 from crossglue.elements.union import element_coordinates, read_union_table
 from crossglue.errors import CrossglueError
 from crossglue.graph.assembly import assemble, node_table
-from crossglue.graph.summary import plot_degrees, summarise
+from crossglue.graph.element_edges import ElementParams, element_edges
 from crossglue.graph.files import read_edge_table, read_graph, write_edge_table, write_graphml
+from crossglue.graph.summary import plot_degrees, summarise
 from crossglue.graph.validate import validate
 
 NA = np.nan
@@ -285,10 +285,10 @@ SPECIES = ["human", "macaque"]
 
 def _build_demo(root, settings=None):
     from crossglue.elements.union import element_coordinates
-    from crossglue.graph.settings import GraphSettings
     from crossglue.graph.assembly import build_guidance
     from crossglue.graph.orthologs import ortholog_edges, read_orthologs
     from crossglue.graph.peak_gene import link_species
+    from crossglue.graph.settings import GraphSettings
 
     settings = settings or GraphSettings()
     cres = pd.read_csv(root / "truth" / "cres.tsv", sep="\t")
@@ -652,7 +652,10 @@ def test_graph_settings_defaults_follow_the_design_and_typos_are_named():
         ({"peak_gene": {"promoter": -5}}, "config key 'graph.peak_gene.promoter': -5 is less than the minimum of 0"),
         ({"element_edges": "no"}, "config key 'graph.element_edges': 'no' is not of type 'boolean'"),
         ({"element_weights": {"enabled": False}}, "config key 'graph.element_weights.enabled' is not a known key"),
-        ({"orthologs": {"low_confidence": 1.5}}, "config key 'graph.orthologs.low_confidence': 1.5 is greater than the maximum of 1"),
+        (
+            {"orthologs": {"low_confidence": 1.5}},
+            "config key 'graph.orthologs.low_confidence': 1.5 is greater than the maximum of 1",
+        ),
         ({"correlation": {"k": 1}}, "config key 'graph.correlation.k': 1 is less than the minimum of 2"),
     ):
         with pytest.raises(CrossglueError) as err:
@@ -680,8 +683,12 @@ def test_peak_gene_script_on_genes_placed_by_the_demo_gtf_recovers_truth_links(d
     annotation = read_genes(genome / "macaque.gtf.gz", read_aliases(genome / "macaque.chrom_aliases.tsv"), sizes)
     matched, unmatched_at_ingest = match_genes(genes[["gene_id", "gene_name"]], annotation)
     assert not unmatched_at_ingest
-    _h5ad(tmp_path / "rna.h5ad", genes["gene_id"].tolist(), genes["gene_name"].tolist(),
-          placed=matched[["chrom", "start", "end", "strand"]].reset_index(drop=True))  # fmt: skip
+    _h5ad(
+        tmp_path / "rna.h5ad",
+        genes["gene_id"].tolist(),
+        genes["gene_name"].tolist(),
+        placed=matched[["chrom", "start", "end", "strand"]].reset_index(drop=True),
+    )
     _h5ad(tmp_path / "atac.h5ad", element_coordinates(union, "macaque")["peak_id"].tolist())
     out = {k: tmp_path / f"{k}.tsv" for k in ("links", "genes", "unmatched")}
     _run_script(

@@ -35,8 +35,15 @@ def test_gene_records_are_bed_coordinates_with_strand_aware_tss(gtf):
     genes = read_genes(gtf, ALIASES, SIZES)
     first = genes.iloc[0].to_dict()
     assert first == {
-        "gene_id": "ENSG01", "gene_id_version": "ENSG01.3", "gene_name": "AAA", "gene_type": "protein_coding",
-        "chrom": "chr1", "start": 10, "end": 20, "strand": "+", "tss": 10,
+        "gene_id": "ENSG01",
+        "gene_id_version": "ENSG01.3",
+        "gene_name": "AAA",
+        "gene_type": "protein_coding",
+        "chrom": "chr1",
+        "start": 10,
+        "end": 20,
+        "strand": "+",
+        "tss": 10,
     }
     mito = genes.set_index("gene_id").loc["ENSG02"]
     assert (mito.chrom, mito.start, mito.end, mito.tss, mito.gene_type) == ("chrM", 4, 9, 8, "Mt_tRNA")
@@ -103,7 +110,10 @@ def test_match_from_a_table_with_ids_and_symbols(gtf):
     genes = read_genes(gtf, ALIASES, SIZES)
     data = pd.DataFrame({"gene_id": ["X1", "ENSG04.1"], "gene_name": ["AAA", "whatever"]})
     matched, unmatched = match_genes(data, genes)
-    assert list(zip(matched.data_gene, matched.gene_id, matched.matched_by)) == [("X1", "ENSG01", "symbol"), ("ENSG04.1", "ENSG04", "id")]
+    assert list(zip(matched.data_gene, matched.gene_id, matched.matched_by)) == [
+        ("X1", "ENSG01", "symbol"),
+        ("ENSG04.1", "ENSG04", "id"),
+    ]
     assert unmatched == []
 
 

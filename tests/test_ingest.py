@@ -20,7 +20,10 @@ from crossglue.genomics.gtf import read_genes
 from crossglue.ingest.samples import Sample, Species, ingest_sample, tile_table
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "workflow" / "scripts"
-THRESHOLDS = {"atac": {"min_fragments": 3, "min_tss_enrichment": 0.0}, "rna": {"min_counts": 5, "max_mito_fraction": 0.5}}
+THRESHOLDS = {
+    "atac": {"min_fragments": 3, "min_tss_enrichment": 0.0},
+    "rna": {"min_counts": 5, "max_mito_fraction": 0.5},
+}
 GTF = (
     '1\tx\tgene\t1001\t3000\t.\t+\t.\tgene_id "ENSG1.2"; gene_name "GENE1";\n'
     'MT\tx\tgene\t10\t60\t.\t+\t.\tgene_id "ENSGMT.1"; gene_name "MT-CO1";\n'
@@ -28,10 +31,16 @@ GTF = (
 # (chrom, start, end, barcode, count): A passes; B has too few fragments; C passes ATAC but not RNA;
 # D exists in the fragments only.
 FRAGMENTS = [
-    ("1", 990, 1010, "A-1", 1), ("1", 4990, 5010, "A-1", 2), ("1", 6000, 6100, "A-1", 1),
+    ("1", 990, 1010, "A-1", 1),
+    ("1", 4990, 5010, "A-1", 2),
+    ("1", 6000, 6100, "A-1", 1),
     ("1", 100, 200, "B-1", 1),
-    ("1", 300, 400, "C-1", 1), ("1", 500, 600, "C-1", 1), ("1", 700, 800, "C-1", 1),
-    ("1", 900, 1000, "D-1", 1), ("1", 910, 1000, "D-1", 1), ("1", 920, 1000, "D-1", 1),
+    ("1", 300, 400, "C-1", 1),
+    ("1", 500, 600, "C-1", 1),
+    ("1", 700, 800, "C-1", 1),
+    ("1", 900, 1000, "D-1", 1),
+    ("1", 910, 1000, "D-1", 1),
+    ("1", 920, 1000, "D-1", 1),
 ]
 # RNA: A passes; B passes RNA; C fails (1 count); E exists in RNA only. XLOC_99 is not annotated.
 RNA_BARCODES = ["A-1", "B-1", "C-1", "E-1"]
@@ -93,8 +102,15 @@ def species_of(toy) -> Species:
 
 
 def multiome(toy, **changes) -> Sample:
-    fields = dict(name="mo", species="toy", donor="d1", modality="multiome", fragments=str(toy.fragments),
-                  counts=str(toy.counts), metadata=str(toy.metadata))
+    fields = dict(
+        name="mo",
+        species="toy",
+        donor="d1",
+        modality="multiome",
+        fragments=str(toy.fragments),
+        counts=str(toy.counts),
+        metadata=str(toy.metadata),
+    )
     return Sample(**{**fields, **changes})
 
 
@@ -107,8 +123,15 @@ def test_multiome_keeps_nuclei_passing_both_modalities_under_one_id(toy):
     assert qc.loc["A-1", "mito_fraction"] == pytest.approx(1 / 6)
     assert list(result.rna.obs_names) == list(result.atac.obs_names) == ["mo#A-1"]
     obs = result.rna.obs.iloc[0]
-    assert (obs["sample"], obs["species"], obs["donor"], obs["modality"], obs["nucleus"], obs["cell_type"], obs["region"]) == (
-        "mo", "toy", "d1", "multiome", "mo#A-1", "Astro", "ACC")
+    assert (
+        obs["sample"],
+        obs["species"],
+        obs["donor"],
+        obs["modality"],
+        obs["nucleus"],
+        obs["cell_type"],
+        obs["region"],
+    ) == ("mo", "toy", "d1", "multiome", "mo#A-1", "Astro", "ACC")
 
 
 def test_atac_cells_count_insertions_on_genome_tiles(toy):
@@ -169,8 +192,11 @@ def test_tile_table_covers_each_chromosome_once():
 
 def run_script(name: str, log: Path, **smk) -> None:
     fake = SimpleNamespace(
-        input=SimpleNamespace(**smk["input"]), output=SimpleNamespace(**smk["output"]),
-        params=SimpleNamespace(**smk.get("params", {})), log=[str(log)], threads=1,
+        input=SimpleNamespace(**smk["input"]),
+        output=SimpleNamespace(**smk["output"]),
+        params=SimpleNamespace(**smk.get("params", {})),
+        log=[str(log)],
+        threads=1,
         wildcards=SimpleNamespace(**smk.get("wildcards", {})),
     )
     stderr = sys.stderr
@@ -181,16 +207,30 @@ def run_script(name: str, log: Path, **smk) -> None:
 
 
 def ingest_script(toy, out: Path, sample: Sample, counts_files, fragments_files) -> dict:
-    outputs = {k: str(out / "samples" / sample.name / f) for k, f in (("qc", "qc.tsv"), ("rna", "rna.h5ad"), ("atac", "atac.h5ad"))}
+    outputs = {
+        k: str(out / "samples" / sample.name / f)
+        for k, f in (("qc", "qc.tsv"), ("rna", "rna.h5ad"), ("atac", "atac.h5ad"))
+    }
     outputs["plot"] = str(out / "qc" / f"{sample.name}.png")
     run_script(
-        "ingest_sample.py", out / f"{sample.name}.log",
-        input={"fragments": fragments_files, "index": [f"{f}.tbi" for f in fragments_files], "counts": counts_files,
-               "metadata": [sample.metadata] if sample.metadata else [], "gtf": str(toy.gtf),
-               "chrom_sizes": str(toy.chrom_sizes), "aliases": [str(toy.aliases)]},
+        "ingest_sample.py",
+        out / f"{sample.name}.log",
+        input={
+            "fragments": fragments_files,
+            "index": [f"{f}.tbi" for f in fragments_files],
+            "counts": counts_files,
+            "metadata": [sample.metadata] if sample.metadata else [],
+            "gtf": str(toy.gtf),
+            "chrom_sizes": str(toy.chrom_sizes),
+            "aliases": [str(toy.aliases)],
+        },
         output=outputs,
-        params={"sample": {"species": sample.species, "donor": sample.donor, "modality": sample.modality},
-                "thresholds": THRESHOLDS, "tile_size": 5000, "mito_chrom": "MT"},
+        params={
+            "sample": {"species": sample.species, "donor": sample.donor, "modality": sample.modality},
+            "thresholds": THRESHOLDS,
+            "tile_size": 5000,
+            "mito_chrom": "MT",
+        },
         wildcards={"sample": sample.name},
     )
     return outputs
@@ -217,9 +257,14 @@ def test_scripts_ingest_and_merge_a_species(toy):
     assert list(qc.columns[:2]) == ["sample", "barcode"] and len(qc) == 5
 
     merged = {"rna": str(out / "toy" / "rna.h5ad"), "atac": str(out / "toy" / "atac.h5ad")}
-    run_script("merge_species.py", out / "merge.log",
-               input={"rna": [mo["rna"], r1["rna"]], "atac": [mo["atac"]], "chrom_sizes": str(toy.chrom_sizes)},
-               output=merged, params={"tile_size": 5000}, wildcards={"species": "toy"})
+    run_script(
+        "merge_species.py",
+        out / "merge.log",
+        input={"rna": [mo["rna"], r1["rna"]], "atac": [mo["atac"]], "chrom_sizes": str(toy.chrom_sizes)},
+        output=merged,
+        params={"tile_size": 5000},
+        wildcards={"species": "toy"},
+    )
     rna, atac = ad.read_h5ad(merged["rna"]), ad.read_h5ad(merged["atac"])
     assert list(rna.obs_names) == ["mo#A-1", "r1#A-1"] and list(atac.obs_names) == ["mo#A-1"]
     assert set(rna.var_names) == {"ENSG1", "ENSGMT", "XLOC_99", "ENSG1X"}
@@ -283,11 +328,19 @@ def test_a_sample_without_a_passing_cell_is_an_error_naming_the_threshold(toy):
 
 
 def test_a_sample_writes_an_empty_layer_for_the_modality_it_lacks(toy):
-    rna_only = ingest_sample(Sample("r", "toy", "d1", "rna", counts=str(toy.counts)), species_of(toy),
-                             {"rna": THRESHOLDS["rna"]}, tile_size=None)
+    rna_only = ingest_sample(
+        Sample("r", "toy", "d1", "rna", counts=str(toy.counts)),
+        species_of(toy),
+        {"rna": THRESHOLDS["rna"]},
+        tile_size=None,
+    )
     assert rna_only.atac.shape == (0, 0) and rna_only.rna.n_obs == 3
-    atac_only = ingest_sample(Sample("a", "toy", "d1", "atac", fragments=str(toy.fragments)), species_of(toy),
-                              {"atac": THRESHOLDS["atac"]}, tile_size=5000)
+    atac_only = ingest_sample(
+        Sample("a", "toy", "d1", "atac", fragments=str(toy.fragments)),
+        species_of(toy),
+        {"atac": THRESHOLDS["atac"]},
+        tile_size=5000,
+    )
     assert atac_only.rna.shape == (0, 0) and atac_only.atac.n_obs == 3
 
 

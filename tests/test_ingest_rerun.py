@@ -8,7 +8,6 @@ import re
 import pandas as pd
 import pytest
 import yaml
-
 from test_pipeline import run_snakemake, tiny_config
 
 

@@ -28,8 +28,13 @@ def train_inputs(tmp_path_factory) -> tuple[Path, Path]:
     work = tmp_path_factory.mktemp("interrupt")
     simulate(work / "demo", preset="tiny", seed=0)
     config = yaml.safe_load((work / "demo" / "config.yaml").read_text())
-    config["model"] = {"ablation": False, "threads": 1, "n_pcs": 10, "n_lsi": 10,
-                       "train": {"max_epochs": 500, "patience": 500}}  # fmt: skip
+    config["model"] = {
+        "ablation": False,
+        "threads": 1,
+        "n_pcs": 10,
+        "n_lsi": 10,
+        "train": {"max_epochs": 500, "patience": 500},
+    }
     (work / "config.yaml").write_text(yaml.safe_dump(config))
     toy = make_toy(n_cells=80, n_genes=40, seed=0)
     for name, adata in toy.domains.items():
@@ -41,8 +46,9 @@ def train_inputs(tmp_path_factory) -> tuple[Path, Path]:
         path = work / "results" / folder / species / f"{modality}.h5ad"
         path.parent.mkdir(parents=True, exist_ok=True)
         adata.write_h5ad(path)
-    write_edge_table(toy.edges.assign(weight=lambda e: e["weight"].astype(np.float64)),
-                     work / "results/graph/guidance_edges.tsv.gz")  # fmt: skip
+    write_edge_table(
+        toy.edges.assign(weight=lambda e: e["weight"].astype(np.float64)), work / "results/graph/guidance_edges.tsv.gz"
+    )
     return work, work / "config.yaml"
 
 
@@ -52,10 +58,29 @@ def _start_training(work: Path, config: Path) -> tuple[subprocess.Popen, list[ps
     log = work / "logs/model/train_model.log"
     log.unlink(missing_ok=True)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "snakemake", "results/model/model.pt", "--snakefile", str(REPO / "Snakefile"),
-         "--directory", str(work), "--configfile", str(config), "--cores", "1", "--rerun-incomplete",
-         "--allowed-rules", "train_model", "--forcerun", "train_model"],  # fmt: skip
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "results/model/model.pt",
+            "--snakefile",
+            str(REPO / "Snakefile"),
+            "--directory",
+            str(work),
+            "--configfile",
+            str(config),
+            "--cores",
+            "1",
+            "--rerun-incomplete",
+            "--allowed-rules",
+            "train_model",
+            "--forcerun",
+            "train_model",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
     )
     deadline = time.monotonic() + 300
     while not (log.exists() and " epoch " in log.read_text()):
@@ -70,7 +95,9 @@ def _start_training(work: Path, config: Path) -> tuple[subprocess.Popen, list[ps
     return proc, children
 
 
-def _stopped(proc: subprocess.Popen, children: list[psutil.Process], seconds: float, work: Path, config: Path) -> list[str]:
+def _stopped(
+    proc: subprocess.Popen, children: list[psutil.Process], seconds: float, work: Path, config: Path
+) -> list[str]:
     """Wait for Snakemake to exit; the command lines of the processes still alive after."""
     try:
         proc.wait(timeout=seconds)
@@ -87,8 +114,22 @@ def _stopped(proc: subprocess.Popen, children: list[psutil.Process], seconds: fl
             pass
     proc.wait(timeout=30)
     if described:  # a killed Snakemake leaves its lock
-        subprocess.run([sys.executable, "-m", "snakemake", "--unlock", "--snakefile", str(REPO / "Snakefile"),
-                        "--directory", str(work), "--configfile", str(config)], capture_output=True, timeout=120)  # fmt: skip
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "snakemake",
+                "--unlock",
+                "--snakefile",
+                str(REPO / "Snakefile"),
+                "--directory",
+                str(work),
+                "--configfile",
+                str(config),
+            ],
+            capture_output=True,
+            timeout=120,
+        )
     return described
 
 

@@ -22,9 +22,25 @@ def _snakemake(work: Path, config: dict, *args: str) -> subprocess.CompletedProc
     path = work / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     return subprocess.run(
-        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(work),
-         "--configfile", str(path), "--cores", "1", *args, "--allowed-rules", "lift_peaks"],  # fmt: skip
-        capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--snakefile",
+            str(REPO / "Snakefile"),
+            "--directory",
+            str(work),
+            "--configfile",
+            str(path),
+            "--cores",
+            "1",
+            *args,
+            "--allowed-rules",
+            "lift_peaks",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
 
 
@@ -42,9 +58,9 @@ def test_swapped_chain_paths_stop_the_workflow_at_parse_time(tiny):
     config["chains"][0]["path"], config["chains"][1]["path"] = config["chains"][1]["path"], config["chains"][0]["path"]
     proc = _snakemake(work, config, "-n", TARGET)
     assert proc.returncode != 0
-    assert (
-        "are the paths of human→macaque and macaque→human swapped?" in proc.stdout + proc.stderr
-    ), proc.stdout + proc.stderr
+    assert "are the paths of human→macaque and macaque→human swapped?" in proc.stdout + proc.stderr, (
+        proc.stdout + proc.stderr
+    )
 
 
 def test_swapping_chain_paths_reruns_the_lift(tiny):
@@ -56,17 +72,31 @@ def test_swapping_chain_paths_reruns_the_lift(tiny):
         spec.update(chrom_sizes=config["species"][0]["chrom_sizes"], chrom_aliases=None)
     paths = []
     for shift, name in ((0, "a.chain"), (100, "b.chain")):
-        blocks = pd.DataFrame({"chain_id": [1, 2], "t_name": ["chr1", "chr2"], "q_name": ["chr1", "chr2"],
-                               "q_strand": "+", "t_start": [shift, shift], "q_start": [0, 0],
-                               "size": [sizes["chr1"] - shift, sizes["chr2"] - shift]})  # fmt: skip
+        blocks = pd.DataFrame(
+            {
+                "chain_id": [1, 2],
+                "t_name": ["chr1", "chr2"],
+                "q_name": ["chr1", "chr2"],
+                "q_strand": "+",
+                "t_start": [shift, shift],
+                "q_start": [0, 0],
+                "size": [sizes["chr1"] - shift, sizes["chr2"] - shift],
+            }
+        )
         write_chains(chains_from_blocks(blocks, sizes, sizes), work / name)
         paths.append(str(work / name))
     config["chains"] = [
         {"from": "human", "to": "macaque", "path": paths[0]},
         {"from": "macaque", "to": "human", "path": paths[1]},
     ]
-    peaks = pd.DataFrame({"peak_id": [f"h{i}" for i in range(20)], "chrom": "chr1",
-                          "start": range(10_000, 210_000, 10_000), "score": 1.0})  # fmt: skip
+    peaks = pd.DataFrame(
+        {
+            "peak_id": [f"h{i}" for i in range(20)],
+            "chrom": "chr1",
+            "start": range(10_000, 210_000, 10_000),
+            "score": 1.0,
+        }
+    )
     peaks["end"], peaks["summit"] = peaks["start"] + 501, peaks["start"] + 250
     (work / "results/peaks/human").mkdir(parents=True, exist_ok=True)
     peaks.to_csv(work / "results/peaks/human/peaks.tsv", sep="\t", index=False)

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crossglue.genomics.chain import ChainSet, read_chains
 from crossglue.cli import main
 from crossglue.errors import CrossglueError
+from crossglue.genomics.chain import ChainSet, read_chains
 from crossglue.genomics.liftover import lift_intervals, lift_points
 
 # chrA: chain 1 (+, gap at 100-150), chain 2 (- strand), chain 3 (+) adjacent to chain 2;
@@ -33,13 +33,15 @@ chain 600 chrB 500 + 5 100 chrY 1000 + 0 95 5
 95
 """
 
-HAND_INTERVALS = pd.DataFrame({
-    "chrom": ["chrA", "chrA", "chrA", "chrA", "chrA", "chrB", "chrC", "chrA", "chrA"],
-    "start": [110, 50, 10, 410, 450, 10, 0, 250, 700],
-    "end": [140, 250, 90, 490, 550, 60, 10, 450, 800],
-    "name": ["gap", "partial", "plus", "minus", "split", "dup", "missing", "two", "outside"],
-    "score": [1, 2, 3, 4, 5, 6, 7, 8, 9],
-})
+HAND_INTERVALS = pd.DataFrame(
+    {
+        "chrom": ["chrA", "chrA", "chrA", "chrA", "chrA", "chrB", "chrC", "chrA", "chrA"],
+        "start": [110, 50, 10, 410, 450, 10, 0, 250, 700],
+        "end": [140, 250, 90, 490, 550, 60, 10, 450, 800],
+        "name": ["gap", "partial", "plus", "minus", "split", "dup", "missing", "two", "outside"],
+        "score": [1, 2, 3, 4, 5, 6, 7, 8, 9],
+    }
+)
 
 
 @pytest.fixture()
@@ -68,7 +70,7 @@ def test_every_unmapped_reason(hand_chain) -> None:
     mapped = result.mapped
     assert mapped[["name", "chrom", "start", "end", "strand", "chain", "mapped_fraction", "score"]].values.tolist() == [
         ["plus", "chrX", 10, 90, "+", 1, 1.0, 3],
-        ["minus", "chrY", 710, 790, "-", 2, 1.0, 4],   # q- [210, 290) of a 1000 bp sequence
+        ["minus", "chrY", 710, 790, "-", 2, 1.0, 4],  # q- [210, 290) of a 1000 bp sequence
     ]
     assert mapped.index.tolist() == [2, 3]
     # the unmapped table is the input rows, extra columns included
@@ -89,7 +91,7 @@ def test_multiple_reports_every_chain_in_target_order(hand_chain) -> None:
     assert got == [
         ["plus", "chrX", 10, 90, "+", 1],
         ["minus", "chrY", 710, 790, "-", 2],
-        ["split", "chrY", 700, 750, "-", 2],    # each chain judged on its own part of the interval
+        ["split", "chrY", 700, 750, "-", 2],  # each chain judged on its own part of the interval
         ["split", "chrX", 500, 550, "+", 3],
         ["dup", "chrX", 810, 860, "+", 4],
         ["dup", "chrY", 5, 55, "+", 5],
@@ -105,14 +107,20 @@ def test_chain_nested_in_another_chains_gap(tmp_path: Path) -> None:
     chains = read_chains(path)
     rows = HAND_INTERVALS[HAND_INTERVALS["name"].isin(["gap", "partial"])]
     # chain 1 aligns 150 of the 200 bases around the nested chain 6 (20 bases)
-    assert _reasons(lift_intervals(rows, chains)) == {"gap": ("Partially deleted in new", "partially_deleted"),
-                                                      "partial": ("Split in new", "split")}
+    assert _reasons(lift_intervals(rows, chains)) == {
+        "gap": ("Partially deleted in new", "partially_deleted"),
+        "partial": ("Split in new", "split"),
+    }
     mapped = lift_intervals(rows, chains, min_match=0.7).mapped
     assert mapped[["name", "chrom", "start", "end", "chain", "mapped_fraction"]].values.tolist() == [
-        ["partial", "chrX", 50, 200, 1, 0.75]]
+        ["partial", "chrX", 50, 200, 1, 0.75]
+    ]
     both = lift_intervals(rows, chains, min_match=0.05, multiple=True).mapped
     assert both[["name", "chrom", "start", "end", "chain"]].values.tolist() == [
-        ["gap", "chrY", 500, 520, 6], ["partial", "chrX", 50, 200, 1], ["partial", "chrY", 500, 520, 6]]
+        ["gap", "chrY", 500, 520, 6],
+        ["partial", "chrX", 50, 200, 1],
+        ["partial", "chrY", 500, 520, 6],
+    ]
 
 
 def test_input_strand_flips_on_minus_chain(hand_chain) -> None:
@@ -149,9 +157,15 @@ def _random_points(chains: ChainSet, n: int, seed: int) -> tuple[np.ndarray, np.
     pos = (rng.random(n // 2) * sizes[chrom].to_numpy()).astype(np.int64)
     pick = rng.integers(0, len(chains.blocks), n - n // 2)
     b = chains.blocks.iloc[pick]
-    edge = b["t_start"].to_numpy() + np.where(rng.random(len(b)) < 0.5, 0, b["size"].to_numpy()) + rng.integers(-1, 1, len(b))
+    edge = (
+        b["t_start"].to_numpy()
+        + np.where(rng.random(len(b)) < 0.5, 0, b["size"].to_numpy())
+        + rng.integers(-1, 1, len(b))
+    )
     e_chrom = chains.header["t_name"].to_numpy()[b["chain"].to_numpy()]
-    return np.concatenate((chrom, e_chrom, ["chrNotInChain"] * 10)), np.concatenate((pos, np.maximum(edge, 0), np.arange(10)))
+    return np.concatenate((chrom, e_chrom, ["chrNotInChain"] * 10)), np.concatenate(
+        (pos, np.maximum(edge, 0), np.arange(10))
+    )
 
 
 @pytest.mark.parametrize("name", ["hg19ToHg38.over.chain.gz", "GRCh37_to_GRCh38.chain.gz"])
@@ -190,12 +204,17 @@ def test_real_chain_intervals_match_crossmap(shared_data: Path, tmp_path: Path) 
     minus_blocks = chains.blocks[chains.header["q_strand"].to_numpy()[chains.blocks["chain"]] == "-"]
     b = minus_blocks.iloc[rng.integers(0, len(minus_blocks), 1000)]
     b_len = rng.integers(20, 2000, 1000)
-    b_start = np.maximum(b["t_start"].to_numpy() + np.where(rng.random(1000) < 0.5, 0, b["size"].to_numpy())
-                         - (rng.random(1000) * b_len).astype(np.int64), 0)
+    b_start = np.maximum(
+        b["t_start"].to_numpy()
+        + np.where(rng.random(1000) < 0.5, 0, b["size"].to_numpy())
+        - (rng.random(1000) * b_len).astype(np.int64),
+        0,
+    )
     chrom = np.concatenate((chrom, chains.header["t_name"].to_numpy()[b["chain"].to_numpy()]))
     start, length = np.concatenate((start, b_start)), np.concatenate((length, b_len))
-    intervals = pd.DataFrame({"chrom": chrom, "start": start, "end": start + length,
-                              "name": [f"r{i}" for i in range(len(start))]})
+    intervals = pd.DataFrame(
+        {"chrom": chrom, "start": start, "end": start + length, "name": [f"r{i}" for i in range(len(start))]}
+    )
     ours = lift_intervals(intervals, chains, min_match=0.95)
     assert (ours.mapped["strand"] == "-").sum() > 200
     ref = _crossmap_region(path, intervals, tmp_path, min_ratio=0.95)
@@ -204,7 +223,7 @@ def test_real_chain_intervals_match_crossmap(shared_data: Path, tmp_path: Path) 
     touching = lift_intervals(intervals, chains, min_match=1e-12, multiple=True).mapped
     n_chains = touching["name"].value_counts().reindex(intervals["name"], fill_value=0).to_numpy()
     frac = touching.groupby("name")["mapped_fraction"].sum().reindex(intervals["name"], fill_value=0).to_numpy()
-    on_edge = np.isclose(frac, 0.95, rtol=0, atol=1e-9)   # UCSC multiplies, CrossMap divides
+    on_edge = np.isclose(frac, 0.95, rtol=0, atol=1e-9)  # UCSC multiplies, CrossMap divides
     one = (n_chains == 1) & ~on_edge
     assert one.sum() > 2000 and (n_chains == 0).sum() > 50
 
@@ -226,7 +245,9 @@ def test_real_chain_intervals_match_crossmap(shared_data: Path, tmp_path: Path) 
     assert not (set(names[n_chains == 0]) & (set(ours_m.index) | set(ref.index)))
     # Several chains: ours never calls it deleted, and a UCSC hit lies inside CrossMap's pooled span.
     multi = set(names[n_chains > 1])
-    assert not ({"deleted"} & set(ours.unmapped.set_index("name").loc[sorted(multi - set(ours_m.index)), "reason_code"]))
+    assert not (
+        {"deleted"} & set(ours.unmapped.set_index("name").loc[sorted(multi - set(ours_m.index)), "reason_code"])
+    )
     for name in sorted(multi & set(ours_m.index) & set(ref.index)):
         a, b = ours_m.loc[name], ref.loc[name]
         if a["chrom"] == b["chrom"]:
@@ -237,23 +258,28 @@ def test_rejects_bad_intervals(hand_chain) -> None:
     with pytest.raises(CrossglueError, match=r"lift_intervals: interval table lacks columns \['name'\]"):
         lift_intervals(HAND_INTERVALS.drop(columns="name"), hand_chain[1])
     with pytest.raises(CrossglueError, match="row 1 \\(b\\): expected 0 <= start <= end, got start=9 end=5"):
-        lift_intervals(pd.DataFrame({"chrom": ["chrA"] * 2, "start": [0, 9], "end": [5, 5], "name": ["a", "b"]}),
-                       hand_chain[1])
+        lift_intervals(
+            pd.DataFrame({"chrom": ["chrA"] * 2, "start": [0, 9], "end": [5, 5], "name": ["a", "b"]}), hand_chain[1]
+        )
 
 
 def test_cli_liftover(hand_chain, tmp_path: Path) -> None:
     chain_path = hand_chain[0]
     bed = tmp_path / "old.bed"
-    bed.write_text("track name=x\n"
-                   "chrA\t10\t90\tplus\t0\t+\tkeep1\n"
-                   "chrA\t410\t490\tminus\t0\t+\tkeep2\n"
-                   "chrA\t110\t140\tgap\t0\t-\tkeep3\n"
-                   "chrA\t50\t250\tpartial\t0\t+\tkeep4\n")
+    bed.write_text(
+        "track name=x\n"
+        "chrA\t10\t90\tplus\t0\t+\tkeep1\n"
+        "chrA\t410\t490\tminus\t0\t+\tkeep2\n"
+        "chrA\t110\t140\tgap\t0\t-\tkeep3\n"
+        "chrA\t50\t250\tpartial\t0\t+\tkeep4\n"
+    )
     new, unmapped = tmp_path / "new.bed", tmp_path / "unmapped.bed"
     assert main(["liftover", str(bed), str(chain_path), str(new), str(unmapped)]) == 0
     assert new.read_text() == "chrX\t10\t90\tplus\t0\t+\tkeep1\nchrY\t710\t790\tminus\t0\t-\tkeep2\n"
-    assert unmapped.read_text() == ("#Deleted in new\nchrA\t110\t140\tgap\t0\t-\tkeep3\n"
-                                    "#Partially deleted in new\nchrA\t50\t250\tpartial\t0\t+\tkeep4\n")
+    assert unmapped.read_text() == (
+        "#Deleted in new\nchrA\t110\t140\tgap\t0\t-\tkeep3\n"
+        "#Partially deleted in new\nchrA\t50\t250\tpartial\t0\t+\tkeep4\n"
+    )
     assert main(["liftover", str(bed), str(chain_path), str(new), str(unmapped), "-minMatch=0.7"]) == 0
     assert new.read_text().splitlines()[2] == "chrX\t50\t200\tpartial\t0\t+\tkeep4"
     assert unmapped.read_text() == "#Deleted in new\nchrA\t110\t140\tgap\t0\t-\tkeep3\n"
@@ -264,8 +290,9 @@ def test_cli_multiple_and_bed3(hand_chain, tmp_path: Path) -> None:
     bed.write_text("chrB\t10\t60\tdup\nchrA\t250\t450\ttwo\n")
     new, unmapped = tmp_path / "new.bed", tmp_path / "un.bed"
     assert main(["liftover", str(bed), str(hand_chain[0]), str(new), str(unmapped), "-multiple"]) == 0
-    assert new.read_text() == ("chrX\t810\t860\tdup\t1\nchrY\t5\t55\tdup\t2\n"
-                               "chrX\t200\t250\ttwo\t1\nchrY\t750\t800\ttwo\t2\n")
+    assert new.read_text() == (
+        "chrX\t810\t860\tdup\t1\nchrY\t5\t55\tdup\t2\nchrX\t200\t250\ttwo\t1\nchrY\t750\t800\ttwo\t2\n"
+    )
     assert unmapped.read_text() == ""
     bed.write_text("chrB\t10\t60\nchrC\t1\t2\n")
     assert main(["liftover", str(bed), str(hand_chain[0]), str(new), str(unmapped)]) == 0
@@ -277,8 +304,9 @@ def test_cli_ragged_bed_names_line(hand_chain, tmp_path: Path, capsys) -> None:
     bed = tmp_path / "old.bed"
     bed.write_text("browser x\nchrA\t10\t90\n\nchrA\t1\t2\tname\textra\n")
     assert main(["liftover", str(bed), str(hand_chain[0]), str(tmp_path / "n.bed"), str(tmp_path / "u.bed")]) == 1
-    assert capsys.readouterr().err.strip() == (f"crossglue liftover: {bed}:4: expected the same number of "
-                                               f"tab-separated BED columns on every line")
+    assert capsys.readouterr().err.strip() == (
+        f"crossglue liftover: {bed}:4: expected the same number of tab-separated BED columns on every line"
+    )
 
 
 def test_cli_reads_gzip_bed(hand_chain, tmp_path: Path) -> None:
@@ -297,7 +325,10 @@ def test_cli_bad_bed_names_line(hand_chain, tmp_path: Path, capsys) -> None:
     bed.write_text("# header\nchrA\t10\t90\nchrA\tten\t90\n")
     new = tmp_path / "new.bed"
     assert main(["liftover", str(bed), str(hand_chain[0]), str(new), str(tmp_path / "un.bed")]) == 1
-    assert capsys.readouterr().err.strip() == f"crossglue liftover: {bed}:3: expected a non-negative integer start, got 'ten'"
+    assert (
+        capsys.readouterr().err.strip()
+        == f"crossglue liftover: {bed}:3: expected a non-negative integer start, got 'ten'"
+    )
     assert not new.exists()
     bed.write_text("chrA\t10\t90\nchrA\t50\t40\n")
     assert main(["liftover", str(bed), str(hand_chain[0]), str(new), str(tmp_path / "un.bed")]) == 1

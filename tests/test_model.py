@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 import torch
 
+from crossglue.analysis.metrics import foscttm, knn_transfer_accuracy, species_mixing
 from crossglue.errors import CrossglueError
 from crossglue.model import DomainSpec, GlueModel
-from crossglue.analysis.metrics import foscttm, knn_transfer_accuracy, species_mixing
 from crossglue.model.synthetic import add_representations, make_toy
 
 torch.set_num_threads(1)
@@ -48,8 +48,12 @@ def _paired_rows(toy, species):
 def test_cell_types_transfer_across_species_and_modalities(toy, trained):
     emb = {k: trained.encode_cells(k) for k in toy.domains}
     # Five types with unequal proportions: chance is at most ~0.4.
-    for ref, query in [("human:rna", "macaque:rna"), ("human:atac", "macaque:atac"),
-                       ("human:rna", "macaque:atac"), ("macaque:rna", "macaque:atac")]:
+    for ref, query in [
+        ("human:rna", "macaque:rna"),
+        ("human:atac", "macaque:atac"),
+        ("human:rna", "macaque:atac"),
+        ("macaque:rna", "macaque:atac"),
+    ]:
         acc = knn_transfer_accuracy(emb[ref], _labels(toy, ref), emb[query], _labels(toy, query))
         assert acc > 0.8, (ref, query, acc)
 
@@ -70,8 +74,9 @@ def test_cell_types_stay_separated_and_species_mix(toy, trained):
 def test_paired_nuclei_land_next_to_each_other(toy, trained):
     for species in ("human", "macaque"):
         rna_rows, atac_rows = _paired_rows(toy, species)
-        score = foscttm(trained.encode_cells(f"{species}:rna")[rna_rows],
-                        trained.encode_cells(f"{species}:atac")[atac_rows])
+        score = foscttm(
+            trained.encode_cells(f"{species}:rna")[rna_rows], trained.encode_cells(f"{species}:atac")[atac_rows]
+        )
         assert score < 0.05, (species, score)
 
 
@@ -145,7 +150,10 @@ def test_checkpoint_of_other_data_is_refused(small, tmp_path):
     toy = small
     _short_fit(toy, checkpoint_dir=tmp_path)
     # another seed draws another train/validation split: the content differs too
-    with pytest.raises(CrossglueError, match=r"checkpoint was written for other data or settings \(differs in content, seed\); remove it"):
+    with pytest.raises(
+        CrossglueError,
+        match=r"checkpoint was written for other data or settings \(differs in content, seed\); remove it",
+    ):
         _short_fit(toy, seed=5, checkpoint_dir=tmp_path)
 
 
@@ -254,5 +262,7 @@ def test_changed_edge_weights_never_resume_an_old_checkpoint(small, tmp_path):
     edges = small.edges.copy()
     edges.loc[edges["source"] != edges["target"], "weight"] *= 0.5
     model = GlueModel.from_anndata(small.domains, edges, small.specs, seed=0, device="cpu")
-    with pytest.raises(CrossglueError, match=r"checkpoint was written for other data or settings \(differs in content\); remove it"):
+    with pytest.raises(
+        CrossglueError, match=r"checkpoint was written for other data or settings \(differs in content\); remove it"
+    ):
         model.fit(max_epochs=2, threads=1, checkpoint_dir=tmp_path)

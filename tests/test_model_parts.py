@@ -28,7 +28,9 @@ def _edges(rows):
     return pd.concat([df, back, loops], ignore_index=True)
 
 
-EDGES = _edges([("h:g1", "h:p1", 1.0, 1), ("h:g1", "m:g1", 0.5, 1), ("h:p1", "m:p1", 1.0, -1), ("m:g1", "m:p1", 0.25, 1)])
+EDGES = _edges(
+    [("h:g1", "h:p1", 1.0, 1), ("h:g1", "m:g1", 0.5, 1), ("h:p1", "m:p1", 1.0, -1), ("m:g1", "m:p1", 0.25, 1)]
+)
 
 
 def test_propagation_is_symmetric_gcn_normalisation():
@@ -79,8 +81,14 @@ def test_edges_are_drawn_by_weight_and_negatives_by_degree():
         (EDGES.drop(columns="sign"), r"guidance.tsv: missing column\(s\) sign;"),
         (EDGES.iloc[1:], r"edge h:p1 -> h:g1 \(type edge\) has no reverse edge"),
         (EDGES[EDGES["source"] != EDGES["target"]], r"4 node\(s\) without a self-loop"),
-        (EDGES.assign(weight=EDGES["weight"].where(EDGES.index != 2, 1.5)), r"edge h:p1 -> m:p1 .* has weight .*1.5.*; expected a number in \(0, 1\]"),
-        (EDGES.assign(sign=EDGES["sign"].where(EDGES.index != 3, 0)), r"edge m:g1 -> m:p1 .* has sign .*0.*; expected \+1 or -1"),
+        (
+            EDGES.assign(weight=EDGES["weight"].where(EDGES.index != 2, 1.5)),
+            r"edge h:p1 -> m:p1 .* has weight .*1.5.*; expected a number in \(0, 1\]",
+        ),
+        (
+            EDGES.assign(sign=EDGES["sign"].where(EDGES.index != 3, 0)),
+            r"edge m:g1 -> m:p1 .* has sign .*0.*; expected \+1 or -1",
+        ),
         # the checks the model's own validator used to lack: they are the pipeline's now
         (EDGES.assign(weight=EDGES["weight"].where(EDGES.index != 0, 0.5)), "its reverse has weight 1.0"),
         (pd.concat([EDGES, EDGES.iloc[:1]]), "is listed more than once"),
@@ -98,8 +106,11 @@ def test_negative_binomial_nll_matches_scipy():
     x = rng.poisson(mu).astype(np.float32)
     rows, cols = np.nonzero(x)
     nll = nb_nll(
-        torch.tensor(np.log(mu)), torch.tensor(np.log(theta)),
-        torch.tensor(rows), torch.tensor(cols), torch.tensor(x[rows, cols], dtype=torch.float64),
+        torch.tensor(np.log(mu)),
+        torch.tensor(np.log(theta)),
+        torch.tensor(rows),
+        torch.tensor(cols),
+        torch.tensor(x[rows, cols], dtype=torch.float64),
     )
     reference = -stats.nbinom.logpmf(x, theta, theta / (theta + mu)).mean()
     assert float(nll) == pytest.approx(reference, rel=1e-9)

@@ -35,7 +35,10 @@ def _fit(tmp: Path, name: str, ckpt: Path) -> tuple[subprocess.CompletedProcess,
     out = tmp / f"{name}.npz"
     proc = subprocess.run(
         [sys.executable, str(SCRIPT), str(ckpt), str(tmp / f"{name}.tsv"), str(out)],
-        capture_output=True, text=True, env=_env(), timeout=300,
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc, out
@@ -45,9 +48,18 @@ def _fit(tmp: Path, name: str, ckpt: Path) -> tuple[subprocess.CompletedProcess,
 def test_fit_killed_in_one_process_resumes_in_another_and_matches_an_uninterrupted_fit(tmp_path):
     ckpt = tmp_path / "ckpt"
     victim = subprocess.Popen(
-        [sys.executable, str(SCRIPT), str(ckpt), str(tmp_path / "log.tsv"), str(tmp_path / "unused.npz"),
-         "--hang-after-first-epoch"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=_env(),
+        [
+            sys.executable,
+            str(SCRIPT),
+            str(ckpt),
+            str(tmp_path / "log.tsv"),
+            str(tmp_path / "unused.npz"),
+            "--hang-after-first-epoch",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=_env(),
     )
     try:
         deadline = time.monotonic() + 240
@@ -123,7 +135,9 @@ def test_content_digest_sees_one_changed_label(small):
 
 def test_checkpoint_of_other_settings_names_what_differs(small, tmp_path):
     _model(small).fit(max_epochs=1, threads=1, checkpoint_dir=tmp_path)
-    with pytest.raises(CrossglueError, match=r"\(differs in config\.lam_align, config\.max_epochs\); remove it or choose"):
+    with pytest.raises(
+        CrossglueError, match=r"\(differs in config\.lam_align, config\.max_epochs\); remove it or choose"
+    ):
         _model(small).fit(max_epochs=2, threads=1, checkpoint_dir=tmp_path, lam_align=0.1)
 
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from crossglue.model import GlueModel
 from crossglue.analysis.metrics import foscttm, knn_transfer_accuracy
+from crossglue.model import GlueModel
 from crossglue.model.synthetic import add_representations, make_toy
 
 pytestmark = pytest.mark.slow
@@ -29,7 +29,10 @@ def test_automatic_schedule_aligns_four_domains_within_minutes(tmp_path):
         assert knn_transfer_accuracy(emb[a], labels[a], emb[b], labels[b]) > 0.95
     rna, atac = toy.domains["human:rna"], toy.domains["human:atac"]
     ids = rna.obs["nucleus"].dropna().index
-    assert foscttm(emb["human:rna"][rna.obs_names.get_indexer(ids)], emb["human:atac"][atac.obs_names.get_indexer(ids)]) < 0.02
+    assert (
+        foscttm(emb["human:rna"][rna.obs_names.get_indexer(ids)], emb["human:atac"][atac.obs_names.get_indexer(ids)])
+        < 0.02
+    )
     # scglue 0.4.1 needs several seconds per epoch here; the whole fit must stay in minutes.
     assert elapsed < 600, elapsed
     assert np.isfinite(model.encode_features().to_numpy()).all()

@@ -6,7 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crossglue.analysis.modules import ModuleSettings, call_modules, module_recovery, motif_enrichment, specific_linked_elements
+from crossglue.analysis.modules import (
+    ModuleSettings,
+    call_modules,
+    module_recovery,
+    motif_enrichment,
+    specific_linked_elements,
+)
 
 SPECIES = ["human", "macaque"]
 
@@ -16,14 +22,26 @@ def tables():
     e6 conserved and unchanged; m1 macaque_sequence. Genes: hA (up in human in Ex), hB (down
     in human in Ex), hC (up in human in In only)."""
     classes = pd.Series(
-        {"e1": "human_accessible", "e2": "human_accessible", "e3": "human_accessible", "e4": "human_sequence",
-         "e5": "conserved", "e6": "conserved", "m1": "macaque_sequence"}
+        {
+            "e1": "human_accessible",
+            "e2": "human_accessible",
+            "e3": "human_accessible",
+            "e4": "human_sequence",
+            "e5": "conserved",
+            "e6": "conserved",
+            "m1": "macaque_sequence",
+        }
     )
     links = pd.DataFrame(
         [
-            ("human", "e1", "hA", 0.001), ("human", "e2", "hA", 0.01), ("human", "e3", "hA", 0.2),  # e3 link not significant (p > 0.1)
-            ("human", "e4", "hB", 0.001), ("human", "e5", "hA", 0.001), ("human", "e6", "hA", 0.001),
-            ("human", "e1", "hC", 0.001), ("macaque", "m1", "mB", 0.001),
+            ("human", "e1", "hA", 0.001),
+            ("human", "e2", "hA", 0.01),
+            ("human", "e3", "hA", 0.2),  # e3 link not significant (p > 0.1)
+            ("human", "e4", "hB", 0.001),
+            ("human", "e5", "hA", 0.001),
+            ("human", "e6", "hA", 0.001),
+            ("human", "e1", "hC", 0.001),
+            ("macaque", "m1", "mB", 0.001),
         ],
         columns=["species", "element", "gene", "p_value"],
     )
@@ -48,7 +66,8 @@ def test_elements_need_specificity_a_significant_link_and_a_gene_changed_the_sam
     linked = specific_linked_elements(links, de, da, classes, SPECIES, ModuleSettings())
     got = set(map(tuple, linked[["species", "cell_type", "element", "gene"]].to_numpy()))
     assert got == {  # e3: link not significant; e4: gene down in human; e6: not more open in human
-        ("human", "Ex", "e1", "hA"), ("human", "Ex", "e2", "hA"),  # class-specific, gene up in human in Ex
+        ("human", "Ex", "e1", "hA"),
+        ("human", "Ex", "e2", "hA"),  # class-specific, gene up in human in Ex
         ("human", "Ex", "e5", "hA"),  # conserved but differentially accessible in Ex
         ("human", "In", "e1", "hC"),
         ("macaque", "Ex", "m1", "mB"),  # hB down in human = mB up in macaque
@@ -59,7 +78,9 @@ def test_elements_need_specificity_a_significant_link_and_a_gene_changed_the_sam
 def test_class_alone_does_not_count_where_the_differential_test_said_no():
     links, de, da, classes = tables()
     # e1 was tested in Ex and found not more open in human: no longer specific there by class
-    da = pd.concat([da, pd.DataFrame([("human", "macaque", "Ex", "e1", 0.1, 0.9)], columns=da.columns)], ignore_index=True)
+    da = pd.concat(
+        [da, pd.DataFrame([("human", "macaque", "Ex", "e1", 0.1, 0.9)], columns=da.columns)], ignore_index=True
+    )
     linked = specific_linked_elements(links, de, da, classes, SPECIES, ModuleSettings())
     assert "e1" not in set(linked["element"]) and "e2" in set(linked["element"])
 
@@ -86,7 +107,14 @@ def test_modules_with_motifs_keep_only_enriched_motif_members():
     background = [f"bg{i}" for i in range(200)]
     members = [f"e{i}" for i in range(12)]
     linked = pd.DataFrame(
-        {"species": "human", "cell_type": "Ex", "element": members, "gene": [f"g{i % 4}" for i in range(12)], "link_p": 0.001, "gene_log2fc": 1.0}
+        {
+            "species": "human",
+            "cell_type": "Ex",
+            "element": members,
+            "gene": [f"g{i % 4}" for i in range(12)],
+            "link_p": 0.001,
+            "gene_log2fc": 1.0,
+        }
     )
     hits = pd.DataFrame(index=members + background)
     hits["MPLANT"] = [i < 9 for i in range(12)] + list(rng.random(200) < 0.05)
@@ -98,8 +126,12 @@ def test_modules_with_motifs_keep_only_enriched_motif_members():
 
 
 def test_module_recovery_by_hand():
-    modules = pd.DataFrame({"species": ["human", "human"], "cell_type": ["Ex", "In"], "elements": ["el1,el2,el3", "el4"]})
-    element_truth = pd.DataFrame({"human": ["c1", "c2", None, "c4"], "macaque": [None] * 4}, index=["el1", "el2", "el3", "el4"])
+    modules = pd.DataFrame(
+        {"species": ["human", "human"], "cell_type": ["Ex", "In"], "elements": ["el1,el2,el3", "el4"]}
+    )
+    element_truth = pd.DataFrame(
+        {"human": ["c1", "c2", None, "c4"], "macaque": [None] * 4}, index=["el1", "el2", "el3", "el4"]
+    )
     planted = pd.DataFrame({"species": ["human"], "cell_types": ["Ex"], "cres": ["c1,c2,c4,c9"]})
     rec = module_recovery(modules, element_truth, planted)
     # called el1-el4: el1, el2, el4 planted (el3 matches no CRE) -> precision 3/4; planted c1 c2 c4 found of 4

@@ -8,8 +8,17 @@ import numpy as np
 import pysam
 import pytest
 
+from crossglue.analysis.motifs import (
+    BASE_CODE,
+    Motif,
+    element_sequences,
+    log_odds,
+    motif_hits,
+    read_meme,
+    scan,
+    score_threshold,
+)
 from crossglue.errors import CrossglueError
-from crossglue.analysis.motifs import BASE_CODE, Motif, element_sequences, log_odds, motif_hits, read_meme, scan, score_threshold
 
 MEME = """MEME version 4
 
@@ -144,9 +153,11 @@ def test_planted_module_motifs_are_found_in_their_elements_and_rarely_elsewhere(
         s = module.species
         present = cres[cres[f"{s}_chrom"].notna()]
         codes = element_sequences(
-            tiny_demo / "genome" / f"{s}.fa.gz", present[f"{s}_chrom"].to_numpy(),
-            present[f"{s}_start"].astype(int).to_numpy(), present[f"{s}_end"].astype(int).to_numpy(),
-        )  # fmt: skip
+            tiny_demo / "genome" / f"{s}.fa.gz",
+            present[f"{s}_chrom"].to_numpy(),
+            present[f"{s}_start"].astype(int).to_numpy(),
+            present[f"{s}_end"].astype(int).to_numpy(),
+        )
         hits = motif_hits(codes, [by_id[module.motif]], background)[module.motif].to_numpy()
         members = present["cre"].isin(module.cres.split(",")).to_numpy()
         assert hits[members].mean() >= 0.8, module.module

@@ -8,15 +8,15 @@ import pytest
 import scipy.sparse as sp
 
 from crossglue.errors import CrossglueError
-from crossglue.stats import benjamini_hochberg
 from crossglue.graph.peak_gene import (
     PeakGeneParams,
-    genes_from_var,
     distance_weight,
+    genes_from_var,
     metacells,
     pair_correlation,
     peak_gene_edges,
 )
+from crossglue.stats import benjamini_hochberg
 
 
 def _genes(rows):

@@ -6,6 +6,7 @@ import shutil
 
 import pandas as pd
 import pytest
+from test_fragments import write_fragments
 
 from crossglue.peaks.calling import (
     PeakParams,
@@ -14,15 +15,33 @@ from crossglue.peaks.calling import (
     safe_group_name,
     write_pseudobulk_insertions,
 )
-from test_fragments import write_fragments
 
-NASTY = ["InN/PVALB", "InN_PVALB", "L2/3 IT", "..", "", " ", "Müller glia", "日本", "../../etc/passwd",
-         "Astro", "astro", "x-0123456789", "-rf", "a" * 80, "a" * 81]  # fmt: skip
+NASTY = [
+    "InN/PVALB",
+    "InN_PVALB",
+    "L2/3 IT",
+    "..",
+    "",
+    " ",
+    "Müller glia",
+    "日本",
+    "../../etc/passwd",
+    "Astro",
+    "astro",
+    "x-0123456789",
+    "-rf",
+    "a" * 80,
+    "a" * 81,
+]
 
 
 def test_plain_labels_keep_their_name():
     assert [safe_group_name(g) for g in ("Astro", "InN_PVALB", "cluster3", "other", "L4-IT")] == [
-        "Astro", "InN_PVALB", "cluster3", "other", "L4-IT"
+        "Astro",
+        "InN_PVALB",
+        "cluster3",
+        "other",
+        "L4-IT",
     ]
 
 
@@ -49,9 +68,15 @@ def test_nasty_labels_map_to_distinct_safe_names_even_ignoring_case():
 
 
 def test_pseudobulk_of_nasty_labels_writes_one_file_each_inside_the_folder(tmp_path):
-    frags = pd.DataFrame({"chrom": "1", "start": [10 * i for i in range(len(NASTY))],
-                          "end": [10 * i + 5 for i in range(len(NASTY))],
-                          "barcode": [f"B{i:02d}-1" for i in range(len(NASTY))], "count": 1})  # fmt: skip
+    frags = pd.DataFrame(
+        {
+            "chrom": "1",
+            "start": [10 * i for i in range(len(NASTY))],
+            "end": [10 * i + 5 for i in range(len(NASTY))],
+            "barcode": [f"B{i:02d}-1" for i in range(len(NASTY))],
+            "count": 1,
+        }
+    )
     path = write_fragments(tmp_path / "f.tsv.gz", frags.to_csv(sep="\t", header=False, index=False))
     groups = pd.Series(NASTY, index=[f"s#B{i:02d}-1" for i in range(len(NASTY))])
     outdir = tmp_path / "pb"

@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from test_fragments import write_fragments
 
 from crossglue.errors import CrossglueError
-from test_fragments import write_fragments
+from crossglue.genomics.intervals import overlaps_any
 from crossglue.peaks.calling import (
     PeakParams,
     call_species_peaks,
@@ -20,7 +21,6 @@ from crossglue.peaks.calling import (
     score_per_million,
     write_pseudobulk_insertions,
 )
-from crossglue.genomics.intervals import overlaps_any
 
 # hg19 lengths of the two chromosomes in ArchR's PBSmall test fragments
 HG19_SIZES = {"chr5": 180_915_260, "chr11": 135_006_516}
@@ -34,9 +34,11 @@ def _sequential_greedy(peaks: pd.DataFrame) -> set[int]:
     for i in order:
         row = peaks.iloc[i]
         clash = any(
-            peaks.iloc[k]["chrom"] == row["chrom"] and peaks.iloc[k]["start"] < row["end"] and row["start"] < peaks.iloc[k]["end"]
+            peaks.iloc[k]["chrom"] == row["chrom"]
+            and peaks.iloc[k]["start"] < row["end"]
+            and row["start"] < peaks.iloc[k]["end"]
             for k in kept
-        )  # fmt: skip
+        )
         if not clash:
             kept.append(i)
     return {(peaks.iloc[i]["chrom"], int(peaks.iloc[i]["start"])) for i in kept}
@@ -86,13 +88,21 @@ def test_fixed_width_drops_peaks_past_chromosome_ends_and_on_the_blacklist():
 
 def test_pseudobulk_writes_both_cut_sites_of_each_cell_fragment(tmp_path):
     frags = pd.DataFrame(
-        {"chrom": ["1", "1", "2", "1"], "start": [10, 100, 50, 70], "end": [60, 180, 90, 80],
-         "barcode": ["AA-1", "CC-1", "AA-1", "GG-1"], "count": [1, 3, 1, 1]}
-    )  # fmt: skip
-    path = write_fragments(tmp_path / "f.tsv.gz", frags.sort_values(["chrom", "start"]).to_csv(sep="\t", header=False, index=False))
+        {
+            "chrom": ["1", "1", "2", "1"],
+            "start": [10, 100, 50, 70],
+            "end": [60, 180, 90, 80],
+            "barcode": ["AA-1", "CC-1", "AA-1", "GG-1"],
+            "count": [1, 3, 1, 1],
+        }
+    )
+    path = write_fragments(
+        tmp_path / "f.tsv.gz", frags.sort_values(["chrom", "start"]).to_csv(sep="\t", header=False, index=False)
+    )
     groups = pd.Series(["neuron", "glia"], index=["s#AA-1", "s#CC-1"])  # GG-1 is not a cell
-    beds = write_pseudobulk_insertions({"s": path}, groups, {"1": "chr1", "2": "chr2"}, {"chr1": 1000, "chr2": 1000},
-                                       tmp_path / "pb")  # fmt: skip
+    beds = write_pseudobulk_insertions(
+        {"s": path}, groups, {"1": "chr1", "2": "chr2"}, {"chr1": 1000, "chr2": 1000}, tmp_path / "pb"
+    )
     neuron = pd.read_csv(beds["neuron"], sep="\t", header=None)
     assert sorted(zip(neuron[0], neuron[1])) == [("chr1", 10), ("chr1", 59), ("chr2", 50), ("chr2", 89)]
     assert (neuron[2] - neuron[1] == 1).all() and (neuron[5] == "+").all()

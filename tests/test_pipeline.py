@@ -32,7 +32,9 @@ def tiny_config(work: Path) -> Path:
 def run_snakemake(work: Path, config: Path, *args: str, timeout: int = 1500) -> subprocess.CompletedProcess:
     return subprocess.run(
         [*SNAKEMAKE, "--directory", str(work), "--configfile", str(config), "--cores", "2", *args],
-        capture_output=True, text=True, timeout=timeout,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -130,9 +132,20 @@ def test_run_killed_mid_way_completes_on_rerun_without_cleanup(tiny_run):
     log = work / "logs/model/train_model.log"
     started = time.time()
     proc = subprocess.Popen(
-        [*SNAKEMAKE, "--directory", str(work), "--configfile", str(config), "--cores", "2",
-         "--forcerun", "guidance_graph"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        [
+            *SNAKEMAKE,
+            "--directory",
+            str(work),
+            "--configfile",
+            str(config),
+            "--cores",
+            "2",
+            "--forcerun",
+            "guidance_graph",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         deadline = started + 600

@@ -12,8 +12,8 @@ from sklearn.neighbors import KNeighborsClassifier
 
 from crossglue.errors import CrossglueError
 from crossglue.model import DomainSpec
-from crossglue.model.synthetic import make_toy
 from crossglue.model.inputs import atac_lsi, rna_pca, select_features
+from crossglue.model.synthetic import make_toy
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +74,10 @@ def test_feature_selection_keeps_elements_tied_to_selected_genes_or_other_specie
     edges = pd.DataFrame(rows, columns=["source", "target"])
     edges = pd.concat([edges, edges.rename(columns={"source": "target", "target": "source"})])
     specs = {
-        "human:rna": DomainSpec("human", "rna"), "human:atac": DomainSpec("human", "atac"),
-        "macaque:rna": DomainSpec("macaque", "rna"), "macaque:atac": DomainSpec("macaque", "atac"),
+        "human:rna": DomainSpec("human", "rna"),
+        "human:atac": DomainSpec("human", "atac"),
+        "macaque:rna": DomainSpec("macaque", "rna"),
+        "macaque:atac": DomainSpec("macaque", "atac"),
     }
     domains = {"human:rna": rna, "human:atac": h_atac, "macaque:rna": m_rna, "macaque:atac": m_atac}
     counts = select_features(domains, specs, edges)
@@ -88,5 +90,8 @@ def test_feature_selection_keeps_elements_tied_to_selected_genes_or_other_specie
 
 def test_feature_selection_needs_hvgs_first():
     with pytest.raises(CrossglueError, match="domain human:rna: var has no 'highly_variable'; run rna_pca first"):
-        select_features({"human:rna": _domain(["g1"])}, {"human:rna": DomainSpec("human", "rna")},
-                        pd.DataFrame({"source": [], "target": []}))
+        select_features(
+            {"human:rna": _domain(["g1"])},
+            {"human:rna": DomainSpec("human", "rna")},
+            pd.DataFrame({"source": [], "target": []}),
+        )

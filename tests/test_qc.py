@@ -24,9 +24,13 @@ def fragments(rows: list[tuple[int, int, int, str, int]]) -> Fragments:
     table = pd.DataFrame(rows, columns=["chrom", "start", "end", "barcode", "count"]).sort_values(["chrom", "start"])
     codes, barcodes = pd.factorize(table["barcode"])
     return Fragments(
-        chrom_names=list(SIZES), barcodes=np.asarray(barcodes, dtype=object),
-        chrom=table["chrom"].to_numpy(np.int32), start=table["start"].to_numpy(np.int64),
-        end=table["end"].to_numpy(np.int64), barcode=codes.astype(np.int32), count=table["count"].to_numpy(np.int32),
+        chrom_names=list(SIZES),
+        barcodes=np.asarray(barcodes, dtype=object),
+        chrom=table["chrom"].to_numpy(np.int32),
+        start=table["start"].to_numpy(np.int64),
+        end=table["end"].to_numpy(np.int64),
+        barcode=codes.astype(np.int32),
+        count=table["count"].to_numpy(np.int32),
     )
 
 
@@ -38,7 +42,10 @@ def test_tss_enrichment_known_values():
         [
             # cell A: 3 fragments with both insertions within +-50 bp of the TSS at 5000 (6 insertions),
             # 1 fragment with both insertions in the upstream flank [3000, 3100) (2 insertions)
-            (0, 4960, 4990, "A", 1), (0, 4990, 5010, "A", 1), (0, 5000, 5040, "A", 1), (0, 3050, 3060, "A", 1),
+            (0, 4960, 4990, "A", 1),
+            (0, 4990, 5010, "A", 1),
+            (0, 5000, 5040, "A", 1),
+            (0, 3050, 3060, "A", 1),
             # cell B: one fragment at the TSS, nothing in the flanks -> flank floored at one insertion
             (0, 4990, 5010, "B", 1),
             # cell C: insertions only in the downstream flank of the minus-strand TSS at 8000: [9901, 10001)
@@ -55,8 +62,10 @@ def test_flank_boundaries_are_1900_to_2000_bp_either_side():
     # one probe per cell at TSS-2000 (in), -1901 (in), -1900 (out), +1901 (in), +2000 (in), +2001 (out);
     # a 1-bp fragment puts both its insertions on the probe, and every cell also gets one at the TSS.
     positions = [3000, 3099, 3100, 6901, 7000, 7001]
-    frags = fragments([(0, p, p + 1, f"c{i}", 1) for i, p in enumerate(positions)]
-                      + [(0, 5000, 5001, f"c{i}", 1) for i in range(len(positions))])
+    frags = fragments(
+        [(0, p, p + 1, f"c{i}", 1) for i, p in enumerate(positions)]
+        + [(0, 5000, 5001, f"c{i}", 1) for i in range(len(positions))]
+    )
     qc = atac_qc(frags, GENES.iloc[:1], SIZES)
     inside = (2 / 101) / (2 / 200)
     outside = (2 / 101) / (1 / 200)  # no flank insertion: flank floored at one
@@ -68,7 +77,12 @@ def test_tss_enrichment_matches_a_direct_per_cell_count():
     rng = np.random.default_rng(0)
     tss = pd.DataFrame({"chrom": "chr1", "tss": rng.integers(2500, 17500, 6), "strand": rng.choice(["+", "-"], 6)})
     start = np.sort(rng.integers(0, 19_000, 3000))
-    frags = fragments([(0, s, s + int(l), f"b{c}", 1) for s, l, c in zip(start, rng.integers(20, 600, 3000), rng.integers(0, 12, 3000))])
+    frags = fragments(
+        [
+            (0, s, s + int(length), f"b{c}", 1)
+            for s, length, c in zip(start, rng.integers(20, 600, 3000), rng.integers(0, 12, 3000))
+        ]
+    )
     qc = atac_qc(frags, tss, SIZES)
     chrom, pos, cell = frags.insertions()
     for k, barcode in enumerate(frags.barcodes):  # reference: plain loops over this cell's insertions
@@ -82,7 +96,10 @@ def test_tss_enrichment_matches_a_direct_per_cell_count():
 def test_fragment_counts_duplicates_and_nucleosome_signal():
     frags = fragments(
         [
-            (0, 100, 200, "A", 2), (0, 300, 400, "A", 1), (0, 500, 700, "A", 3), (0, 900, 1200, "A", 1),  # 100,100,200,300 bp
+            (0, 100, 200, "A", 2),
+            (0, 300, 400, "A", 1),
+            (0, 500, 700, "A", 3),
+            (0, 900, 1200, "A", 1),  # 100,100,200,300 bp
             (0, 100, 300, "B", 1),  # mono-nucleosome only
             (1, 100, 150, "C", 1),
         ]
@@ -114,11 +131,18 @@ def test_rna_metrics():
 
 
 def test_multiome_nucleus_passes_only_when_both_modalities_pass():
-    atac = pd.DataFrame({"n_fragments": [1000, 1000, 10], "tss_enrichment": 5.0, "nucleosome_signal": 1.0,
-                         "duplicate_fraction": 0.5}, index=pd.Index(["both", "rna_bad", "atac_bad"], name="barcode"))
-    rna = pd.DataFrame({"total_counts": [500, 10, 500, 500], "n_genes": 200, "mito_fraction": 0.01},
-                       index=pd.Index(["both", "rna_bad", "atac_bad", "rna_only"], name="barcode"))
-    thresholds = {"atac": {"min_fragments": 500, "min_tss_enrichment": 2.0}, "rna": {"min_counts": 300, "max_mito_fraction": 0.2}}
+    atac = pd.DataFrame(
+        {"n_fragments": [1000, 1000, 10], "tss_enrichment": 5.0, "nucleosome_signal": 1.0, "duplicate_fraction": 0.5},
+        index=pd.Index(["both", "rna_bad", "atac_bad"], name="barcode"),
+    )
+    rna = pd.DataFrame(
+        {"total_counts": [500, 10, 500, 500], "n_genes": 200, "mito_fraction": 0.01},
+        index=pd.Index(["both", "rna_bad", "atac_bad", "rna_only"], name="barcode"),
+    )
+    thresholds = {
+        "atac": {"min_fragments": 500, "min_tss_enrichment": 2.0},
+        "rna": {"min_counts": 300, "max_mito_fraction": 0.2},
+    }
     table = combine_qc(atac, rna, thresholds)
     assert table["pass_atac"].to_dict() == {"both": True, "rna_bad": True, "atac_bad": False, "rna_only": False}
     assert table["pass_rna"].to_dict() == {"both": True, "rna_bad": False, "atac_bad": True, "rna_only": True}
@@ -130,8 +154,15 @@ def test_multiome_nucleus_passes_only_when_both_modalities_pass():
     [("max_fragments", 999, ["b"]), ("max_nucleosome_signal", 2.0, ["a"]), ("max_duplicate_fraction", 0.3, ["a"])],
 )
 def test_each_atac_threshold_filters(key, value, kept):
-    atac = pd.DataFrame({"n_fragments": [1000, 10], "tss_enrichment": 5.0, "nucleosome_signal": [1.0, np.inf],
-                         "duplicate_fraction": [0.2, 0.9]}, index=pd.Index(["a", "b"], name="barcode"))
+    atac = pd.DataFrame(
+        {
+            "n_fragments": [1000, 10],
+            "tss_enrichment": 5.0,
+            "nucleosome_signal": [1.0, np.inf],
+            "duplicate_fraction": [0.2, 0.9],
+        },
+        index=pd.Index(["a", "b"], name="barcode"),
+    )
     table = combine_qc(atac, None, {"atac": {key: value}})
     assert list(table.index[table["pass"]]) == kept
 
@@ -143,30 +174,44 @@ def test_mitochondrial_fragments_are_left_out_of_atac_metrics_and_reported_as_a_
     mtdna = [(2, 90, 110, "A", 5)] * 6  # 6 unique chrM fragments, both insertions at the chrM TSS
     with_mt = atac_qc(fragments(nuclear + mtdna), genes, SIZES)
     without_mt = atac_qc(fragments(nuclear), genes, SIZES)
-    for metric in ("n_fragments", "total_reads", "duplicate_fraction", "tss_enrichment", "nucleosome_signal",
-                   "promoter_fraction"):
+    for metric in (
+        "n_fragments",
+        "total_reads",
+        "duplicate_fraction",
+        "tss_enrichment",
+        "nucleosome_signal",
+        "promoter_fraction",
+    ):
         assert with_mt.loc["A", metric] == without_mt.loc["A", metric], metric
     assert with_mt.loc["A", "n_fragments"] == 2
     assert with_mt.loc["A", "mito_fraction_atac"] == pytest.approx(6 / 8)
     assert without_mt.loc["A", "mito_fraction_atac"] == 0.0
     counted = atac_qc(fragments(nuclear + mtdna), genes, SIZES, mito=())  # what QC did before: chrM as chromatin
-    assert counted.loc["A", "n_fragments"] == 8 and counted.loc["A", "tss_enrichment"] > 3 * with_mt.loc["A", "tss_enrichment"]
+    assert (
+        counted.loc["A", "n_fragments"] == 8
+        and counted.loc["A", "tss_enrichment"] > 3 * with_mt.loc["A", "tss_enrichment"]
+    )
 
 
 def test_atac_max_mito_fraction_filters_on_the_atac_column():
-    atac = pd.DataFrame({"n_fragments": [1000, 1000], "mito_fraction_atac": [0.1, 0.6]},
-                        index=pd.Index(["a", "b"], name="barcode"))
+    atac = pd.DataFrame(
+        {"n_fragments": [1000, 1000], "mito_fraction_atac": [0.1, 0.6]}, index=pd.Index(["a", "b"], name="barcode")
+    )
     table = combine_qc(atac, None, {"atac": {"max_mito_fraction": 0.5}})
     assert list(table.index[table["pass"]]) == ["a"]
 
 
-QC_THRESHOLDS = {"atac": {"min_fragments": 500, "min_tss_enrichment": 2.0, "max_mito_fraction": None},
-                 "rna": {"min_counts": 300, "min_genes": 150}}
+QC_THRESHOLDS = {
+    "atac": {"min_fragments": 500, "min_tss_enrichment": 2.0, "max_mito_fraction": None},
+    "rna": {"min_counts": 300, "min_genes": 150},
+}
 
 
 def test_no_cells_message_names_the_threshold_that_removed_the_most_barcodes():
-    atac = pd.DataFrame({"n_fragments": [100, 180, 250] * 375, "tss_enrichment": [5.0, 1.0, 5.0] * 375},
-                        index=pd.Index([f"b{i}" for i in range(1125)], name="barcode"))
+    atac = pd.DataFrame(
+        {"n_fragments": [100, 180, 250] * 375, "tss_enrichment": [5.0, 1.0, 5.0] * 375},
+        index=pd.Index([f"b{i}" for i in range(1125)], name="barcode"),
+    )
     qc = combine_qc(atac, None, QC_THRESHOLDS)
     assert no_cells_message("human_atac1", qc, QC_THRESHOLDS, ["atac"]) == (
         "sample human_atac1: 0 of 1,125 barcodes pass ATAC QC (median 180 fragments vs ingest.atac.min_fragments 500); "

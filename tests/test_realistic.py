@@ -33,10 +33,19 @@ def test_realistic_run_scores_every_figure(realistic_run):
     assert set(figs["section"]) >= {"qc", "union", "transfer", "labels", "integration", "links", "modules"}
     computed = figs[figs["value"].notna()]
     fractions = computed[~computed["figure"].isin(COUNTS)]
-    assert ((fractions["value"] >= 0) & (fractions["value"] <= 1)).all(), fractions[(fractions["value"] < 0) | (fractions["value"] > 1)].to_string()
+    assert ((fractions["value"] >= 0) & (fractions["value"] <= 1)).all(), fractions[
+        (fractions["value"] < 0) | (fractions["value"] > 1)
+    ].to_string()
     # the realistic truth plants doublets and empty droplets, and the run has every output
-    for name in ("qc.doublet_removed.rna", "qc.empty_removed.atac", "qc.real_nuclei_kept.rna", "qc.real_nuclei_kept.atac",
-                 "integration.main.mean_average_precision", "links.all.score.auroc", "modules.called"):  # fmt: skip
+    for name in (
+        "qc.doublet_removed.rna",
+        "qc.empty_removed.atac",
+        "qc.real_nuclei_kept.rna",
+        "qc.real_nuclei_kept.atac",
+        "integration.main.mean_average_precision",
+        "links.all.score.auroc",
+        "modules.called",
+    ):
         assert np.isfinite(score.value(name)), figs[figs["figure"] == name].to_string()
     # loose sanity: most real nuclei survive QC, multiome pairing beats random, some label transfers
     assert min(score.value("qc.real_nuclei_kept.rna"), score.value("qc.real_nuclei_kept.atac")) >= 0.5

@@ -8,8 +8,8 @@ import pytest
 from statsmodels.stats.multitest import multipletests
 
 from crossglue.analysis import regulatory as reg
-from crossglue.stats import benjamini_hochberg
 from crossglue.errors import CrossglueError
+from crossglue.stats import benjamini_hochberg
 
 
 def test_bh_qvalues_match_statsmodels():
@@ -50,7 +50,9 @@ def test_distance_prior_ranks_near_pairs_first():
 
 def test_candidate_pairs_without_peak_gene_edges_is_explained():
     with pytest.raises(CrossglueError, match="no peak_gene edges"):
-        reg.candidate_pairs(pd.DataFrame({"source": [], "target": [], "weight": [], "sign": [], "type": []}), feature_table({}, {}))
+        reg.candidate_pairs(
+            pd.DataFrame({"source": [], "target": [], "weight": [], "sign": [], "type": []}), feature_table({}, {})
+        )
 
 
 def planted_embeddings(seed: int = 0, n_genes: int = 100, per_gene: int = 6, dim: int = 16):
@@ -75,7 +77,9 @@ def test_planted_links_score_high_and_null_links_are_uniform():
     pairs, emb = planted_embeddings()
     out = reg.infer_links(pairs.drop(columns="truth"), emb, n_null=20, seed=1)
     truth = pairs["truth"].to_numpy()
-    metrics = reg.evaluate_scores(truth, {"cosine": out["cosine"].to_numpy(), "prior": out["prior"].to_numpy()}).set_index("score")
+    metrics = reg.evaluate_scores(
+        truth, {"cosine": out["cosine"].to_numpy(), "prior": out["prior"].to_numpy()}
+    ).set_index("score")
     assert metrics.loc["cosine", "auroc"] > 0.95
     assert metrics.loc["prior", "auroc"] == pytest.approx(0.5, abs=0.1)
     # p-values of non-links are roughly uniform; most planted links pass q < 0.05
@@ -88,7 +92,14 @@ def test_planted_links_score_high_and_null_links_are_uniform():
 def test_cosine_is_exact_and_shuffle_is_seeded():
     emb = pd.DataFrame([[1.0, 0.0], [1.0, 1.0], [0.0, 2.0]], index=["h:e1", "h:g1", "h:e2"])
     pairs = pd.DataFrame(
-        {"species": "h", "element": ["e1", "e2"], "gene": "g1", "element_node": ["h:e1", "h:e2"], "gene_node": "h:g1", "prior": 1.0}
+        {
+            "species": "h",
+            "element": ["e1", "e2"],
+            "gene": "g1",
+            "element_node": ["h:e1", "h:e2"],
+            "gene_node": "h:g1",
+            "prior": 1.0,
+        }
     )
     out = reg.infer_links(pairs, emb, n_null=5, seed=0)
     assert out["cosine"].tolist() == pytest.approx([1 / np.sqrt(2), 1 / np.sqrt(2)])
@@ -104,7 +115,14 @@ def test_centering_removes_a_shared_offset_per_group():
 def test_score_weighs_the_prior_by_embedding_agreement():
     emb = pd.DataFrame([[1.0, 0.0], [1.0, 0.0], [-1.0, 0.0]], index=["h:e1", "h:g1", "h:e2"])
     pairs = pd.DataFrame(
-        {"species": "h", "element": ["e1", "e2"], "gene": "g1", "element_node": ["h:e1", "h:e2"], "gene_node": "h:g1", "prior": [0.5, 1.0]}
+        {
+            "species": "h",
+            "element": ["e1", "e2"],
+            "gene": "g1",
+            "element_node": ["h:e1", "h:e2"],
+            "gene_node": "h:g1",
+            "prior": [0.5, 1.0],
+        }
     )
     out = reg.infer_links(pairs, emb, n_null=2)
     assert out["score"].tolist() == pytest.approx([0.5, 0.0])  # aligned keeps its prior, opposed gets none
@@ -118,15 +136,21 @@ def test_shuffle_stays_inside_species():
 
 def test_missing_embedding_is_named():
     emb = pd.DataFrame([[1.0, 0.0]], index=["h:e1"])
-    pairs = pd.DataFrame({"species": "h", "element": ["e1"], "gene": "g1", "element_node": ["h:e1"], "gene_node": ["h:g1"], "prior": 1.0})
+    pairs = pd.DataFrame(
+        {"species": "h", "element": ["e1"], "gene": "g1", "element_node": ["h:e1"], "gene_node": ["h:g1"], "prior": 1.0}
+    )
     with pytest.raises(CrossglueError, match="without an embedding"):
         reg.infer_links(pairs, emb)
 
 
 def test_match_to_truth_nearest_centre_within_distance_on_same_chromosome():
     ids = reg.match_to_truth(
-        np.array(["chr1", "chr1", "chr2", "chr1"]), np.array([1000, 5000, 1000, 1600]),
-        np.array(["chr1", "chr1", "chr2"]), np.array([1100, 1500, 1300]), np.array(["c1", "c2", "c3"]), max_distance=250,
+        np.array(["chr1", "chr1", "chr2", "chr1"]),
+        np.array([1000, 5000, 1000, 1600]),
+        np.array(["chr1", "chr1", "chr2"]),
+        np.array([1100, 1500, 1300]),
+        np.array(["c1", "c2", "c3"]),
+        max_distance=250,
     )
     assert ids.tolist() == ["c1", None, None, "c2"]
 
@@ -134,13 +158,28 @@ def test_match_to_truth_nearest_centre_within_distance_on_same_chromosome():
 def test_truth_link_labels_through_union_coordinates():
     union = pd.DataFrame(
         {
-            "element_id": ["el1", "el2"], "human_chrom": ["chr1", "chr1"], "human_start": [750, 9750], "human_end": [1251, 10251],
-            "macaque_chrom": ["chr1", None], "macaque_start": [2750, None], "macaque_end": [3251, None],
+            "element_id": ["el1", "el2"],
+            "human_chrom": ["chr1", "chr1"],
+            "human_start": [750, 9750],
+            "human_end": [1251, 10251],
+            "macaque_chrom": ["chr1", None],
+            "macaque_start": [2750, None],
+            "macaque_end": [3251, None],
         }
     )
-    cres = pd.DataFrame({"cre": ["cre1"], "human_chrom": ["chr1"], "human_centre": [1000], "macaque_chrom": ["chr1"], "macaque_centre": [3000]})
+    cres = pd.DataFrame(
+        {
+            "cre": ["cre1"],
+            "human_chrom": ["chr1"],
+            "human_centre": [1000],
+            "macaque_chrom": ["chr1"],
+            "macaque_centre": [3000],
+        }
+    )
     element_truth = reg.union_element_truth(union, cres, ["human", "macaque"])
     assert element_truth.loc["el1"].tolist() == ["cre1", "cre1"] and element_truth.loc["el2", "human"] is None
-    links = pd.DataFrame({"species": ["human", "macaque", "human"], "element": ["el1", "el1", "el2"], "gene": ["GH1", "GM1", "GH1"]})
+    links = pd.DataFrame(
+        {"species": ["human", "macaque", "human"], "element": ["el1", "el1", "el2"], "gene": ["GH1", "GM1", "GH1"]}
+    )
     truth_links = pd.DataFrame({"species": ["human"], "cre": ["cre1"], "gene_id": ["GH1"]})
     assert reg.truth_link_labels(links, element_truth, truth_links).tolist() == [True, False, False]

@@ -18,13 +18,30 @@ from crossglue.simulate.writers import write_tsv
 
 REPO = Path(__file__).resolve().parents[1]
 
-EDGES = pd.DataFrame({"source": ["h:a", "h:b", "h:a", "h:b"], "target": ["h:b", "h:a", "h:a", "h:b"],
-                      "weight": [0.5, 0.5, 1.0, 1.0], "sign": 1, "type": ["peak_gene", "peak_gene", "self", "self"]})  # fmt: skip
+EDGES = pd.DataFrame(
+    {
+        "source": ["h:a", "h:b", "h:a", "h:b"],
+        "target": ["h:b", "h:a", "h:a", "h:b"],
+        "weight": [0.5, 0.5, 1.0, 1.0],
+        "sign": 1,
+        "type": ["peak_gene", "peak_gene", "self", "self"],
+    }
+)
 NODES = pd.DataFrame({"node": ["h:a", "h:b"], "species": "h", "modality": ["rna", "atac"]})
 CHAINS = chains_from_blocks(
-    pd.DataFrame({"chain_id": [1, 1], "t_name": "chr1", "q_name": "chr1", "q_strand": "+",
-                  "t_start": [0, 200], "q_start": [10, 230], "size": [150, 300]}),  # fmt: skip
-    {"chr1": 10_000}, {"chr1": 10_000},
+    pd.DataFrame(
+        {
+            "chain_id": [1, 1],
+            "t_name": "chr1",
+            "q_name": "chr1",
+            "q_strand": "+",
+            "t_start": [0, 200],
+            "q_start": [10, 230],
+            "size": [150, 300],
+        }
+    ),
+    {"chr1": 10_000},
+    {"chr1": 10_000},
 )
 
 
@@ -39,8 +56,18 @@ def _write_everything(folder: Path) -> None:
         out.write(b"\x00\x01 bytes")
     write_tsv(folder / "truth.tsv.gz", EDGES, compress=True)  # the simulator's writer
     (folder / "in.bed").write_text("chr1\t20\t60\tx\nchr1\t5000\t5010\ty\n")
-    assert cli_main(["liftover", str(folder / "in.bed"), str(folder / "a_to_b.over.chain.gz"),
-                     str(folder / "lifted.bed.gz"), str(folder / "unlifted.bed.gz")]) == 0  # fmt: skip
+    assert (
+        cli_main(
+            [
+                "liftover",
+                str(folder / "in.bed"),
+                str(folder / "a_to_b.over.chain.gz"),
+                str(folder / "lifted.bed.gz"),
+                str(folder / "unlifted.bed.gz"),
+            ]
+        )
+        == 0
+    )
     (folder / "in.bed").unlink()
 
 
@@ -95,6 +122,9 @@ def test_every_gz_output_of_a_rule_is_written_with_the_fixed_header():
     outputs = _gz_outputs_by_script()
     assert {key for _, key, _ in outputs} >= {"summits", "links", "edges", "graphml"}
     for rule, key, script in outputs:
-        lines = [line for line in (REPO / "workflow" / "scripts" / script).read_text().splitlines()
-                 if f"output.{key}" in line]  # fmt: skip
+        lines = [
+            line
+            for line in (REPO / "workflow" / "scripts" / script).read_text().splitlines()
+            if f"output.{key}" in line
+        ]
         assert lines and all(any(w in line for w in writers) for line in lines), (rule, key, script, lines)

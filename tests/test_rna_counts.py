@@ -49,14 +49,19 @@ def write_mtx(directory, counts=COUNTS, barcodes=BARCODES):
 def write_h5ad(path, counts=COUNTS):
     """As scanpy.read_10x_h5 leaves it: symbols as var_names, ids in var['gene_ids'], float X."""
     var = pd.DataFrame({"gene_ids": IDS}, index=NAMES)
-    ad.AnnData(X=sp.csr_matrix(np.asarray(counts, dtype=np.float32)), obs=pd.DataFrame(index=BARCODES), var=var).write_h5ad(path)
+    ad.AnnData(
+        X=sp.csr_matrix(np.asarray(counts, dtype=np.float32)), obs=pd.DataFrame(index=BARCODES), var=var
+    ).write_h5ad(path)
     return path
 
 
 @pytest.fixture(params=["h5", "mtx", "h5ad"])
 def counts_path(request, tmp_path):
-    return {"h5": lambda: write_10x_h5(tmp_path / "f.h5"), "mtx": lambda: write_mtx(tmp_path / "mtx"),
-            "h5ad": lambda: write_h5ad(tmp_path / "c.h5ad")}[request.param]()
+    return {
+        "h5": lambda: write_10x_h5(tmp_path / "f.h5"),
+        "mtx": lambda: write_mtx(tmp_path / "mtx"),
+        "h5ad": lambda: write_h5ad(tmp_path / "c.h5ad"),
+    }[request.param]()
 
 
 def test_every_format_gives_integer_csr_with_unversioned_gene_ids(counts_path):
@@ -70,8 +75,13 @@ def test_every_format_gives_integer_csr_with_unversioned_gene_ids(counts_path):
 
 def test_multiome_h5_keeps_gene_expression_only(tmp_path):
     counts = np.hstack([COUNTS, np.ones((4, 1), int)])
-    path = write_10x_h5(tmp_path / "m.h5", counts, ids=[*IDS, "chr1:1-500"], names=[*NAMES, "chr1:1-500"],
-                        kinds=["Gene Expression"] * 3 + ["Peaks"])
+    path = write_10x_h5(
+        tmp_path / "m.h5",
+        counts,
+        ids=[*IDS, "chr1:1-500"],
+        names=[*NAMES, "chr1:1-500"],
+        kinds=["Gene Expression"] * 3 + ["Peaks"],
+    )
     adata = read_rna_counts(path)
     assert list(adata.var_names) == ["ENSG1", "ENSG2", "ENSG3"]
     np.testing.assert_array_equal(adata.X.toarray(), COUNTS)

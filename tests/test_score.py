@@ -31,8 +31,16 @@ def _cells(swap: tuple[str, str] | None = None, n: int = 8, seed: int = 0):
                 point = centre[at] + rng.normal(0, 1, 3)
                 nucleus = f"{s}_m#{t}{i}"
                 for m in ("rna", "atac"):
-                    rows.append({"cell_id": nucleus, "species": s, "modality": m, "nucleus": nucleus,
-                                 "cell_type": t if s == "human" else None, "true_type": t})  # fmt: skip
+                    rows.append(
+                        {
+                            "cell_id": nucleus,
+                            "species": s,
+                            "modality": m,
+                            "nucleus": nucleus,
+                            "cell_type": t if s == "human" else None,
+                            "true_type": t,
+                        }
+                    )
                     x.append(point)
     obs = pd.DataFrame(rows)
     obs.index = obs["modality"] + ":" + obs["cell_id"]
@@ -88,11 +96,22 @@ def test_balanced_accuracy_weighs_types_equally_and_skips_types_the_reference_la
 def _truth_cells():
     rows = []
     for i, (modality, status) in enumerate(
-        [("rna", "cell")] * 4 + [("rna", "doublet")] * 4 + [("atac", "cell")] * 2 + [("atac", "empty")] * 2
-        + [("multiome", "cell")] * 2 + [("multiome", "low_quality")] * 2
-    ):  # fmt: skip
-        rows.append({"cell": f"c{i}", "modality": modality, "status": status, "species": "human",
-                     "cell_type": None if status in ("doublet", "empty") else "A"})  # fmt: skip
+        [("rna", "cell")] * 4
+        + [("rna", "doublet")] * 4
+        + [("atac", "cell")] * 2
+        + [("atac", "empty")] * 2
+        + [("multiome", "cell")] * 2
+        + [("multiome", "low_quality")] * 2
+    ):
+        rows.append(
+            {
+                "cell": f"c{i}",
+                "modality": modality,
+                "status": status,
+                "species": "human",
+                "cell_type": None if status in ("doublet", "empty") else "A",
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -101,10 +120,21 @@ def test_qc_counts_removed_doublets_per_modality():
     # kept: 3 of 4 RNA cells, 1 of 4 doublets; both ATAC cells, 1 empty; multiome c12 in both,
     # c13 in RNA only; low-quality c14 kept in ATAC only
     kept = pd.DataFrame(
-        [("c0", "rna"), ("c1", "rna"), ("c2", "rna"), ("c4", "rna"), ("c8", "atac"), ("c9", "atac"), ("c10", "atac"),
-         ("c12", "rna"), ("c12", "atac"), ("c13", "rna"), ("c14", "atac")],
+        [
+            ("c0", "rna"),
+            ("c1", "rna"),
+            ("c2", "rna"),
+            ("c4", "rna"),
+            ("c8", "atac"),
+            ("c9", "atac"),
+            ("c10", "atac"),
+            ("c12", "rna"),
+            ("c12", "atac"),
+            ("c13", "rna"),
+            ("c14", "atac"),
+        ],
         columns=["cell_id", "modality"],
-    )  # fmt: skip
+    )
     f = _figures(sc.qc_figures(truth, kept, source="test"))
     assert f["qc.doublet_removed.rna"] == 0.75
     assert np.isnan(f["qc.doublet_removed.atac"])
@@ -128,12 +158,14 @@ def test_missing_truth_column_gives_na_with_reason():
 
 def test_pipeline_labels_score_unassigned_novel_types_and_absent_types():
     # human labelled with A, B, H (H human only); macaque has A, B and a novel type N
-    obs = pd.DataFrame({
-        "species": ["human"] * 3 + ["macaque"] * 8,
-        "cell_type": ["A", "B", "H"] + [None] * 8,
-        "true_type": ["A", "B", "H", "A", "A", "B", "B", "N", "N", "A", "B"],
-        "cell_type_transferred": ["A", "B", "H", "A", "A", "B", "unassigned", "unassigned", "H", "H", "B"],
-    })  # fmt: skip
+    obs = pd.DataFrame(
+        {
+            "species": ["human"] * 3 + ["macaque"] * 8,
+            "cell_type": ["A", "B", "H"] + [None] * 8,
+            "true_type": ["A", "B", "H", "A", "A", "B", "B", "N", "N", "A", "B"],
+            "cell_type_transferred": ["A", "B", "H", "A", "A", "B", "unassigned", "unassigned", "H", "H", "B"],
+        }
+    )
     truth = pd.DataFrame({"species": obs["species"], "cell_type": obs["true_type"]})
     frame, tables = sc.pipeline_label_figures(obs, truth, SPECIES)
     f = _figures(frame)
@@ -146,19 +178,30 @@ def test_pipeline_labels_score_unassigned_novel_types_and_absent_types():
 
 
 def test_union_classes_scored_against_truth_cres():
-    cres = pd.DataFrame({
-        "cre": ["c1", "c2", "c3"], "class": ["conserved", "human_accessible", "human_sequence"],
-        "human_chrom": ["chr1"] * 3, "human_centre": [1_000, 5_000, 9_000],
-        "macaque_chrom": ["chr1", "chr1", None], "macaque_centre": [2_000, 6_000, None],
-    })  # fmt: skip
-    union = pd.DataFrame({
-        "element_id": ["e1", "e2", "e3", "e4"],
-        "class": ["conserved", "conserved", "human_sequence", "conserved"],  # e2 is miscalled
-        "human_chrom": ["chr1"] * 4, "human_start": [750, 4_750, 8_750, 20_000], "human_end": [1_251, 5_251, 9_251, 20_501],
-        "human_peak": ["p1", "p2", "p3", "p4"],
-        "macaque_chrom": ["chr1", "chr1", None, None], "macaque_start": [1_750, 5_750, None, None],
-        "macaque_end": [2_251, 6_251, None, None], "macaque_peak": [None] * 4,
-    })  # fmt: skip
+    cres = pd.DataFrame(
+        {
+            "cre": ["c1", "c2", "c3"],
+            "class": ["conserved", "human_accessible", "human_sequence"],
+            "human_chrom": ["chr1"] * 3,
+            "human_centre": [1_000, 5_000, 9_000],
+            "macaque_chrom": ["chr1", "chr1", None],
+            "macaque_centre": [2_000, 6_000, None],
+        }
+    )
+    union = pd.DataFrame(
+        {
+            "element_id": ["e1", "e2", "e3", "e4"],
+            "class": ["conserved", "conserved", "human_sequence", "conserved"],  # e2 is miscalled
+            "human_chrom": ["chr1"] * 4,
+            "human_start": [750, 4_750, 8_750, 20_000],
+            "human_end": [1_251, 5_251, 9_251, 20_501],
+            "human_peak": ["p1", "p2", "p3", "p4"],
+            "macaque_chrom": ["chr1", "chr1", None, None],
+            "macaque_start": [1_750, 5_750, None, None],
+            "macaque_end": [2_251, 6_251, None, None],
+            "macaque_peak": [None] * 4,
+        }
+    )
     et = sc.union_element_truth(union, cres, SPECIES)
     frame, tables = sc.union_figures(union, et, cres, SPECIES)
     f = _figures(frame)
@@ -172,12 +215,17 @@ def test_union_classes_scored_against_truth_cres():
 
 def test_links_auroc_distal_subset_and_empirical_fdr():
     et = pd.DataFrame({"human": [f"c{i}" for i in range(8)], "macaque": [None] * 8}, index=[f"e{i}" for i in range(8)])
-    links = pd.DataFrame({
-        "species": "human", "element": [f"e{i}" for i in range(8)], "gene": "g1",
-        "distance": [100, 500, 5_000, 9_000, 200, 800, 3_000, 7_000],
-        "score": [0.9, 0.8, 0.7, 0.6, 0.1, 0.2, 0.3, 0.4], "prior": 1.0,
-        "q_value": [0.01, 0.05, 0.05, 0.2, 0.05, 0.5, 0.5, 0.5],
-    })  # fmt: skip
+    links = pd.DataFrame(
+        {
+            "species": "human",
+            "element": [f"e{i}" for i in range(8)],
+            "gene": "g1",
+            "distance": [100, 500, 5_000, 9_000, 200, 800, 3_000, 7_000],
+            "score": [0.9, 0.8, 0.7, 0.6, 0.1, 0.2, 0.3, 0.4],
+            "prior": 1.0,
+            "q_value": [0.01, 0.05, 0.05, 0.2, 0.05, 0.5, 0.5, 0.5],
+        }
+    )
     truth_links = pd.DataFrame({"species": "human", "cre": ["c0", "c1", "c2", "c3"], "gene_id": "g1"})
     frame, tables = sc.link_figures(links, et, truth_links)
     f = _figures(frame)
@@ -190,17 +238,32 @@ def test_links_auroc_distal_subset_and_empirical_fdr():
 
 def test_modules_precision_recall_and_motif_named_by_id_or_name():
     et = pd.DataFrame({"human": ["c1", "c2", "c3", "c9"], "macaque": [None] * 4}, index=["e1", "e2", "e3", "e9"])
-    planted = pd.DataFrame({
-        "module": ["m1", "m2"], "species": ["human", "macaque"], "cell_types": ["A", "B"],
-        "motif": ["SIMM001", "SIMM002"], "motif_name": ["Foxg1", "Sox2"],
-        "cres": ["c1,c2,c3", "c5"], "genes": ["g1,g2", "g5"],
-    })  # fmt: skip
-    modules = pd.DataFrame({
-        "module": ["x"], "species": ["human"], "cell_type": ["A"], "motif": ["MA0001.1"], "motif_name": ["FOXG1"],
-        "elements": ["e1,e2,e9"], "genes": ["g1,g7"],
-    })  # fmt: skip
+    planted = pd.DataFrame(
+        {
+            "module": ["m1", "m2"],
+            "species": ["human", "macaque"],
+            "cell_types": ["A", "B"],
+            "motif": ["SIMM001", "SIMM002"],
+            "motif_name": ["Foxg1", "Sox2"],
+            "cres": ["c1,c2,c3", "c5"],
+            "genes": ["g1,g2", "g5"],
+        }
+    )
+    modules = pd.DataFrame(
+        {
+            "module": ["x"],
+            "species": ["human"],
+            "cell_type": ["A"],
+            "motif": ["MA0001.1"],
+            "motif_name": ["FOXG1"],
+            "elements": ["e1,e2,e9"],
+            "genes": ["g1,g7"],
+        }
+    )
     f = _figures(sc.module_figures(modules, et, planted))
-    assert f["modules.element_precision"] == pytest.approx(2 / 3) and f["modules.element_recall"] == pytest.approx(2 / 4)
+    assert f["modules.element_precision"] == pytest.approx(2 / 3) and f["modules.element_recall"] == pytest.approx(
+        2 / 4
+    )
     assert f["modules.gene_precision"] == 0.5 and f["modules.gene_recall"] == pytest.approx(1 / 3)
     assert f["modules.motif_named"] == 0.5  # FOXG1 matches Foxg1 (case-insensitive)
     frame = sc.module_figures(modules, et, planted.drop(columns=["motif", "motif_name"]))

@@ -8,9 +8,9 @@ import dataclasses
 
 import pytest
 
+from crossglue.analysis.modules import ModuleSettings
 from crossglue.config import schema_defaults, schema_section
 from crossglue.errors import CrossglueError
-from crossglue.analysis.modules import ModuleSettings
 from crossglue.graph.element_edges import ElementParams
 from crossglue.graph.orthologs import OrthologParams
 from crossglue.graph.peak_gene import CorrelationParams, PeakGeneParams
@@ -20,20 +20,25 @@ from crossglue.peaks.calling import PeakParams
 
 
 def _fields(cls) -> dict:
-    return {f.name: (f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default)
-            for f in dataclasses.fields(cls)}
+    return {
+        f.name: (f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default)
+        for f in dataclasses.fields(cls)
+    }
 
 
-@pytest.mark.parametrize(("cls", "section", "elsewhere"), [
-    (TrainConfig, "model.train", ()),
-    (ModelSettings, "model", WORKFLOW_KEYS),
-    (PeakParams, "peaks", ()),
-    (PeakGeneParams, "graph.peak_gene", ()),
-    (CorrelationParams, "graph.correlation", ()),
-    (OrthologParams, "graph.orthologs", ()),
-    (ElementParams, "graph.element_weights", ()),
-    (ModuleSettings, "analysis.modules", ()),
-])
+@pytest.mark.parametrize(
+    ("cls", "section", "elsewhere"),
+    [
+        (TrainConfig, "model.train", ()),
+        (ModelSettings, "model", WORKFLOW_KEYS),
+        (PeakParams, "peaks", ()),
+        (PeakGeneParams, "graph.peak_gene", ()),
+        (CorrelationParams, "graph.correlation", ()),
+        (OrthologParams, "graph.orthologs", ()),
+        (ElementParams, "graph.element_weights", ()),
+        (ModuleSettings, "analysis.modules", ()),
+    ],
+)
 def test_settings_fields_and_defaults_are_the_schema(cls, section, elsewhere):
     keys = set(schema_section(section)["properties"]) - set(elsewhere)
     fields = _fields(cls)

@@ -21,7 +21,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
 from slurm_cluster import SlurmCluster, missing_programs, running_cluster
 
 pytestmark = pytest.mark.slurm
@@ -255,8 +254,10 @@ def _compare_h5ad(a: Path, b: Path) -> None:
 
 def _compare_tsv(a: Path, b: Path) -> None:
     # wall-clock columns (training_log.tsv's per-epoch seconds) differ between any two runs
-    x, y = (pd.read_csv(p, sep="\t", comment=None, low_memory=False).drop(columns="seconds", errors="ignore")
-            for p in (a, b))
+    x, y = (
+        pd.read_csv(p, sep="\t", comment=None, low_memory=False).drop(columns="seconds", errors="ignore")
+        for p in (a, b)
+    )
     pd.testing.assert_frame_equal(x, y, check_exact=False, rtol=1e-6, obj=a.name)
 
 

@@ -20,8 +20,15 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _identity_chain(sizes: dict[str, int], path: Path) -> None:
     blocks = pd.DataFrame(
-        {"chain_id": range(1, len(sizes) + 1), "t_name": list(sizes), "q_name": list(sizes),
-         "q_strand": "+", "t_start": 0, "q_start": 0, "size": list(sizes.values())}
+        {
+            "chain_id": range(1, len(sizes) + 1),
+            "t_name": list(sizes),
+            "q_name": list(sizes),
+            "q_strand": "+",
+            "t_start": 0,
+            "q_start": 0,
+            "size": list(sizes.values()),
+        }
     )
     write_chains(chains_from_blocks(blocks, sizes, sizes), path)
 
@@ -46,15 +53,23 @@ def three_species_config(work: Path) -> Path:
     table = pd.read_csv(human_macaque, sep="\t", dtype=str)
     ids = table[["Macaque gene stable ID", "Macaque gene name"]].drop_duplicates()
     same = pd.DataFrame(
-        {"Gene stable ID": ids.iloc[:, 0], "Gene name": ids.iloc[:, 1],
-         "Rhesus gene stable ID": ids.iloc[:, 0], "Rhesus gene name": ids.iloc[:, 1],
-         "Rhesus homology type": "ortholog_one2one", "Rhesus orthology confidence [0 low, 1 high]": "1"}
+        {
+            "Gene stable ID": ids.iloc[:, 0],
+            "Gene name": ids.iloc[:, 1],
+            "Rhesus gene stable ID": ids.iloc[:, 0],
+            "Rhesus gene name": ids.iloc[:, 1],
+            "Rhesus homology type": "ortholog_one2one",
+            "Rhesus orthology confidence [0 low, 1 high]": "1",
+        }
     )
     same.to_csv(work / "macaque_rhesus.tsv", sep="\t", index=False)
-    config["orthologs"].append({"species_a": "macaque", "species_b": "rhesus", "path": str(work / "macaque_rhesus.tsv")})
+    config["orthologs"].append(
+        {"species_a": "macaque", "species_b": "rhesus", "path": str(work / "macaque_rhesus.tsv")}
+    )
     sheet = pd.read_csv(config["samples"], sep="\t", dtype=str, keep_default_na=False)
     rhesus = sheet[sheet["species"] == "macaque"].assign(
-        species="rhesus", sample=lambda d: d["sample"].str.replace("macaque", "rhesus"),
+        species="rhesus",
+        sample=lambda d: d["sample"].str.replace("macaque", "rhesus"),
         donor=lambda d: d["donor"].str.replace("macaque", "rhesus"),
     )
     samples = work / "samples.tsv"
@@ -68,9 +83,23 @@ def three_species_config(work: Path) -> Path:
 def test_three_species_run_through_union_counts_and_graph(tmp_path):
     config = three_species_config(tmp_path)
     proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
-         "--configfile", str(config), "--cores", "2", "results/graph/guidance_edges.tsv.gz"],
-        capture_output=True, text=True, timeout=1200,
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--snakefile",
+            str(REPO / "Snakefile"),
+            "--directory",
+            str(tmp_path),
+            "--configfile",
+            str(config),
+            "--cores",
+            "2",
+            "results/graph/guidance_edges.tsv.gz",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1200,
     )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     union = pd.read_csv(tmp_path / "results/consensus/union_peaks.tsv", sep="\t")
@@ -84,8 +113,6 @@ def test_three_species_run_through_union_counts_and_graph(tmp_path):
     pair_class = union.loc[in_macaque & in_rhesus & called, "class_macaque_rhesus"]
     assert (pair_class == "conserved").mean() >= 0.9, pair_class.value_counts()
     edges = pd.read_csv(tmp_path / "results/graph/guidance_edges.tsv.gz", sep="\t")
-    species_pairs = set(
-        zip(edges["source"].str.split(":").str[0], edges["target"].str.split(":").str[0])
-    )
+    species_pairs = set(zip(edges["source"].str.split(":").str[0], edges["target"].str.split(":").str[0]))
     assert {("human", "rhesus"), ("macaque", "rhesus"), ("human", "macaque")} <= species_pairs
     assert (tmp_path / "results/counts/rhesus/atac.h5ad").exists()

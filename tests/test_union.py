@@ -6,20 +6,23 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crossglue.genomics.chain import chains_from_blocks
-from crossglue.errors import CrossglueError
 from crossglue.elements.recipes import PASS, RECIPES, LiftRecipe, lift_peaks, recipe_from_config
 from crossglue.elements.union import build_union, class_summary
+from crossglue.errors import CrossglueError
+from crossglue.genomics.chain import chains_from_blocks
 
 SIZE = 20_000
 # Aligned blocks (a_start, b_start, size) between species "ape" (chrA) and "bat" (chrB), + strand:
 # a 1 kb deletion in bat after ape 5000, a segmental duplication of ape 12000-13000 in bat, and a
 # 1 kb insertion in bat inside ape 14000-15000; bat 17000-20000 has no ape orthologue.
 BLOCKS = [
-    (1, 0, 0, 5_000), (1, 6_000, 5_000, 4_000),
-    (2, 12_000, 10_000, 1_000), (3, 12_000, 15_000, 1_000),
-    (4, 14_000, 12_000, 500), (4, 14_500, 13_500, 500),
-]  # fmt: skip
+    (1, 0, 0, 5_000),
+    (1, 6_000, 5_000, 4_000),
+    (2, 12_000, 10_000, 1_000),
+    (3, 12_000, 15_000, 1_000),
+    (4, 14_000, 12_000, 500),
+    (4, 14_500, 13_500, 500),
+]
 
 
 def _chains(blocks, t_name, q_name, swap=False):
@@ -34,9 +37,15 @@ def _chains(blocks, t_name, q_name, swap=False):
 def _peaks(species, chrom, summits):
     summits = np.asarray(summits)
     return pd.DataFrame(
-        {"peak_id": [f"{species}_p{i}" for i in range(1, len(summits) + 1)], "chrom": chrom,
-         "start": summits - 250, "end": summits + 251, "summit": summits, "score": 1.0}
-    )  # fmt: skip
+        {
+            "peak_id": [f"{species}_p{i}" for i in range(1, len(summits) + 1)],
+            "chrom": chrom,
+            "start": summits - 250,
+            "end": summits + 251,
+            "summit": summits,
+            "score": 1.0,
+        }
+    )
 
 
 @pytest.fixture
@@ -132,8 +141,14 @@ def test_three_species_get_a_class_per_pair(two_species):
     cat_ape = _chains(BLOCKS, "chrC", "chrA", swap=True)
     cat = _peaks("cat", "chrC", [1_050])
     recipe = RECIPES["caglayan"]
-    chains = {("ape", "bat"): (ab, ba), ("bat", "ape"): (ba, ab), ("bat", "cat"): (ident, ident_back),
-              ("cat", "bat"): (ident_back, ident), ("ape", "cat"): (ape_cat, cat_ape), ("cat", "ape"): (cat_ape, ape_cat)}  # fmt: skip
+    chains = {
+        ("ape", "bat"): (ab, ba),
+        ("bat", "ape"): (ba, ab),
+        ("bat", "cat"): (ident, ident_back),
+        ("cat", "bat"): (ident_back, ident),
+        ("ape", "cat"): (ape_cat, cat_ape),
+        ("cat", "ape"): (cat_ape, ape_cat),
+    }
     peaks = {"ape": ape, "bat": bat, "cat": cat}
     chrom = {"ape": "chrA", "bat": "chrB", "cat": "chrC"}
     lifts = {(a, b): lift_peaks(peaks[a], to, back, recipe, {chrom[b]: SIZE}) for (a, b), (to, back) in chains.items()}
@@ -142,8 +157,12 @@ def test_three_species_get_a_class_per_pair(two_species):
     assert {"class_ape_bat", "class_ape_cat", "class_bat_cat"} <= set(union.columns)
     first = union.set_index("ape_peak").loc["ape_p1"]
     assert first[["class", "class_ape_bat", "class_ape_cat", "class_bat_cat", "cat_peak"]].tolist() == [
-        "conserved", "conserved", "conserved", "conserved", "cat_p1"
-    ]  # fmt: skip
+        "conserved",
+        "conserved",
+        "conserved",
+        "conserved",
+        "cat_p1",
+    ]
     bat_only = union.set_index("bat_peak").loc["bat_p2"]
     assert bat_only[["class", "class_ape_bat", "class_bat_cat"]].tolist() == ["bat_accessible"] * 3
     assert pd.isna(bat_only["class_ape_cat"])  # called in neither ape nor cat
@@ -156,7 +175,9 @@ def test_three_species_get_a_class_per_pair(two_species):
 def test_recipe_config_errors_name_the_key():
     assert recipe_from_config({"recipe": "yuan"}).min_match == 0.95
     assert recipe_from_config({"min_match": 0.6}) == LiftRecipe(min_match=0.6)
-    with pytest.raises(CrossglueError, match=r"config key 'liftover.recipe': 'ucsc' is not one of \['caglayan', 'yuan'\]"):
+    with pytest.raises(
+        CrossglueError, match=r"config key 'liftover.recipe': 'ucsc' is not one of \['caglayan', 'yuan'\]"
+    ):
         recipe_from_config({"recipe": "ucsc"})
     with pytest.raises(CrossglueError, match="config key 'liftover.minMatch' is not a known key"):
         recipe_from_config({"minMatch": 0.5})
@@ -177,9 +198,11 @@ def _called_truth(union: pd.DataFrame, truth: pd.DataFrame, species: list[str]) 
             sub = sub.sort_values(f"{s}_start")
             on = el[el[f"{s}_chrom"] == chrom]
             q, k = overlapping_elements(
-                sub[f"{s}_start"].to_numpy(np.int64), sub[f"{s}_end"].to_numpy(np.int64),
-                on[f"{s}_start"].to_numpy(np.int64), on[f"{s}_end"].to_numpy(np.int64),
-            )  # fmt: skip
+                sub[f"{s}_start"].to_numpy(np.int64),
+                sub[f"{s}_end"].to_numpy(np.int64),
+                on[f"{s}_start"].to_numpy(np.int64),
+                on[f"{s}_end"].to_numpy(np.int64),
+            )
             parts.append(pd.DataFrame({"element_id": on["element_id"].to_numpy()[q], "cre": sub["cre"].to_numpy()[k]}))
     pairs = pd.concat(parts).drop_duplicates()
     return pairs.merge(union[["element_id", "class"]]).merge(truth[["cre", "class"]].rename(columns={"class": "truth"}))
@@ -279,13 +302,23 @@ def test_report_inputs_count_classes_reasons_and_widths(two_species, tmp_path):
         summits[name] = tmp_path / f"{name}.summits.tsv"
         table.assign(macs_start=table["start"] + 50, macs_end=table["end"] - 50).to_csv(summits[name], sep="\t")
     out = SimpleNamespace(
-        summary=tmp_path / "summary.tsv", reasons=tmp_path / "reasons.tsv", widths=tmp_path / "widths.tsv",
-        plot_classes=tmp_path / "c.png", plot_reasons=tmp_path / "r.png", plot_widths=tmp_path / "w.png",
-    )  # fmt: skip
+        summary=tmp_path / "summary.tsv",
+        reasons=tmp_path / "reasons.tsv",
+        widths=tmp_path / "widths.tsv",
+        plot_classes=tmp_path / "c.png",
+        plot_reasons=tmp_path / "r.png",
+        plot_widths=tmp_path / "w.png",
+    )
     write_report_inputs(union, {"ape": ape, "bat": bat}, lifts, summits, ["ape", "bat"], out)
     summary = pd.read_csv(out.summary, sep="\t").set_index("class")["n_elements"]
-    assert summary.to_dict() == {"ambiguous": 2, "ape_accessible": 2, "conserved": 1, "ape_sequence": 1,
-                                 "bat_accessible": 1, "bat_sequence": 1}  # fmt: skip
+    assert summary.to_dict() == {
+        "ambiguous": 2,
+        "ape_accessible": 2,
+        "conserved": 1,
+        "ape_sequence": 1,
+        "bat_accessible": 1,
+        "bat_sequence": 1,
+    }
     reasons = pd.read_csv(out.reasons, sep="\t")
     ape_bat = reasons[reasons["source"] == "ape"].set_index("reason_code")["n_peaks"]
     assert ape_bat.to_dict() == {"lifted": 3, "deleted": 1, "multiple": 1, "length_ratio": 1}

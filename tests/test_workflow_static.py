@@ -21,10 +21,23 @@ def test_dry_run_of_the_default_config_plans_every_stage():
     assert proc.returncode == 0, proc.stdout + proc.stderr
     planned = proc.stdout + proc.stderr
     for rule in (
-        "demo", "ingest_sample", "merge_species", "call_peaks", "lift_peaks", "union_elements",
-        "count_elements", "peak_gene_links", "ortholog_links", "guidance_graph", "train_model",
-        "annotate_cells", "integration_metrics", "regulatory_links", "species_differential",
-        "species_modules", "report",
+        "demo",
+        "ingest_sample",
+        "merge_species",
+        "call_peaks",
+        "lift_peaks",
+        "union_elements",
+        "count_elements",
+        "peak_gene_links",
+        "ortholog_links",
+        "guidance_graph",
+        "train_model",
+        "annotate_cells",
+        "integration_metrics",
+        "regulatory_links",
+        "species_differential",
+        "species_modules",
+        "report",
     ):
         assert rule in planned, f"rule {rule} missing from the plan:\n{planned}"
 
@@ -40,6 +53,9 @@ def test_snakefmt_check_is_clean():
     files = ["Snakefile", *sorted(str(p.relative_to(REPO)) for p in (REPO / "workflow" / "rules").glob("*.smk"))]
     proc = subprocess.run(
         [str(Path(sys.executable).parent / "snakefmt"), "--check", *files],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -54,22 +54,31 @@ def read_bed(path: str | Path) -> pd.DataFrame:
     skip |= (first == ord("t")) & _line_starts_with(buf, starts, b"track")
     skip |= (first == ord("b")) & _line_starts_with(buf, starts, b"browser")
     for k in np.flatnonzero(np.isin(first, np.frombuffer(b" \t", dtype=np.uint8))):  # rare: leading blanks
-        text = raw[starts[k]:raw.find(b"\n", starts[k]) % (len(raw) + 1)].strip()
+        text = raw[starts[k] : raw.find(b"\n", starts[k]) % (len(raw) + 1)].strip()
         skip[k] = not text or text.startswith((b"#", b"track", b"browser"))
     line_no = np.flatnonzero(~skip) + 1
     if not len(line_no):
         return _empty_bed()
-    first_line = raw[starts[line_no[0] - 1]:].split(b"\n", 1)[0]
+    first_line = raw[starts[line_no[0] - 1] :].split(b"\n", 1)[0]
     n_col = first_line.count(b"\t") + 1
     if n_col < 3:
-        raise CrossglueError(f"{where(path, int(line_no[0]))}: expected at least 3 tab-separated columns "
-                             f"(chrom, start, end)")
-    options = dict(sep="\t", header=None, skiprows=np.flatnonzero(skip).tolist(), skip_blank_lines=False,
-                   keep_default_na=False, na_filter=False, quoting=3)
+        raise CrossglueError(
+            f"{where(path, int(line_no[0]))}: expected at least 3 tab-separated columns (chrom, start, end)"
+        )
+    options = dict(
+        sep="\t",
+        header=None,
+        skiprows=np.flatnonzero(skip).tolist(),
+        skip_blank_lines=False,
+        keep_default_na=False,
+        na_filter=False,
+        quoting=3,
+    )
     try:
         try:
-            bed = pd.read_csv(io.BytesIO(raw), dtype={i: (np.int64 if i in (1, 2) else str) for i in range(n_col)},
-                              **options)
+            bed = pd.read_csv(
+                io.BytesIO(raw), dtype={i: (np.int64 if i in (1, 2) else str) for i in range(n_col)}, **options
+            )
         except (ValueError, OverflowError) as exc:
             if isinstance(exc, pd.errors.ParserError):
                 raise
@@ -77,8 +86,9 @@ def read_bed(path: str | Path) -> pd.DataFrame:
     except pd.errors.ParserError as exc:
         found = re.search(r"line (\d+)", str(exc))
         line = int(found.group(1)) if found else None  # pandas counts the file's own lines
-        raise CrossglueError(f"{where(path, line)}: expected the same number of tab-separated BED columns "
-                             f"on every line") from None
+        raise CrossglueError(
+            f"{where(path, line)}: expected the same number of tab-separated BED columns on every line"
+        ) from None
     bed.columns = [(_BED_NAMES[i] if i < len(_BED_NAMES) else f"col{i + 1}") for i in range(bed.shape[1])]
     for col in ("start", "end"):
         if bed[col].dtype != np.int64:
@@ -86,14 +96,16 @@ def read_bed(path: str | Path) -> pd.DataFrame:
             bad = np.isnan(num) | (num != np.floor(num))
             if bad.any():
                 k = int(np.flatnonzero(bad)[0])
-                raise CrossglueError(f"{where(path, int(line_no[k]))}: expected a non-negative integer {col}, "
-                                     f"got {bed[col].iloc[k]!r}")
+                raise CrossglueError(
+                    f"{where(path, int(line_no[k]))}: expected a non-negative integer {col}, got {bed[col].iloc[k]!r}"
+                )
             bed[col] = num.astype(np.int64)
         bad = bed[col].to_numpy() < 0
         if bad.any():
             k = int(np.flatnonzero(bad)[0])
-            raise CrossglueError(f"{where(path, int(line_no[k]))}: expected a non-negative integer {col}, "
-                                 f"got {bed[col].iloc[k]}")
+            raise CrossglueError(
+                f"{where(path, int(line_no[k]))}: expected a non-negative integer {col}, got {bed[col].iloc[k]}"
+            )
     bad = bed["start"].to_numpy() > bed["end"].to_numpy()
     if bad.any():
         k = int(np.flatnonzero(bad)[0])
@@ -119,10 +131,21 @@ def _liftover_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("map_chain", help="chain file old -> new (gz or plain)")
     parser.add_argument("new_file", help="lifted BED output")
     parser.add_argument("unmapped", help="unlifted records, each after a '#reason' line")
-    parser.add_argument("-minMatch", "--min-match", dest="min_match", type=float, default=0.95,
-                        help="minimum ratio of bases that must remap (default 0.95)")
-    parser.add_argument("-multiple", "--multiple", dest="multiple", action="store_true",
-                        help="allow multiple output regions (BED4-6 input; output chrom start end name part [strand])")
+    parser.add_argument(
+        "-minMatch",
+        "--min-match",
+        dest="min_match",
+        type=float,
+        default=0.95,
+        help="minimum ratio of bases that must remap (default 0.95)",
+    )
+    parser.add_argument(
+        "-multiple",
+        "--multiple",
+        dest="multiple",
+        action="store_true",
+        help="allow multiple output regions (BED4-6 input; output chrom start end name part [strand])",
+    )
 
 
 def _liftover_run(args: argparse.Namespace) -> int:
@@ -132,23 +155,33 @@ def _liftover_run(args: argparse.Namespace) -> int:
     bed = read_bed(args.old_file)
     columns = list(bed.columns)
     if args.multiple and not 4 <= len(columns) <= 6:
-        raise CrossglueError(f"{args.old_file}: can only lift BED4, BED5, BED6 to multiple regions "
-                             f"(got {len(columns)} columns)")
+        raise CrossglueError(
+            f"{args.old_file}: can only lift BED4, BED5, BED6 to multiple regions (got {len(columns)} columns)"
+        )
     intervals = bed if "name" in bed.columns else bed.assign(name=np.arange(len(bed)).astype(str))
-    result = lift_intervals(intervals, read_chains(args.map_chain), min_match=args.min_match,
-                            multiple=args.multiple)
+    result = lift_intervals(intervals, read_chains(args.map_chain), min_match=args.min_match, multiple=args.multiple)
     mapped = result.mapped
     if args.multiple:
         part = mapped.groupby(level=0, sort=False).cumcount() + 1
-        out = pd.DataFrame({"chrom": mapped["chrom"], "start": mapped["start"], "end": mapped["end"],
-                            "name": mapped["name"], "part": part})
+        out = pd.DataFrame(
+            {
+                "chrom": mapped["chrom"],
+                "start": mapped["start"],
+                "end": mapped["end"],
+                "name": mapped["name"],
+                "part": part,
+            }
+        )
         if len(columns) == 6:
             out["strand"] = mapped["strand"]
     else:
         out = mapped[columns]
     unmapped = result.unmapped
-    unmapped_text = ("#" + unmapped["reason"] + "\n" + _join_columns(unmapped[columns])).str.cat(sep="\n") + "\n" \
-        if len(unmapped) else ""
+    unmapped_text = (
+        ("#" + unmapped["reason"] + "\n" + _join_columns(unmapped[columns])).str.cat(sep="\n") + "\n"
+        if len(unmapped)
+        else ""
+    )
     with open_output(args.new_file) as new, open_output(args.unmapped) as unlifted:  # gzip when named .gz
         new.write(_bed_text(out))
         unlifted.write(unmapped_text)
@@ -156,8 +189,11 @@ def _liftover_run(args: argparse.Namespace) -> int:
 
 
 _COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
-    "liftover": ("move BED intervals between assemblies through a chain file (UCSC liftOver rules)",
-                 _liftover_arguments, _liftover_run),
+    "liftover": (
+        "move BED intervals between assemblies through a chain file (UCSC liftOver rules)",
+        _liftover_arguments,
+        _liftover_run,
+    ),
 }
 
 

@@ -264,7 +264,8 @@ def check_species(config: dict, produced: set[str]) -> None:
         for end in ("species_a", "species_b"):
             if table[end] not in names:
                 raise CrossglueError(
-                    f"config key 'orthologs[{i}].{end}': species '{table[end]}' is not in 'species' ({', '.join(names)})"
+                    f"config key 'orthologs[{i}].{end}': species '{table[end]}' "
+                    f"is not in 'species' ({', '.join(names)})"
                 )
         _require_file(table["path"], f"config key 'orthologs[{i}].path'", produced)
         pairs.add(frozenset((table["species_a"], table["species_b"])))

@@ -8,8 +8,8 @@ import io
 import os
 import tempfile
 from collections.abc import Iterator
-from typing import IO
 from pathlib import Path
+from typing import IO
 
 
 @contextlib.contextmanager
@@ -106,7 +106,7 @@ def _h5ad_ready(adata):
     for frame in (adata.obs, adata.var):
         for col in frame.columns:
             dtype = frame[col].dtype
-            if isinstance(dtype, pd.StringDtype) or dtype == object:
+            if isinstance(dtype, pd.StringDtype) or pd.api.types.is_object_dtype(dtype):
                 frame[col] = pd.Categorical(frame[col].astype("string").to_numpy(dtype=object, na_value=np.nan))
             elif isinstance(dtype, pd.Int64Dtype):
                 frame[col] = frame[col].astype("float64")

@@ -62,4 +62,3 @@ def run(main: Callable[[Any], None], smk: Any) -> None:
         logging.getLogger("crossglue").error("%s", err)
         print(f"crossglue error: {err}", file=sys.__stderr__)
         raise SystemExit(1) from None
-

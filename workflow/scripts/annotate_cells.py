@@ -15,8 +15,13 @@ def main(smk) -> None:
     cfg = smk.params.annotation
     cells = ad.read_h5ad(smk.input.cells)
     annotate_cells(
-        cells, label_key=cfg["label_key"], n_neighbors=cfg["n_neighbors"], resolution=cfg["resolution"],
-        transfer_k=cfg["transfer_k"], min_confidence=cfg["min_confidence"], seed=cfg["seed"],
+        cells,
+        label_key=cfg["label_key"],
+        n_neighbors=cfg["n_neighbors"],
+        resolution=cfg["resolution"],
+        transfer_k=cfg["transfer_k"],
+        min_confidence=cfg["min_confidence"],
+        seed=cfg["seed"],
     )
     write_h5ad(cells, smk.output.cells)
 

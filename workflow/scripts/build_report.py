@@ -10,18 +10,33 @@ def main(smk) -> None:
     i = smk.input
     inputs = ReportInputs(
         species=list(smk.params.species),
-        qc_summary=i.qc_summary, qc_plots=list(i.qc_plots),
-        consensus_summary=i.consensus_summary, liftover_reasons=i.liftover_reasons, peak_widths=i.peak_widths,
-        consensus_plots=list(i.consensus_plots), graph_summary=i.graph_summary, graph_plots=list(i.graph_plots),
+        qc_summary=i.qc_summary,
+        qc_plots=list(i.qc_plots),
+        consensus_summary=i.consensus_summary,
+        liftover_reasons=i.liftover_reasons,
+        peak_widths=i.peak_widths,
+        consensus_plots=list(i.consensus_plots),
+        graph_summary=i.graph_summary,
+        graph_plots=list(i.graph_plots),
         training_logs={"main": i.training_main, "ablation": i.get("training_ablation")},
-        cells=i.cells, metrics=i.metrics, links=i.links, link_evaluation=i.link_evaluation,
-        differential_genes=i.differential_genes, differential_elements=i.differential_elements,
-        modules=i.modules, module_recovery=i.module_recovery, has_truth=bool(smk.params.has_truth),
+        cells=i.cells,
+        metrics=i.metrics,
+        links=i.links,
+        link_evaluation=i.link_evaluation,
+        differential_genes=i.differential_genes,
+        differential_elements=i.differential_elements,
+        modules=i.modules,
+        module_recovery=i.module_recovery,
+        has_truth=bool(smk.params.has_truth),
     )
     cfg = smk.params.report
     build_report(
-        inputs, smk.output.html, figure_dir=Path(smk.output.umap).parent, title=cfg["title"],
-        max_q=smk.params.max_q, top_modules=cfg["top_modules"],
+        inputs,
+        smk.output.html,
+        figure_dir=Path(smk.output.umap).parent,
+        title=cfg["title"],
+        max_q=smk.params.max_q,
+        top_modules=cfg["top_modules"],
     )
 
 

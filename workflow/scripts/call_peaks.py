@@ -33,9 +33,14 @@ def main(smk) -> None:
     if not every_cell_labelled(atac.obs):
         log.info("%s: not every cell has a cell_type; grouping %d cells by Leiden on LSI", species, atac.n_obs)
         clusters = leiden_clusters(
-            atac.X, atac.obs_names, params.lsi_components, params.n_top_tiles, params.n_neighbors,
-            params.leiden_resolution, params.seed,
-        )  # fmt: skip
+            atac.X,
+            atac.obs_names,
+            params.lsi_components,
+            params.n_top_tiles,
+            params.n_neighbors,
+            params.leiden_resolution,
+            params.seed,
+        )
     groups = cell_groups(atac.obs, clusters, params.min_cells_per_group)
     log.info("%s: %d groups: %s", species, groups.nunique(), groups.value_counts().to_dict())
     fragments = dict(zip(smk.params.samples, smk.input.fragments, strict=True))

@@ -4,9 +4,9 @@ import logging
 
 from crossglue.genomics.genome import read_aliases, read_chrom_sizes
 from crossglue.genomics.gtf import read_genes
+from crossglue.ingest.qc_plots import plot_sample_qc
 from crossglue.ingest.samples import Sample, Species, ingest_sample
 from crossglue.io_utils import write_h5ad, write_tsv
-from crossglue.ingest.qc_plots import plot_sample_qc
 from crossglue.snakemake_script import run
 
 log = logging.getLogger("crossglue.ingest_sample")

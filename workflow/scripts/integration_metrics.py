@@ -17,8 +17,14 @@ def main(smk) -> None:
     rna = {species: ad.read_h5ad(path) for species, path in zip(smk.params.species, smk.input.rna, strict=True)}
     truth_path = smk.input.get("truth_cells")
     table = integration_table(
-        runs, rna, smk.params.label_key, k=cfg["k"], n_pcs=cfg["n_pcs"], seed=cfg["seed"],
-        truth=pd.read_csv(truth_path, sep="\t", dtype=str) if truth_path else None, truth_source=str(truth_path),
+        runs,
+        rna,
+        smk.params.label_key,
+        k=cfg["k"],
+        n_pcs=cfg["n_pcs"],
+        seed=cfg["seed"],
+        truth=pd.read_csv(truth_path, sep="\t", dtype=str) if truth_path else None,
+        truth_source=str(truth_path),
     )
     with atomic_path(smk.output.metrics) as tmp:
         table.to_csv(tmp, sep="\t", index=False, na_rep="NA", float_format="%.4f")

@@ -5,12 +5,12 @@ import logging
 import numpy as np
 import pandas as pd
 
+from crossglue.elements.recipes import PASS, check_lifted_fraction, lift_peaks, recipe_from_config
 from crossglue.genomics.chain import Assembly, check_chain_species, read_chain_headers, read_chains
 from crossglue.genomics.genome import read_aliases, read_chrom_sizes
 from crossglue.io_utils import atomic_path
 from crossglue.peaks.calling import read_peaks
 from crossglue.snakemake_script import run
-from crossglue.elements.recipes import PASS, check_lifted_fraction, lift_peaks, recipe_from_config
 
 log = logging.getLogger("crossglue.lift_peaks")
 
@@ -45,21 +45,31 @@ def main(smk) -> None:
     with atomic_path(smk.output.mapped) as tmp:
         pd.DataFrame(
             {
-                "chrom": mapped["lifted_chrom"], "start": mapped["lifted_start"], "end": mapped["lifted_end"],
-                "name": mapped["peak_id"], "score": 0, "strand": ".",
-                "status": mapped["status"], "reason": mapped["reason"].fillna("."),
+                "chrom": mapped["lifted_chrom"],
+                "start": mapped["lifted_start"],
+                "end": mapped["lifted_end"],
+                "name": mapped["peak_id"],
+                "score": 0,
+                "strand": ".",
+                "status": mapped["status"],
+                "reason": mapped["reason"].fillna("."),
             }
-        ).to_csv(tmp, sep="\t", index=False, header=False)  # fmt: skip
-    failed = lifted[lifted["status"] != PASS].merge(peaks[["peak_id", "chrom", "start", "end"]], on="peak_id",
-                                                     suffixes=("_lifted", ""))  # fmt: skip
+        ).to_csv(tmp, sep="\t", index=False, header=False)
+    failed = lifted[lifted["status"] != PASS].merge(
+        peaks[["peak_id", "chrom", "start", "end"]], on="peak_id", suffixes=("_lifted", "")
+    )
     with atomic_path(smk.output.unmapped) as tmp:
         pd.DataFrame(
             {
-                "chrom": failed["chrom"], "start": failed["start"], "end": failed["end"], "name": failed["peak_id"],
-                "status": failed["status"], "reason_code": failed["reason_code"],
+                "chrom": failed["chrom"],
+                "start": failed["start"],
+                "end": failed["end"],
+                "name": failed["peak_id"],
+                "status": failed["status"],
+                "reason_code": failed["reason_code"],
                 "reason": failed["reason"].astype(str).str.replace("\t", " "),
             }
-        ).to_csv(tmp, sep="\t", index=False, header=False)  # fmt: skip
+        ).to_csv(tmp, sep="\t", index=False, header=False)
     log.info("%s -> %s: %d of %d peaks pass", source, target, int(np.sum(lifted["status"] == PASS)), len(lifted))
 
 

@@ -4,10 +4,10 @@ import logging
 
 import pandas as pd
 
-from crossglue.graph.settings import graph_settings
-from crossglue.io_utils import h5ad_var as h5ad_var
-from crossglue.io_utils import atomic_path, open_output
 from crossglue.graph.orthologs import link_orthologs, read_orthologs
+from crossglue.graph.settings import graph_settings
+from crossglue.io_utils import atomic_path, open_output
+from crossglue.io_utils import h5ad_var as h5ad_var
 from crossglue.snakemake_script import run
 
 log = logging.getLogger("crossglue.ortholog_links")

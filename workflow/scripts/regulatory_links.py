@@ -25,10 +25,12 @@ def main(smk) -> None:
     if smk.input.get("truth_cres"):
         species = list(smk.params.species)
         evaluation = evaluate_against_truth(
-            links, read_union_table(smk.input.union, species),
+            links,
+            read_union_table(smk.input.union, species),
             pd.read_csv(smk.input.truth_cres, sep="\t", dtype={"cre": str}),
-            pd.read_csv(smk.input.truth_links, sep="\t", dtype=str), species,
-        )  # fmt: skip
+            pd.read_csv(smk.input.truth_links, sep="\t", dtype=str),
+            species,
+        )
         log.info("against planted links:\n%s", evaluation.to_string(index=False))
     links = links.sort_values(["species", "q_value", "cosine"], ascending=[True, True, False])
     write_tsv(links, smk.output.links, float_format="%.6g")

@@ -15,9 +15,16 @@ def main(smk) -> None:
     species = list(smk.params.species)
     cells = read_h5ad(smk.input.cells, backed="r").obs.copy()
     orthologs = pd.read_csv(smk.input.orthologs, sep="\t", dtype={"gene_a": str, "gene_b": str})
-    rna = {s: species_pseudobulk(p, s, "rna", cells, cfg["min_cells"]) for s, p in zip(species, smk.input.rna, strict=True)}
-    atac = {s: species_pseudobulk(p, s, "atac", cells, cfg["min_cells"]) for s, p in zip(species, smk.input.atac, strict=True)}
-    genes, elements = species_pair_tests(rna, atac, orthologs, species, cfg["min_donors"], cfg["min_total_count"], smk.threads)
+    rna = {
+        s: species_pseudobulk(p, s, "rna", cells, cfg["min_cells"]) for s, p in zip(species, smk.input.rna, strict=True)
+    }
+    atac = {
+        s: species_pseudobulk(p, s, "atac", cells, cfg["min_cells"])
+        for s, p in zip(species, smk.input.atac, strict=True)
+    }
+    genes, elements = species_pair_tests(
+        rna, atac, orthologs, species, cfg["min_donors"], cfg["min_total_count"], smk.threads
+    )
     write_tsv(genes, smk.output.genes, float_format="%.6g")
     write_tsv(elements, smk.output.elements, float_format="%.6g")
 

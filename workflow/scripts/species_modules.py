@@ -5,13 +5,13 @@ import logging
 
 import pandas as pd
 
-from crossglue.genomics.genome import read_aliases
-from crossglue.io_utils import atomic_path
 from crossglue.analysis.modules import ModuleSettings, call_modules, module_recovery, specific_linked_elements
 from crossglue.analysis.motifs import read_meme, union_motif_hits
 from crossglue.analysis.regulatory import union_element_truth
 from crossglue.config import settings_from
 from crossglue.elements.union import read_union_table
+from crossglue.genomics.genome import read_aliases
+from crossglue.io_utils import atomic_path
 from crossglue.snakemake_script import run
 
 log = logging.getLogger("crossglue.species_modules")
@@ -39,7 +39,9 @@ def main(smk) -> None:
         log.info("scanned union elements for %d motifs", len(motifs))
     gene_names = {}
     if "gene_name" in de:
-        gene_names = dict(zip(de["gene_a"], de["gene_name"].astype(str), strict=True)) | dict(zip(de["gene_b"], de["gene_name"].astype(str), strict=True))
+        gene_names = dict(zip(de["gene_a"], de["gene_name"].astype(str), strict=True)) | dict(
+            zip(de["gene_b"], de["gene_name"].astype(str), strict=True)
+        )
     modules = call_modules(linked, settings, hits=hits, motif_names=motif_names, gene_names=gene_names)
     log.info("%d modules", len(modules))
     recovery = pd.DataFrame(columns=["metric", "value"])

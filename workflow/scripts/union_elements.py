@@ -2,13 +2,13 @@
 
 import logging
 
+from crossglue.elements.recipes import read_lift_table
+from crossglue.elements.report import write_report_inputs
+from crossglue.elements.union import build_union
 from crossglue.genomics.genome import read_chrom_sizes
 from crossglue.io_utils import atomic_path
-from crossglue.elements.report import write_report_inputs
 from crossglue.peaks.calling import read_peaks
 from crossglue.snakemake_script import run
-from crossglue.elements.union import build_union
-from crossglue.elements.recipes import read_lift_table
 
 log = logging.getLogger("crossglue.union_elements")
 

@@ -27,9 +27,7 @@ def has_label(labels: pd.Series) -> np.ndarray:
     return (text.notna() & ~text.str.strip().isin(["", "NA", "nan", "NaN", "None"])).to_numpy(dtype=bool)
 
 
-def transfer_labels(
-    x: np.ndarray, labels: pd.Series, k: int = 30, min_confidence: float = 0.5
-) -> pd.DataFrame:
+def transfer_labels(x: np.ndarray, labels: pd.Series, k: int = 30, min_confidence: float = 0.5) -> pd.DataFrame:
     """Label every cell by a distance-weighted vote of its ``k`` nearest labelled cells.
 
     Returns a frame aligned to ``labels`` with ``label`` (the winner, or ``unassigned``
@@ -105,7 +103,11 @@ def annotate_cells(
     adata.obs["cell_type_annotated"] = pd.Categorical(final)
     log.info(
         "annotated %d cells: %d labelled, %d transferred, %d unassigned, %d Leiden clusters",
-        adata.n_obs, given.sum(), (~given).sum(), int((final == UNASSIGNED).sum()), adata.obs["leiden"].nunique(),
+        adata.n_obs,
+        given.sum(),
+        (~given).sum(),
+        int((final == UNASSIGNED).sum()),
+        adata.obs["leiden"].nunique(),
     )
 
 

@@ -19,12 +19,24 @@ from crossglue.errors import CrossglueError
 log = logging.getLogger(__name__)
 
 RESULT_COLUMNS = [
-    "species_a", "species_b", "cell_type", "feature", "base_mean", "log2fc", "lfc_se", "stat",
-    "p_value", "q_value", "donors_a", "donors_b",
+    "species_a",
+    "species_b",
+    "cell_type",
+    "feature",
+    "base_mean",
+    "log2fc",
+    "lfc_se",
+    "stat",
+    "p_value",
+    "q_value",
+    "donors_a",
+    "donors_b",
 ]
 
 
-def pseudobulk(counts, obs: pd.DataFrame, keys: list[str], features: pd.Index, min_cells: int = 10) -> tuple[pd.DataFrame, pd.DataFrame]:
+def pseudobulk(
+    counts, obs: pd.DataFrame, keys: list[str], features: pd.Index, min_cells: int = 10
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Sum raw counts of the cells sharing every value of ``keys`` (e.g. species, donor, cell type).
 
     Returns (profiles: groups × features, groups: the key values and ``n_cells``), keeping
@@ -36,7 +48,9 @@ def pseudobulk(counts, obs: pd.DataFrame, keys: list[str], features: pd.Index, m
         raise CrossglueError(f"pseudobulk: cell table lacks column(s) {missing}")
     counts = sp.csr_matrix(counts)
     if counts.shape != (len(obs), len(features)):
-        raise CrossglueError(f"pseudobulk: counts are {counts.shape}, expected {len(obs)} cells × {len(features)} features")
+        raise CrossglueError(
+            f"pseudobulk: counts are {counts.shape}, expected {len(obs)} cells × {len(features)} features"
+        )
     usable = obs[keys].notna().all(axis=1).to_numpy()
     group_keys = obs.loc[usable, keys].astype(str)
     codes, uniques = pd.MultiIndex.from_frame(group_keys).factorize()
@@ -55,14 +69,17 @@ def _deseq(profiles: pd.DataFrame, species: pd.Series, a: str, b: str, threads: 
     from pydeseq2.dds import DeseqDataSet
     from pydeseq2.default_inference import DefaultInference
     from pydeseq2.ds import DeseqStats
-
     from threadpoolctl import threadpool_limits
 
     inference = DefaultInference(n_cpus=threads)
     meta = pd.DataFrame({"species": pd.Categorical(species.to_numpy(), categories=[b, a])}, index=profiles.index)
     dds = DeseqDataSet(
-        counts=profiles.round().astype(int), metadata=meta, design="~species", refit_cooks=True,
-        inference=inference, quiet=True,
+        counts=profiles.round().astype(int),
+        metadata=meta,
+        design="~species",
+        refit_cooks=True,
+        inference=inference,
+        quiet=True,
     )
     # pydeseq2 fits one small model per feature; multithreaded BLAS only adds contention there
     # (4x slower on 2 busy cores), so parallelism comes from n_cpus alone.
@@ -96,7 +113,15 @@ def species_differential(
         donors = members.groupby("species")["donor"].nunique()
         n_a, n_b = int(donors.get(species_a, 0)), int(donors.get(species_b, 0))
         if min(n_a, n_b) < min_donors:
-            log.info("%s: %s %d donor(s), %s %d donor(s): not tested (need %d each)", cell_type, species_a, n_a, species_b, n_b, min_donors)
+            log.info(
+                "%s: %s %d donor(s), %s %d donor(s): not tested (need %d each)",
+                cell_type,
+                species_a,
+                n_a,
+                species_b,
+                n_b,
+                min_donors,
+            )
             continue
         counts = profiles.loc[members.index]
         counts = counts.loc[:, counts.sum(axis=0).to_numpy() >= min_total_count]
@@ -106,11 +131,18 @@ def species_differential(
         results.append(
             pd.DataFrame(
                 {
-                    "species_a": species_a, "species_b": species_b, "cell_type": cell_type,
-                    "feature": res.index.astype(str), "base_mean": res["baseMean"].to_numpy(),
-                    "log2fc": res["log2FoldChange"].to_numpy(), "lfc_se": res["lfcSE"].to_numpy(),
-                    "stat": res["stat"].to_numpy(), "p_value": res["pvalue"].to_numpy(),
-                    "q_value": res["padj"].fillna(1.0).to_numpy(), "donors_a": n_a, "donors_b": n_b,
+                    "species_a": species_a,
+                    "species_b": species_b,
+                    "cell_type": cell_type,
+                    "feature": res.index.astype(str),
+                    "base_mean": res["baseMean"].to_numpy(),
+                    "log2fc": res["log2FoldChange"].to_numpy(),
+                    "lfc_se": res["lfcSE"].to_numpy(),
+                    "stat": res["stat"].to_numpy(),
+                    "p_value": res["pvalue"].to_numpy(),
+                    "q_value": res["padj"].fillna(1.0).to_numpy(),
+                    "donors_a": n_a,
+                    "donors_b": n_b,
                 }
             )
         )
@@ -150,7 +182,9 @@ def species_pseudobulk(path: str, species: str, modality: str, cells: pd.DataFra
     found = cell_type.notna().mean()
     log.info("%s %s: cell types for %.1f%% of %d cells", species, modality, 100 * found, data.n_obs)
     if found < 0.5:
-        raise CrossglueError(f"{path}: only {100 * found:.1f}% of cells found in the annotated cells.h5ad (ids differ?)")
+        raise CrossglueError(
+            f"{path}: only {100 * found:.1f}% of cells found in the annotated cells.h5ad (ids differ?)"
+        )
     obs = pd.DataFrame(
         {"species": species, "donor": data.obs["donor"].astype(str).to_numpy(), "cell_type": cell_type.to_numpy()},
         index=data.obs_names,
@@ -160,9 +194,14 @@ def species_pseudobulk(path: str, species: str, modality: str, cells: pd.DataFra
 
 
 def species_pair_tests(
-    rna: dict, atac: dict, orthologs: pd.DataFrame, species: list[str], min_donors: int, min_total_count: int,
+    rna: dict,
+    atac: dict,
+    orthologs: pd.DataFrame,
+    species: list[str],
+    min_donors: int,
+    min_total_count: int,
     threads: int = 1,
-) -> tuple[pd.DataFrame, pd.DataFrame]:  # fmt: skip
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Species contrasts inside each cell type for every species pair: one-to-one orthologous
     genes and elements present in both species. ``rna``/``atac``: species -> output of
     :func:`species_pseudobulk`. Returns (genes, elements) result tables."""

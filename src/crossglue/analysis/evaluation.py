@@ -47,8 +47,7 @@ def unintegrated_views(
             continue
         rows = labels_for(adata.obs_names, cells.obs.assign(_row=cells.obs_names), "_row", "rna")
         work = adata[keep].copy()
-        rna_pca(work, n_comps=n_pcs,
-                n_top_genes=UNINTEGRATED_TOP_GENES, seed=seed, name=f"{species} RNA")
+        rna_pca(work, n_comps=n_pcs, n_top_genes=UNINTEGRATED_TOP_GENES, seed=seed, name=f"{species} RNA")
         views[species] = (pd.Index(rows[keep].to_numpy()), np.asarray(work.obsm["X_pca"]))
     return views
 

@@ -28,8 +28,6 @@ def _labels(values, n: int, name: str) -> np.ndarray:
     return out
 
 
-
-
 def knn_transfer_accuracy(
     ref: np.ndarray, ref_labels: np.ndarray, query: np.ndarray, query_labels: np.ndarray, k: int = 15
 ) -> float:
@@ -122,7 +120,9 @@ def seurat_alignment_score(x: np.ndarray, batch, k: int | None = None, seed: int
         return float("nan")
     rng = np.random.default_rng(seed)
     smallest = np.bincount(codes).min()
-    keep = np.sort(np.concatenate([rng.choice(np.flatnonzero(codes == c), smallest, replace=False) for c in range(len(names))]))
+    keep = np.sort(
+        np.concatenate([rng.choice(np.flatnonzero(codes == c), smallest, replace=False) for c in range(len(names))])
+    )
     x, codes = x[keep], codes[keep]
     k = max(1, round(0.01 * len(x))) if k is None else min(k, len(x) - 1)
     nbrs = knn_indices(x, k)
@@ -166,7 +166,9 @@ def self_projection_accuracy(x: np.ndarray, labels, k: int = 15, folds: int = 5,
     return float(correct / len(labels))
 
 
-def alcs(before: dict[str, tuple[np.ndarray, np.ndarray]], after: dict[str, tuple[np.ndarray, np.ndarray]], **kw) -> float:
+def alcs(
+    before: dict[str, tuple[np.ndarray, np.ndarray]], after: dict[str, tuple[np.ndarray, np.ndarray]], **kw
+) -> float:
     """BENGAL's accuracy loss of cell-type self-projection: for each species, how much the
     self-projection accuracy of its labelled cells drops from its own (unintegrated) space to
     the joint space, floored at 0, averaged over species (0 = integration blurred nothing)."""
@@ -221,7 +223,9 @@ def shared_nuclei(ids_a, ids_b) -> tuple[np.ndarray, np.ndarray]:
     return a.loc[common].to_numpy(np.int64), b.loc[common].to_numpy(np.int64)
 
 
-def paired_nuclei(obs: pd.DataFrame, nucleus_key: str = "nucleus", modality_key: str = "modality") -> tuple[np.ndarray, np.ndarray]:
+def paired_nuclei(
+    obs: pd.DataFrame, nucleus_key: str = "nucleus", modality_key: str = "modality"
+) -> tuple[np.ndarray, np.ndarray]:
     """Row positions (a, b) of the two profiles of each multiome nucleus: nuclei seen exactly
     twice, in two different modalities; ``a`` holds the alphabetically first modality."""
     modalities = np.sort(obs[modality_key].astype(str).unique()) if nucleus_key in obs else []
@@ -284,4 +288,3 @@ def evaluate_embedding(
     if len(a) >= 2:
         out["foscttm"] = foscttm(x[a], x[b])
     return out
-

@@ -29,8 +29,19 @@ from crossglue.config import schema_defaults
 from crossglue.stats import benjamini_hochberg
 
 MODULE_COLUMNS = [
-    "module", "species", "cell_type", "motif", "motif_name", "motif_q", "n_elements", "n_genes",
-    "elements", "genes", "gene_names", "min_link_p", "mean_gene_log2fc",
+    "module",
+    "species",
+    "cell_type",
+    "motif",
+    "motif_name",
+    "motif_q",
+    "n_elements",
+    "n_genes",
+    "elements",
+    "genes",
+    "gene_names",
+    "min_link_p",
+    "mean_gene_log2fc",
 ]
 
 
@@ -56,7 +67,15 @@ def _directed(table: pd.DataFrame, species: str, q: float, min_lfc: float, id_co
     parts = []
     for side, sign in (("species_a", 1.0), ("species_b", -1.0)):
         rows = table[(table[side] == species) & (table["q_value"] <= q) & (sign * table["log2fc"] >= min_lfc)]
-        parts.append(pd.DataFrame({"cell_type": rows["cell_type"].to_numpy(), "id": rows[id_column].to_numpy(), "log2fc": sign * rows["log2fc"].to_numpy()}))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "cell_type": rows["cell_type"].to_numpy(),
+                    "id": rows[id_column].to_numpy(),
+                    "log2fc": sign * rows["log2fc"].to_numpy(),
+                }
+            )
+        )
     return pd.concat(parts, ignore_index=True).drop_duplicates(["cell_type", "id"])
 
 
@@ -88,13 +107,20 @@ def specific_linked_elements(
             continue
         # Class decides only where the differential test could not: elements of s that were
         # not tested (no sequence in the other species, or too few reads to test).
-        tested = pd.Index(da_elements.loc[(da_elements["species_a"] == s) | (da_elements["species_b"] == s), "feature"].unique())
+        tested = pd.Index(
+            da_elements.loc[(da_elements["species_a"] == s) | (da_elements["species_b"] == s), "feature"].unique()
+        )
         by_class = classes.index[classes.isin([f"{s}_accessible", f"{s}_sequence"]) & ~classes.index.isin(tested)]
         up_elements = _directed(da_elements, s, settings.da_q, settings.min_log2fc, "feature")
         cell_types = up_genes["cell_type"].unique()
         specific = pd.concat(
             [
-                pd.DataFrame({"cell_type": np.repeat(cell_types, len(by_class)), "element": np.tile(by_class.to_numpy(), len(cell_types))}),
+                pd.DataFrame(
+                    {
+                        "cell_type": np.repeat(cell_types, len(by_class)),
+                        "element": np.tile(by_class.to_numpy(), len(cell_types)),
+                    }
+                ),
                 up_elements.rename(columns={"id": "element"})[["cell_type", "element"]],
             ],
             ignore_index=True,
@@ -117,7 +143,15 @@ def motif_enrichment(members: pd.Series, hits: pd.DataFrame) -> pd.DataFrame:
     n_hits = hit_matrix.sum(axis=0)
     p = hypergeom.sf(k - 1, hit_matrix.shape[0], n_hits, in_set.sum())
     p = np.where(k > 0, p, 1.0)
-    return pd.DataFrame({"motif": hits.columns, "members_with_hit": k, "elements_with_hit": n_hits, "p_value": p, "q_value": benjamini_hochberg(p)})
+    return pd.DataFrame(
+        {
+            "motif": hits.columns,
+            "members_with_hit": k,
+            "elements_with_hit": n_hits,
+            "p_value": p,
+            "q_value": benjamini_hochberg(p),
+        }
+    )
 
 
 def call_modules(
@@ -143,7 +177,8 @@ def call_modules(
             enrich = motif_enrichment(members["element"], table)
             enrich = enrich[(enrich["q_value"] <= settings.motif_q)].sort_values("p_value")
             units = [
-                (m, q, members[members["element"].isin(table.index[table[m].to_numpy()])]) for m, q in zip(enrich["motif"], enrich["q_value"], strict=True)
+                (m, q, members[members["element"].isin(table.index[table[m].to_numpy()])])
+                for m, q in zip(enrich["motif"], enrich["q_value"], strict=True)
             ]
         else:
             units = [(None, np.nan, group)]
@@ -154,16 +189,32 @@ def call_modules(
             genes = sorted(part["gene"].unique())
             rows.append(
                 {
-                    "species": species, "cell_type": cell_type, "motif": motif,
-                    "motif_name": motif_names.get(motif) if motif else None, "motif_q": q,
-                    "n_elements": len(elements), "n_genes": len(genes), "elements": ",".join(elements),
-                    "genes": ",".join(genes), "gene_names": ",".join(gene_names.get(g, g) for g in genes),
-                    "min_link_p": part["link_p"].min(), "mean_gene_log2fc": part.drop_duplicates("gene")["gene_log2fc"].mean(),
+                    "species": species,
+                    "cell_type": cell_type,
+                    "motif": motif,
+                    "motif_name": motif_names.get(motif) if motif else None,
+                    "motif_q": q,
+                    "n_elements": len(elements),
+                    "n_genes": len(genes),
+                    "elements": ",".join(elements),
+                    "genes": ",".join(genes),
+                    "gene_names": ",".join(gene_names.get(g, g) for g in genes),
+                    "min_link_p": part["link_p"].min(),
+                    "mean_gene_log2fc": part.drop_duplicates("gene")["gene_log2fc"].mean(),
                 }
             )
     modules = pd.DataFrame(rows, columns=[c for c in MODULE_COLUMNS if c != "module"])
-    modules = modules.sort_values(["species", "cell_type", "motif_q", "n_elements"], ascending=[True, True, True, False], na_position="last")
-    modules.insert(0, "module", [f"{s}.{c}.{m if m else 'all'}" for s, c, m in zip(modules["species"], modules["cell_type"], modules["motif"], strict=True)])
+    modules = modules.sort_values(
+        ["species", "cell_type", "motif_q", "n_elements"], ascending=[True, True, True, False], na_position="last"
+    )
+    modules.insert(
+        0,
+        "module",
+        [
+            f"{s}.{c}.{m if m else 'all'}"
+            for s, c, m in zip(modules["species"], modules["cell_type"], modules["motif"], strict=True)
+        ],
+    )
     return modules.reset_index(drop=True)
 
 

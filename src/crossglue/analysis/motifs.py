@@ -50,7 +50,9 @@ def read_meme(path: str | Path) -> tuple[list[Motif], np.ndarray]:
                 freqs = dict(zip(fields[0::2], map(float, fields[1::2]), strict=True))
                 background = np.array([freqs[b] for b in "ACGT"])
             except (ValueError, KeyError):
-                raise CrossglueError(f"{path}:{i + 2}: background line should read 'A p C p G p T p', got '{lines[i + 1]}'") from None
+                raise CrossglueError(
+                    f"{path}:{i + 2}: background line should read 'A p C p G p T p', got '{lines[i + 1]}'"
+                ) from None
         elif line.startswith("MOTIF"):
             fields = line.split()
             if len(fields) < 2:
@@ -67,7 +69,9 @@ def read_meme(path: str | Path) -> tuple[list[Motif], np.ndarray]:
             try:
                 width = int(header.split("w=")[1].split()[0])
             except (IndexError, ValueError):
-                raise CrossglueError(f"{path}:{j + 1}: matrix header should give 'w= <width>', got '{header.strip()}'") from None
+                raise CrossglueError(
+                    f"{path}:{j + 1}: matrix header should give 'w= <width>', got '{header.strip()}'"
+                ) from None
             rows = []
             for k in range(j + 1, j + 1 + width):
                 try:
@@ -151,7 +155,9 @@ def element_sequences(
     try:
         handle = pysam.FastaFile(str(fasta))
     except (OSError, ValueError) as err:
-        raise CrossglueError(f"genome FASTA {fasta}: cannot open with an index ({err}); index it with samtools faidx") from None
+        raise CrossglueError(
+            f"genome FASTA {fasta}: cannot open with an index ({err}); index it with samtools faidx"
+        ) from None
     with handle:
         known = set(handle.references)
         fasta_name = {c: c for c in known}
@@ -181,8 +187,13 @@ def motif_hits(codes: np.ndarray, motifs: list[Motif], background: np.ndarray, p
 
 
 def union_motif_hits(
-    union: pd.DataFrame, species: list[str], fasta: dict[str, str | Path], motifs: list[Motif], background: np.ndarray,
-    p: float = 1e-4, aliases: dict[str, dict[str, str]] | None = None,
+    union: pd.DataFrame,
+    species: list[str],
+    fasta: dict[str, str | Path],
+    motifs: list[Motif],
+    background: np.ndarray,
+    p: float = 1e-4,
+    aliases: dict[str, dict[str, str]] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Per species, the motif-hit table (elements present in that species × motif ids) of the
     union elements, each scanned in its own species' sequence."""
@@ -190,8 +201,11 @@ def union_motif_hits(
     for s in species:
         rows = union[union[f"{s}_chrom"].notna()]
         codes = element_sequences(
-            fasta[s], rows[f"{s}_chrom"].astype(str).to_numpy(), rows[f"{s}_start"].astype(np.int64).to_numpy(),
-            rows[f"{s}_end"].astype(np.int64).to_numpy(), (aliases or {}).get(s),
-        )  # fmt: skip
+            fasta[s],
+            rows[f"{s}_chrom"].astype(str).to_numpy(),
+            rows[f"{s}_start"].astype(np.int64).to_numpy(),
+            rows[f"{s}_end"].astype(np.int64).to_numpy(),
+            (aliases or {}).get(s),
+        )
         hits[s] = motif_hits(codes, motifs, background, p).set_axis(rows["element_id"].astype(str).to_numpy())
     return hits

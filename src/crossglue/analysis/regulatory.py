@@ -25,7 +25,6 @@ from crossglue.errors import CrossglueError
 from crossglue.stats import benjamini_hochberg
 
 
-
 def candidate_pairs(edges: pd.DataFrame, features: pd.DataFrame) -> pd.DataFrame:
     """Element -> gene candidates from the edge table's ``peak_gene`` rows (one per pair).
 
@@ -41,7 +40,8 @@ def candidate_pairs(edges: pd.DataFrame, features: pd.DataFrame) -> pd.DataFrame
     unknown = ~pg["target"].isin(features.index)
     if unknown.any():
         raise CrossglueError(
-            f"regulatory inference: {unknown.sum()} peak_gene target(s) are not model features, e.g. {pg['target'][unknown].iloc[0]}"
+            f"regulatory inference: {unknown.sum()} peak_gene target(s) are not model features, "
+            f"e.g. {pg['target'][unknown].iloc[0]}"
         )
     out = pd.DataFrame(
         {
@@ -81,8 +81,11 @@ def _shuffle_within(groups: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def infer_links(
-    pairs: pd.DataFrame, embeddings: pd.DataFrame | np.ndarray, node_index: pd.Index | None = None,
-    n_null: int = 20, seed: int = 0,
+    pairs: pd.DataFrame,
+    embeddings: pd.DataFrame | np.ndarray,
+    node_index: pd.Index | None = None,
+    n_null: int = 20,
+    seed: int = 0,
 ) -> pd.DataFrame:
     """Cosine score, empirical p and BH q of every candidate pair.
 
@@ -108,7 +111,10 @@ def infer_links(
     rng = np.random.default_rng(seed)
     groups = pd.factorize(pairs["species"])[0]
     null = np.concatenate(
-        [np.einsum("ij,ij->i", emb[el[_shuffle_within(groups, rng)]], emb[gene[_shuffle_within(groups, rng)]]) for _ in range(n_null)]
+        [
+            np.einsum("ij,ij->i", emb[el[_shuffle_within(groups, rng)]], emb[gene[_shuffle_within(groups, rng)]])
+            for _ in range(n_null)
+        ]
     )
     null.sort()
     n_ge = null.size - np.searchsorted(null, score - 1e-12, side="left")
@@ -149,7 +155,11 @@ def evaluate_scores(truth: np.ndarray, scores: dict[str, np.ndarray]) -> pd.Data
 
 
 def match_to_truth(
-    chrom: np.ndarray, centre: np.ndarray, truth_chrom: np.ndarray, truth_centre: np.ndarray, truth_ids: np.ndarray,
+    chrom: np.ndarray,
+    centre: np.ndarray,
+    truth_chrom: np.ndarray,
+    truth_centre: np.ndarray,
+    truth_ids: np.ndarray,
     max_distance: int = 250,
 ) -> np.ndarray:
     """For each query position, the id of the nearest truth element on the same chromosome
@@ -176,7 +186,9 @@ def match_to_truth(
     return out
 
 
-def union_element_truth(union: pd.DataFrame, truth_cres: pd.DataFrame, species: list[str], max_distance: int = 250) -> pd.DataFrame:
+def union_element_truth(
+    union: pd.DataFrame, truth_cres: pd.DataFrame, species: list[str], max_distance: int = 250
+) -> pd.DataFrame:
     """Truth CRE id of each union element in each species (column per species, None if none).
 
     ``union`` has element_id and {s}_chrom/{s}_start/{s}_end; ``truth_cres`` has cre and
@@ -187,11 +199,16 @@ def union_element_truth(union: pd.DataFrame, truth_cres: pd.DataFrame, species: 
         t_here = truth_cres[f"{s}_chrom"].notna().to_numpy()
         col = np.full(len(union), None, dtype=object)
         if here.any() and t_here.any():
-            centre = ((union.loc[here, f"{s}_start"].astype(np.int64) + union.loc[here, f"{s}_end"].astype(np.int64)) // 2).to_numpy()
+            centre = (
+                (union.loc[here, f"{s}_start"].astype(np.int64) + union.loc[here, f"{s}_end"].astype(np.int64)) // 2
+            ).to_numpy()
             col[here] = match_to_truth(
-                union.loc[here, f"{s}_chrom"].to_numpy(), centre,
-                truth_cres.loc[t_here, f"{s}_chrom"].to_numpy(), truth_cres.loc[t_here, f"{s}_centre"].astype(np.int64).to_numpy(),
-                truth_cres.loc[t_here, "cre"].to_numpy(), max_distance,
+                union.loc[here, f"{s}_chrom"].to_numpy(),
+                centre,
+                truth_cres.loc[t_here, f"{s}_chrom"].to_numpy(),
+                truth_cres.loc[t_here, f"{s}_centre"].astype(np.int64).to_numpy(),
+                truth_cres.loc[t_here, "cre"].to_numpy(),
+                max_distance,
             )
         out[s] = col
     return out
@@ -239,9 +256,11 @@ def evaluate_against_truth(
     truth = truth_link_labels(links, union_element_truth(union, cres, species), truth_links)
     links["truth"] = truth
     main_scores = {
-        "score": links["score"].to_numpy(), "cosine": links["cosine"].to_numpy(),
-        "distance_prior": distance_prior(links), "graph_weight": links["prior"].to_numpy(),
-    }  # fmt: skip
+        "score": links["score"].to_numpy(),
+        "cosine": links["cosine"].to_numpy(),
+        "distance_prior": distance_prior(links),
+        "graph_weight": links["prior"].to_numpy(),
+    }
     if "corr" in links and links["corr"].notna().all():
         main_scores["metacell_corr"] = links["corr"].to_numpy(dtype=float)
     parts = [evaluate_scores(truth, main_scores).assign(run="main")]

@@ -25,7 +25,6 @@ log = logging.getLogger(__name__)
 COUNT_MODES = ("insertions", "fragments")
 
 
-
 def count_fragments_file(
     path: str | Path,
     sample: str,

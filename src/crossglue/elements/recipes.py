@@ -19,9 +19,21 @@ from crossglue.errors import CrossglueError
 # status of one peak lifted to one other species
 PASS, AMBIGUOUS, UNMAPPED = "pass", "ambiguous", "unmapped"
 LIFT_COLUMNS = [
-    "peak_id", "status", "reason", "reason_code", "chrom", "start", "end", "summit",
-    "lifted_chrom", "lifted_start", "lifted_end", "n_mappings", "length_ratio", "reciprocal_overlap",
-]  # fmt: skip
+    "peak_id",
+    "status",
+    "reason",
+    "reason_code",
+    "chrom",
+    "start",
+    "end",
+    "summit",
+    "lifted_chrom",
+    "lifted_start",
+    "lifted_end",
+    "n_mappings",
+    "length_ratio",
+    "reciprocal_overlap",
+]
 
 
 @dataclass(frozen=True)
@@ -112,8 +124,10 @@ def _record_mapped(out: pd.DataFrame, index: pd.Index, mapped: pd.DataFrame) -> 
     out.loc[index.get_indexer(counts.index), "n_mappings"] = counts.to_numpy()
     multi = counts.index[counts > 1]
     out.loc[index.get_indexer(multi), ["status", "reason", "reason_code"]] = [
-        AMBIGUOUS, "Multiple mappings in new", "multiple",
-    ]  # fmt: skip
+        AMBIGUOUS,
+        "Multiple mappings in new",
+        "multiple",
+    ]
     single = mapped[~mapped["name"].isin(multi)].reset_index(drop=True)
     srows = index.get_indexer(single["name"])
     out.loc[srows, "status"] = PASS
@@ -140,9 +154,13 @@ def _check_length_ratio(
 
 
 def _check_reciprocal(
-    out: pd.DataFrame, peaks: pd.DataFrame, index: pd.Index, check: pd.DataFrame, chains_back: object,
+    out: pd.DataFrame,
+    peaks: pd.DataFrame,
+    index: pd.Index,
+    check: pd.DataFrame,
+    chains_back: object,
     recipe: LiftRecipe,
-) -> None:  # fmt: skip
+) -> None:
     """Lift the passing peaks back: their best overlap with the original must reach the recipe's share."""
     from crossglue.genomics.liftover import lift_intervals
 
@@ -154,11 +172,13 @@ def _check_reciprocal(
     frac = np.where(
         same_chrom,
         _reciprocal(
-            back["start"].to_numpy(np.int64), back["end"].to_numpy(np.int64),
-            peaks["start"].to_numpy(np.int64)[crow], peaks["end"].to_numpy(np.int64)[crow],
+            back["start"].to_numpy(np.int64),
+            back["end"].to_numpy(np.int64),
+            peaks["start"].to_numpy(np.int64)[crow],
+            peaks["end"].to_numpy(np.int64)[crow],
         ),
         0.0,
-    )  # fmt: skip
+    )
     best = pd.Series(frac).groupby(crow).max()
     crows = index.get_indexer(check["name"])
     recip = best.reindex(crows, fill_value=0.0).to_numpy()
@@ -207,8 +227,9 @@ def _recentre_on_summits(
     out.loc[ok, "summit"] = start + half_left
 
 
-def check_lifted_fraction(lifted: pd.DataFrame, floor: float, source: str, target: str, chain: str,
-                          recipe: str = "caglayan") -> None:
+def check_lifted_fraction(
+    lifted: pd.DataFrame, floor: float, source: str, target: str, chain: str, recipe: str = "caglayan"
+) -> None:
     """Raise when fewer than ``floor`` of the peaks pass the lift: a wrong or foreign chain file.
 
     ``lifted`` is :func:`lift_peaks`' table; the message names the pair, the fraction, the

@@ -11,8 +11,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from crossglue.io_utils import atomic_path  # noqa: E402
 from crossglue.elements.union import class_summary
+from crossglue.io_utils import atomic_path  # noqa: E402
 
 
 def liftover_reasons(lifts: dict[tuple[str, str], pd.DataFrame]) -> pd.DataFrame:
@@ -37,8 +37,16 @@ def peak_widths(
 
     def describe(kind: str, label: str, widths: np.ndarray) -> dict:
         q = np.quantile(widths, [0.05, 0.25, 0.5, 0.75, 0.95]) if len(widths) else [np.nan] * 5
-        return {"what": kind, "set": label, "n": len(widths), "q05": q[0], "q25": q[1], "median": q[2], "q75": q[3],
-                "q95": q[4]}  # fmt: skip
+        return {
+            "what": kind,
+            "set": label,
+            "n": len(widths),
+            "q05": q[0],
+            "q25": q[1],
+            "median": q[2],
+            "q75": q[3],
+            "q95": q[4],
+        }
 
     rows = []
     for s, table in summits.items():

@@ -17,9 +17,9 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
-from crossglue.genomics.intervals import overlapping_elements
 from crossglue.elements.recipes import AMBIGUOUS, PASS, UNMAPPED
 from crossglue.errors import CrossglueError
+from crossglue.genomics.intervals import overlapping_elements
 
 log = logging.getLogger(__name__)
 
@@ -219,9 +219,14 @@ def _overlap_edges(peaks: dict, lifts: dict, species: list[str], offsets: np.nda
 
 
 def _element_coordinates(
-    peaks: dict, lifts: dict, lifted: dict, species: list[str], offsets: np.ndarray, member: np.ndarray,
+    peaks: dict,
+    lifts: dict,
+    lifted: dict,
+    species: list[str],
+    offsets: np.ndarray,
+    member: np.ndarray,
     node_peak: np.ndarray,
-) -> dict[str, tuple]:  # fmt: skip
+) -> dict[str, tuple]:
     """Per species: (chrom, start, end, peak) of every element; from its own peak where called,
     else lifted from the first species whose peak passes."""
     n_nodes = len(node_peak)
@@ -392,6 +397,10 @@ def element_coordinates(union: pd.DataFrame, species: str) -> pd.DataFrame:
     """peak_id, chrom, start, end of the elements that have coordinates in ``species``."""
     table = species_elements(union, species)
     return pd.DataFrame(
-        {"peak_id": table.index.to_numpy(), "chrom": table["chrom"].to_numpy(), "start": table["start"].to_numpy(),
-         "end": table["end"].to_numpy()}
-    )  # fmt: skip
+        {
+            "peak_id": table.index.to_numpy(),
+            "chrom": table["chrom"].to_numpy(),
+            "start": table["start"].to_numpy(),
+            "end": table["end"].to_numpy(),
+        }
+    )

@@ -28,9 +28,18 @@ from crossglue.errors import CrossglueError, where
 from crossglue.io_utils import open_output, read_maybe_gzip
 
 HEADER_COLUMNS = [
-    "chain_id", "score",
-    "t_name", "t_size", "t_strand", "t_start", "t_end",
-    "q_name", "q_size", "q_strand", "q_start", "q_end",
+    "chain_id",
+    "score",
+    "t_name",
+    "t_size",
+    "t_strand",
+    "t_start",
+    "t_end",
+    "q_name",
+    "q_size",
+    "q_strand",
+    "q_start",
+    "q_end",
 ]
 BLOCK_COLUMNS = ["chain", "t_start", "q_start", "size"]
 _INT_HEADER = ["chain_id", "t_size", "t_start", "t_end", "q_size", "q_start", "q_end"]
@@ -46,7 +55,7 @@ class ChainSet:
     def __len__(self) -> int:
         return len(self.header)
 
-    def equals(self, other: "ChainSet") -> bool:
+    def equals(self, other: ChainSet) -> bool:
         """True when both sets hold the same chains and blocks (values and dtypes)."""
         return self.header.equals(other.header) and self.blocks.equals(other.blocks)
 
@@ -70,12 +79,12 @@ def _translate(names: pd.Series, aliases: dict[str, str] | None) -> pd.Series:
 class _Lines:
     """Where every line of a chain file starts and ends, its token count and its kind."""
 
-    buf: np.ndarray          # the file as uint8
-    start: np.ndarray        # byte offset of each line
-    end: np.ndarray          # byte offset of each line's newline
-    n_tok: np.ndarray        # whitespace-separated tokens per line
-    is_header: np.ndarray    # first token starts with 'c' (checked to be 'chain' later)
-    is_data: np.ndarray      # a block line: neither blank, comment nor header
+    buf: np.ndarray  # the file as uint8
+    start: np.ndarray  # byte offset of each line
+    end: np.ndarray  # byte offset of each line's newline
+    n_tok: np.ndarray  # whitespace-separated tokens per line
+    is_header: np.ndarray  # first token starts with 'c' (checked to be 'chain' later)
+    is_data: np.ndarray  # a block line: neither blank, comment nor header
 
 
 def _scan_lines(raw: bytes) -> _Lines:
@@ -94,8 +103,14 @@ def _scan_lines(raw: bytes) -> _Lines:
     first = np.where(n_tok > 0, buf[tok_start[first_tok]] if len(tok_start) else 0, 0)
     is_comment = (n_tok > 0) & (first == ord("#"))
     is_header = (n_tok > 0) & (first == ord("c"))
-    return _Lines(buf=buf, start=line_start, end=line_end, n_tok=n_tok, is_header=is_header,
-                  is_data=(n_tok > 0) & ~is_comment & ~is_header)
+    return _Lines(
+        buf=buf,
+        start=line_start,
+        end=line_end,
+        n_tok=n_tok,
+        is_header=is_header,
+        is_data=(n_tok > 0) & ~is_comment & ~is_header,
+    )
 
 
 def _parse_headers(path: Path, lines: list[bytes], line_no: np.ndarray) -> pd.DataFrame:
@@ -108,13 +123,17 @@ def _parse_headers(path: Path, lines: list[bytes], line_no: np.ndarray) -> pd.Da
     for ln, text in zip(line_no, lines, strict=True):
         fields = text.decode("ascii", "replace").split()
         if fields[0] != "chain" or len(fields) not in (12, 13):
-            raise CrossglueError(f"{where(path, int(ln) + 1)}: expected 'chain score tName tSize tStrand tStart tEnd "
-                                 f"qName qSize qStrand qStart qEnd id' (12 or 13 fields), got {len(fields)} fields")
+            raise CrossglueError(
+                f"{where(path, int(ln) + 1)}: expected 'chain score tName tSize tStrand tStart tEnd "
+                f"qName qSize qStrand qStart qEnd id' (12 or 13 fields), got {len(fields)} fields"
+            )
         if len(fields) == 12:
             fields.append(str(len(rows) + 1))
         if fields[4] != "+" or fields[9] not in ("+", "-"):
-            raise CrossglueError(f"{where(path, int(ln) + 1)}: expected tStrand '+' and qStrand '+' or '-', "
-                                 f"got {fields[4]!r} and {fields[9]!r}")
+            raise CrossglueError(
+                f"{where(path, int(ln) + 1)}: expected tStrand '+' and qStrand '+' or '-', "
+                f"got {fields[4]!r} and {fields[9]!r}"
+            )
         rows.append([fields[12], *fields[1:12]])
     header = pd.DataFrame(rows, columns=HEADER_COLUMNS)
     score_is_float = header["score"].str.contains(r"[.eEnN]").any()  # keep "1.0" a float on round trip
@@ -124,16 +143,20 @@ def _parse_headers(path: Path, lines: list[bytes], line_no: np.ndarray) -> pd.Da
         if bad.any():
             k = int(np.flatnonzero(bad.to_numpy())[0])
             what = "a number" if col == "score" else "a non-negative integer"
-            raise CrossglueError(f"{where(path, int(line_no[k]) + 1)}: expected {what} for {col}, "
-                                 f"got {header[col].iloc[k]!r}")
+            raise CrossglueError(
+                f"{where(path, int(line_no[k]) + 1)}: expected {what} for {col}, got {header[col].iloc[k]!r}"
+            )
         header[col] = num.astype(np.float64 if col == "score" and score_is_float else np.int64)
     if len(header):
-        bad = (header["t_start"] > header["t_end"]) | (header["t_end"] > header["t_size"]) | \
-              (header["q_start"] > header["q_end"]) | (header["q_end"] > header["q_size"])
+        bad = (
+            (header["t_start"] > header["t_end"])
+            | (header["t_end"] > header["t_size"])
+            | (header["q_start"] > header["q_end"])
+            | (header["q_end"] > header["q_size"])
+        )
         if bad.any():
             k = int(np.flatnonzero(bad.to_numpy())[0])
-            raise CrossglueError(f"{where(path, int(line_no[k]) + 1)}: expected start <= end <= size "
-                                 f"on both sequences")
+            raise CrossglueError(f"{where(path, int(line_no[k]) + 1)}: expected start <= end <= size on both sequences")
     return header
 
 
@@ -152,8 +175,9 @@ def read_chain_headers(path: str | Path) -> pd.DataFrame:
     return header.assign(line=line_no + 1)
 
 
-def read_chains(path: str | Path, t_aliases: dict[str, str] | None = None,
-                q_aliases: dict[str, str] | None = None) -> ChainSet:
+def read_chains(
+    path: str | Path, t_aliases: dict[str, str] | None = None, q_aliases: dict[str, str] | None = None
+) -> ChainSet:
     """Parse a UCSC chain file (gzip or plain); translate t and q names through the aliases.
 
     Raises :class:`CrossglueError` naming the file and the 1-based line of the first
@@ -168,7 +192,7 @@ def read_chains(path: str | Path, t_aliases: dict[str, str] | None = None,
     data_line = np.flatnonzero(lines.is_data)
     if len(data_line) and chain_of_line[data_line[0]] < 0:
         raise CrossglueError(f"{where(path, int(data_line[0]) + 1)}: alignment block before any 'chain' header line")
-    header = _parse_headers(path, [raw[lines.start[ln]:lines.end[ln]] for ln in header_line], header_line)
+    header = _parse_headers(path, [raw[lines.start[ln] : lines.end[ln]] for ln in header_line], header_line)
     header["t_name"] = _translate(header["t_name"], t_aliases).astype(object)
     header["q_name"] = _translate(header["q_name"], q_aliases).astype(object)
     blocks = _parse_blocks(path, lines, header, header_line, data_line, chain_of_line[data_line])
@@ -200,8 +224,14 @@ def _block_numbers(path: Path, lines: _Lines, data_line: np.ndarray) -> tuple[np
     return values, counts
 
 
-def _parse_blocks(path: Path, lines: _Lines, header: pd.DataFrame, header_line: np.ndarray,
-                  data_line: np.ndarray, chain_idx: np.ndarray) -> pd.DataFrame:
+def _parse_blocks(
+    path: Path,
+    lines: _Lines,
+    header: pd.DataFrame,
+    header_line: np.ndarray,
+    data_line: np.ndarray,
+    chain_idx: np.ndarray,
+) -> pd.DataFrame:
     """The :data:`BLOCK_COLUMNS` table of every block line, checked against its chain's header."""
     counts = lines.n_tok[data_line]
     bad = (counts != 3) & (counts != 1)
@@ -212,8 +242,9 @@ def _parse_blocks(path: Path, lines: _Lines, header: pd.DataFrame, header_line: 
     bad |= (counts == 1) != last_of_chain
     if bad.any():
         ln = int(data_line[np.flatnonzero(bad)[0]])
-        raise CrossglueError(f"{where(path, ln + 1)}: expected 'size dt dq' inside a chain and a single 'size' "
-                             f"on its last block line")
+        raise CrossglueError(
+            f"{where(path, ln + 1)}: expected 'size dt dq' inside a chain and a single 'size' on its last block line"
+        )
     empty = np.setdiff1d(np.arange(len(header)), chain_idx)
     if len(empty):
         raise CrossglueError(f"{where(path, int(header_line[empty[0]]) + 1)}: chain has no alignment blocks")
@@ -235,22 +266,28 @@ def _parse_blocks(path: Path, lines: _Lines, header: pd.DataFrame, header_line: 
 
     # Block starts: the chain's start plus the sizes and gaps of the blocks before it.
     group_first = np.flatnonzero(np.concatenate(([True], chain_idx[1:] != chain_idx[:-1])))
-    blocks = pd.DataFrame({
-        "chain": chain_idx.astype(np.int64),
-        "t_start": header["t_start"].to_numpy()[chain_idx] + _exclusive_group_cumsum(size + dt, group_first),
-        "q_start": header["q_start"].to_numpy()[chain_idx] + _exclusive_group_cumsum(size + dq, group_first),
-        "size": size,
-    })
+    blocks = pd.DataFrame(
+        {
+            "chain": chain_idx.astype(np.int64),
+            "t_start": header["t_start"].to_numpy()[chain_idx] + _exclusive_group_cumsum(size + dt, group_first),
+            "q_start": header["q_start"].to_numpy()[chain_idx] + _exclusive_group_cumsum(size + dq, group_first),
+            "size": size,
+        }
+    )
     last = np.flatnonzero(last_of_chain)
     t_end = blocks["t_start"].to_numpy()[last] + size[last]
     q_end = blocks["q_start"].to_numpy()[last] + size[last]
-    mism = (t_end != header["t_end"].to_numpy()[chain_idx[last]]) | (q_end != header["q_end"].to_numpy()[chain_idx[last]])
+    mism = (t_end != header["t_end"].to_numpy()[chain_idx[last]]) | (
+        q_end != header["q_end"].to_numpy()[chain_idx[last]]
+    )
     if mism.any():
         k = int(np.flatnonzero(mism)[0])
         c = chain_idx[last[k]]
-        raise CrossglueError(f"{where(path, int(header_line[c]) + 1)}: blocks of this chain end at "
-                             f"t={t_end[k]}, q={q_end[k]}, but its header says tEnd={header['t_end'].iloc[c]}, "
-                             f"qEnd={header['q_end'].iloc[c]}")
+        raise CrossglueError(
+            f"{where(path, int(header_line[c]) + 1)}: blocks of this chain end at "
+            f"t={t_end[k]}, q={q_end[k]}, but its header says tEnd={header['t_end'].iloc[c]}, "
+            f"qEnd={header['q_end'].iloc[c]}"
+        )
     return blocks
 
 
@@ -280,11 +317,16 @@ def format_chains(chains: ChainSet) -> str:
     dt = (t_start[nxt] - t_start - size).astype(str) if n_block else np.zeros(0, str)
     dq = (q_start[nxt] - q_start - size).astype(str) if n_block else np.zeros(0, str)
     size_s = size.astype(str)
-    body = np.where(last, size_s, np.char.add(np.char.add(np.char.add(np.char.add(size_s, "\t"), dt), "\t"), dq)) \
-        if n_block else np.zeros(0, object)
+    body = (
+        np.where(last, size_s, np.char.add(np.char.add(np.char.add(np.char.add(size_s, "\t"), dt), "\t"), dq))
+        if n_block
+        else np.zeros(0, object)
+    )
     # Position of every line: chain c's header, its blocks, then a blank line.
     per_chain = np.bincount(chain, minlength=n_chain)
-    header_pos = np.concatenate(([0], np.cumsum(per_chain + 2)[:-1])).astype(np.int64) if n_chain else np.zeros(0, np.int64)
+    header_pos = (
+        np.concatenate(([0], np.cumsum(per_chain + 2)[:-1])).astype(np.int64) if n_chain else np.zeros(0, np.int64)
+    )
     lines = np.full(int(per_chain.sum() + 2 * n_chain), "", dtype=object)
     lines[header_pos] = _format_header(header)
     first_block = np.concatenate(([0], np.cumsum(per_chain)[:-1])) if n_chain else np.zeros(0, np.int64)
@@ -323,12 +365,16 @@ def chains_from_blocks(blocks: pd.DataFrame, t_sizes: dict[str, int], q_sizes: d
     size = b["size"].to_numpy(np.int64)
     same = chain[1:] == chain[:-1]
     if (size <= 0).any():
-        raise CrossglueError(f"chains_from_blocks: block sizes must be positive (chain {b['chain_id'][np.flatnonzero(size <= 0)[0]]})")
+        raise CrossglueError(
+            f"chains_from_blocks: block sizes must be positive (chain {b['chain_id'][np.flatnonzero(size <= 0)[0]]})"
+        )
     gap_bad = same & ((t_start[1:] < t_start[:-1] + size[:-1]) | (q_start[1:] < q_start[:-1] + size[:-1]))
     if gap_bad.any():
         k = int(np.flatnonzero(gap_bad)[0])
-        raise CrossglueError(f"chains_from_blocks: blocks of chain {b['chain_id'][k]} overlap or are not ordered by t_start "
-                             f"(t_start {t_start[k]} then {t_start[k + 1]})")
+        raise CrossglueError(
+            f"chains_from_blocks: blocks of chain {b['chain_id'][k]} overlap or are not ordered by t_start "
+            f"(t_start {t_start[k]} then {t_start[k + 1]})"
+        )
     first = np.flatnonzero(np.concatenate(([True], ~same)))
     last = np.flatnonzero(np.concatenate((~same, [True])))
     for col in ("t_name", "q_name", "q_strand"):
@@ -344,27 +390,38 @@ def chains_from_blocks(blocks: pd.DataFrame, t_sizes: dict[str, int], q_sizes: d
         score = b["score"].to_numpy()[first]
     else:
         score = np.add.reduceat(size, first) if len(size) else np.zeros(0, np.int64)
-    header = pd.DataFrame({
-        "chain_id": np.asarray(order).astype(np.int64),
-        "score": score,
-        "t_name": t_name.astype(object),
-        "t_size": np.array([t_sizes[n] for n in t_name], dtype=np.int64),
-        "t_strand": np.full(len(first), "+", dtype=object),
-        "t_start": t_start[first],
-        "t_end": t_start[last] + size[last],
-        "q_name": q_name.astype(object),
-        "q_size": np.array([q_sizes[n] for n in q_name], dtype=np.int64),
-        "q_strand": b["q_strand"].to_numpy()[first].astype(object),
-        "q_start": q_start[first],
-        "q_end": q_start[last] + size[last],
-    })
+    header = pd.DataFrame(
+        {
+            "chain_id": np.asarray(order).astype(np.int64),
+            "score": score,
+            "t_name": t_name.astype(object),
+            "t_size": np.array([t_sizes[n] for n in t_name], dtype=np.int64),
+            "t_strand": np.full(len(first), "+", dtype=object),
+            "t_start": t_start[first],
+            "t_end": t_start[last] + size[last],
+            "q_name": q_name.astype(object),
+            "q_size": np.array([q_sizes[n] for n in q_name], dtype=np.int64),
+            "q_strand": b["q_strand"].to_numpy()[first].astype(object),
+            "q_start": q_start[first],
+            "q_end": q_start[last] + size[last],
+        }
+    )
     if not header["q_strand"].isin(["+", "-"]).all():
         raise CrossglueError("chains_from_blocks: q_strand must be '+' or '-'")
-    over = (header["t_end"] > header["t_size"]) | (header["q_end"] > header["q_size"]) | (header["t_start"] < 0) | (header["q_start"] < 0)
+    over = (
+        (header["t_end"] > header["t_size"])
+        | (header["q_end"] > header["q_size"])
+        | (header["t_start"] < 0)
+        | (header["q_start"] < 0)
+    )
     if over.any():
-        raise CrossglueError(f"chains_from_blocks: chain {header['chain_id'][over].iloc[0]} runs past its sequence ends")
-    return ChainSet(header=header, blocks=pd.DataFrame({"chain": chain.astype(np.int64), "t_start": t_start,
-                                                        "q_start": q_start, "size": size}))
+        raise CrossglueError(
+            f"chains_from_blocks: chain {header['chain_id'][over].iloc[0]} runs past its sequence ends"
+        )
+    return ChainSet(
+        header=header,
+        blocks=pd.DataFrame({"chain": chain.astype(np.int64), "t_start": t_start, "q_start": q_start, "size": size}),
+    )
 
 
 # --- does a chain connect the assemblies it is configured for? ---------------------------------
@@ -388,7 +445,7 @@ class Assembly:
 
 @dataclass
 class _SideFit:
-    known: pd.DataFrame       # the side's distinct chromosomes that are this assembly's, with both sizes
+    known: pd.DataFrame  # the side's distinct chromosomes that are this assembly's, with both sizes
     n_names: int
 
     @property
@@ -432,19 +489,26 @@ def _diagnosis(fits: dict[str, dict[str, _SideFit]], side: str, source: Assembly
     t_on = [s for s, f in fits["target"].items() if f.matches]
     q_on = [s for s, f in fits["query"].items() if f.matches]
     if target.species in t_on and source.species in q_on:
-        return (f"its target side matches {target.species}'s chrom sizes and its query side {source.species}'s: "
-                f"are the paths of {arrow} and {back} swapped?")
+        return (
+            f"its target side matches {target.species}'s chrom sizes and its query side {source.species}'s: "
+            f"are the paths of {arrow} and {back} swapped?"
+        )
     on = t_on if side == "target" else q_on
     if on:
-        return (f"its {side} side matches {' and '.join(f'{s}' for s in on)}'s chrom sizes: is it the chain of "
-                f"another species pair?")
+        return (
+            f"its {side} side matches {' and '.join(f'{s}' for s in on)}'s chrom sizes: is it the chain of "
+            f"another species pair?"
+        )
     expected = source if side == "target" else target
-    return (f"its {side} side matches no configured species' chrom sizes: is it a chain for another assembly "
-            f"than {expected.species}'s ({expected.sizes_source})?")
+    return (
+        f"its {side} side matches no configured species' chrom sizes: is it a chain for another assembly "
+        f"than {expected.species}'s ({expected.sizes_source})?"
+    )
 
 
-def check_chain_species(path: str | Path, header: pd.DataFrame, source: Assembly, target: Assembly,
-                        others: tuple[Assembly, ...] = ()) -> None:
+def check_chain_species(
+    path: str | Path, header: pd.DataFrame, source: Assembly, target: Assembly, others: tuple[Assembly, ...] = ()
+) -> None:
     """Raise unless the chains' target side is ``source``'s assembly and their query side ``target``'s.
 
     Every chromosome a side names (through the alias tables) must have the size the
@@ -465,8 +529,14 @@ def check_chain_species(path: str | Path, header: pd.DataFrame, source: Assembly
             names = sides[side]["name"].drop_duplicates()
             table = f"alias table {expected.alias_source}" if expected.alias_source else "no alias table"
             twins = _size_twins(sides[side], expected)
-            hint = (f"their sizes match {expected.species}'s chromosomes ({', '.join(twins[:3])}): add these names "
-                    f"to {expected.species}'s chrom_aliases table") if twins else _diagnosis(fits, side, source, target)
+            hint = (
+                (
+                    f"their sizes match {expected.species}'s chromosomes ({', '.join(twins[:3])}): add these names "
+                    f"to {expected.species}'s chrom_aliases table"
+                )
+                if twins
+                else _diagnosis(fits, side, source, target)
+            )
             raise CrossglueError(
                 f"{start} none of its {fit.n_names} {side} chromosome name(s) (e.g. "
                 f"{', '.join(map(repr, names.iloc[:3]))}) is a chromosome of {expected.species} "
@@ -498,6 +568,7 @@ def check_configured_chains(chains: list[dict], species: list[dict]) -> None:
     Meant for workflow parse time, so a swapped or foreign chain stops the run before any
     job; files the workflow writes itself (the demo's) are checked by rule lift_peaks.
     """
+
     def ready(spec: dict) -> bool:
         return all(Path(spec[k]).is_file() for k in ("chrom_sizes", "chrom_aliases") if spec.get(k))
 

@@ -19,9 +19,9 @@ import shutil
 import subprocess
 import zlib
 from collections.abc import Iterator
-from typing import IO
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import pandas as pd
@@ -81,9 +81,13 @@ def check_fragments_file(path: str | Path) -> None:
         fh.seek(max(0, path.stat().st_size - len(BGZF_EOF)))
         tail = fh.read()
     if head[:2] != b"\x1f\x8b" or head[3] & 4 == 0:
-        raise CrossglueError(f"{path}: not bgzip-compressed; compress it with `bgzip` (not gzip) and index it with tabix")
+        raise CrossglueError(
+            f"{path}: not bgzip-compressed; compress it with `bgzip` (not gzip) and index it with tabix"
+        )
     if tail != BGZF_EOF:
-        raise CrossglueError(f"{path}: truncated bgzip file (the end-of-file block is missing); re-copy or regenerate it")
+        raise CrossglueError(
+            f"{path}: truncated bgzip file (the end-of-file block is missing); re-copy or regenerate it"
+        )
 
 
 def _header_lines(path: Path) -> int:
@@ -121,7 +125,10 @@ def _bad_line_in(lines: pd.Series, path: Path, first: int) -> str | None:
     bad = np.flatnonzero(ncol != 5)
     if len(bad):
         i = int(bad[0])
-        return f"{where(path, first + i + 1)}: expected 5 tab-separated columns (chrom, start, end, barcode, count), got {ncol[i]}"
+        return (
+            f"{where(path, first + i + 1)}: expected 5 tab-separated columns "
+            f"(chrom, start, end, barcode, count), got {ncol[i]}"
+        )
     fields = lines.str.split("\t", expand=True)
     for col, name in ((1, "start"), (2, "end"), (4, "count")):
         ok = fields[col].str.fullmatch(r"\d+").to_numpy(dtype=bool)
@@ -156,11 +163,21 @@ def _inflated(path: Path) -> Iterator[IO[bytes] | Path]:
 def _chunks(path: Path, skip: int, chunk_rows: int) -> Iterator[pd.DataFrame]:
     """The records in tables of at most ``chunk_rows`` rows (bounded memory)."""
     try:
-        with _inflated(path) as source, pd.read_csv(
-            source, sep="\t", header=None, names=COLUMNS, skiprows=skip, dtype=DTYPES,
-            compression="gzip" if isinstance(source, Path) else None, engine="c", na_filter=False,
-            chunksize=chunk_rows,
-        ) as reader:  # fmt: skip
+        with (
+            _inflated(path) as source,
+            pd.read_csv(
+                source,
+                sep="\t",
+                header=None,
+                names=COLUMNS,
+                skiprows=skip,
+                dtype=DTYPES,
+                compression="gzip" if isinstance(source, Path) else None,
+                engine="c",
+                na_filter=False,
+                chunksize=chunk_rows,
+            ) as reader,
+        ):
             yield from reader
     except (EOFError, zlib.error, gzip.BadGzipFile) as err:
         raise CrossglueError(f"{path}: truncated or corrupt bgzip file ({err})") from None
@@ -225,8 +242,17 @@ def read_fragments(
     table = _fetch_chromosome(path, chrom, aliases)
     codes, barcodes = pd.factorize(table["barcode"].astype(object), sort=False)
     # line numbers are unknown for records fetched through the index: name the region instead
-    return _validated(table, codes.astype(np.int32), np.asarray(barcodes, dtype=object), Path(f"{path} ({chrom})"),
-                      None, sizes, aliases, alias_source, _SortState())
+    return _validated(
+        table,
+        codes.astype(np.int32),
+        np.asarray(barcodes, dtype=object),
+        Path(f"{path} ({chrom})"),
+        None,
+        sizes,
+        aliases,
+        alias_source,
+        _SortState(),
+    )
 
 
 def concat_fragments(chunks: list[Fragments], sizes: dict[str, int]) -> Fragments:

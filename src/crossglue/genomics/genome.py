@@ -39,7 +39,9 @@ def read_chrom_sizes(path: str | Path) -> dict[str, int]:
     sizes: dict[str, int] = {}
     for number, fields in _data_lines(path):
         if len(fields) < 2 or not fields[1].strip().isdigit():
-            raise CrossglueError(f"{where(path, number)}: expected 'name<TAB>length' with an integer length, got {fields!r}")
+            raise CrossglueError(
+                f"{where(path, number)}: expected 'name<TAB>length' with an integer length, got {fields!r}"
+            )
         name = fields[0].strip()
         if name in sizes:
             raise CrossglueError(f"{where(path, number)}: chromosome {name!r} is listed twice")
@@ -50,8 +52,26 @@ def read_chrom_sizes(path: str | Path) -> dict[str, int]:
 
 
 # Words of a header line (hub tables, bigBed dumps) and of a legacy table's source column.
-_HEADER_WORDS = {"ucsc", "refseq", "genbank", "ensembl", "ncbi", "gencode", "insdc", "assembly", "custom", "alias",
-                 "aliases", "chrom", "chromosome", "name", "sequencename", "source", "ucscname", "aliasname"}
+_HEADER_WORDS = {
+    "ucsc",
+    "refseq",
+    "genbank",
+    "ensembl",
+    "ncbi",
+    "gencode",
+    "insdc",
+    "assembly",
+    "custom",
+    "alias",
+    "aliases",
+    "chrom",
+    "chromosome",
+    "name",
+    "sequencename",
+    "source",
+    "ucscname",
+    "aliasname",
+}
 _SOURCE_WORDS = {"ucsc", "refseq", "genbank", "ensembl", "ncbi", "gencode", "insdc", "assembly", "custom"}
 
 
@@ -61,10 +81,7 @@ def _alias_rows(path: str | Path) -> list[tuple[int, list[str]]]:
     if rows and all(f.lstrip("#").strip().lower() in _HEADER_WORDS for f in rows[0][1] if f):
         rows = rows[1:]  # a header without '#'
     width = max((len(f) for _, f in rows), default=0)
-    label = [
-        j for j in range(width)
-        if {f[j].lower() for _, f in rows if j < len(f) and f[j]} <= _SOURCE_WORDS
-    ]  # fmt: skip
+    label = [j for j in range(width) if {f[j].lower() for _, f in rows if j < len(f) and f[j]} <= _SOURCE_WORDS]
     return [(n, [x for j, x in enumerate(f) if x and j not in label]) for n, f in rows]
 
 

@@ -71,7 +71,8 @@ def read_genes(
     if short.any():
         bad = data.index[short][0]
         raise CrossglueError(
-            f"{where(path, int(bad) + 1)}: expected 9 tab-separated GTF columns, got {len(str(lines[bad]).split(chr(9)))}"
+            f"{where(path, int(bad) + 1)}: expected 9 tab-separated GTF columns, "
+            f"got {len(str(lines[bad]).split(chr(9)))}"
         )
     # split only the gene records when there are any (half the lines of a gene-level GTF)
     gene_lines = data[data.str.contains("\tgene\t", regex=False).to_numpy()]
@@ -92,7 +93,9 @@ def read_genes(
     bad = ~genes["strand"].isin(["+", "-", "."])
     if bad.any():
         row = genes.index[bad.to_numpy()][0]
-        raise CrossglueError(f"{where(path, int(row) + 1)}: expected strand '+', '-' or '.', got {genes.at[row, 'strand']!r}")
+        raise CrossglueError(
+            f"{where(path, int(row) + 1)}: expected strand '+', '-' or '.', got {genes.at[row, 'strand']!r}"
+        )
     gene_id = _attribute(genes["attributes"], "gene_id")
     if gene_id.isna().any():
         row = genes.index[gene_id.isna().to_numpy()][0]
@@ -110,15 +113,19 @@ def read_genes(
         }
     )
     if genes is fields and not (fields["feature"] == "gene").any():  # extents from transcripts/exons
-        table = table.groupby("gene_id_version", sort=False).agg(
-            gene_name=("gene_name", "first"),
-            gene_type=("gene_type", "first"),
-            chrom=("chrom", "first"),
-            start=("start", "min"),
-            end=("end", "max"),
-            strand=("strand", "first"),
-            line=("line", "first"),
-        ).reset_index()
+        table = (
+            table.groupby("gene_id_version", sort=False)
+            .agg(
+                gene_name=("gene_name", "first"),
+                gene_type=("gene_type", "first"),
+                chrom=("chrom", "first"),
+                start=("start", "min"),
+                end=("end", "max"),
+                strand=("strand", "first"),
+                line=("line", "first"),
+            )
+            .reset_index()
+        )
     table.insert(0, "gene_id", strip_version(table["gene_id_version"]).to_numpy())
     if sizes is not None:
         known = table["chrom"].isin(list(sizes) + list((aliases or {}).keys()))

@@ -47,8 +47,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from crossglue.genomics.chain import ChainSet
 from crossglue.errors import CrossglueError
+from crossglue.genomics.chain import ChainSet
 
 _SHIFT = np.int64(1) << np.int64(40)  # chromosome code * 2**40 + position: one sorted line
 
@@ -75,11 +75,11 @@ class _BlockIndex:
     """Every aligned block on one global target line, sorted by start."""
 
     chroms: pd.Index
-    start: np.ndarray       # global target start
-    end: np.ndarray         # global target end
-    reach: np.ndarray       # running maximum of ``end``: blocks before i end by reach[i-1]
-    q_start: np.ndarray     # query start in q_strand coordinates
-    chain: np.ndarray       # positional index into the header
+    start: np.ndarray  # global target start
+    end: np.ndarray  # global target end
+    reach: np.ndarray  # running maximum of ``end``: blocks before i end by reach[i-1]
+    q_start: np.ndarray  # query start in q_strand coordinates
+    chain: np.ndarray  # positional index into the header
 
 
 def _block_index(chains: ChainSet) -> _BlockIndex:
@@ -91,12 +91,19 @@ def _block_index(chains: ChainSet) -> _BlockIndex:
     order = np.argsort(start, kind="stable")
     start = start[order]
     end = start + blocks["size"].to_numpy(np.int64)[order]
-    return _BlockIndex(chroms=chroms, start=start, end=end, reach=np.maximum.accumulate(end) if len(end) else end,
-                       q_start=blocks["q_start"].to_numpy(np.int64)[order], chain=chain[order])
+    return _BlockIndex(
+        chroms=chroms,
+        start=start,
+        end=end,
+        reach=np.maximum.accumulate(end) if len(end) else end,
+        q_start=blocks["q_start"].to_numpy(np.int64)[order],
+        chain=chain[order],
+    )
 
 
-def _overlaps(index: _BlockIndex, code: np.ndarray, start: np.ndarray, end: np.ndarray
-              ) -> tuple[np.ndarray, np.ndarray]:
+def _overlaps(
+    index: _BlockIndex, code: np.ndarray, start: np.ndarray, end: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """All (row, block) pairs where block and ``[start, end)`` share at least one base.
 
     Pairs of one row are contiguous and in block (target) order; rows come in the order of
@@ -112,8 +119,8 @@ def _overlaps(index: _BlockIndex, code: np.ndarray, start: np.ndarray, end: np.n
     by_start = np.argsort(gs)
     known, gs = known[by_start], gs[by_start]
     ge = code[known] * _SHIFT + end[known]
-    hi = np.searchsorted(index.start, ge, side="left")          # blocks starting before the end
-    lo = np.searchsorted(index.reach, gs, side="right")         # earlier blocks all end by the start
+    hi = np.searchsorted(index.start, ge, side="left")  # blocks starting before the end
+    lo = np.searchsorted(index.reach, gs, side="right")  # earlier blocks all end by the start
     count = np.clip(hi - lo, 0, None)
     total = int(count.sum())
     rows = np.repeat(known, count)
@@ -125,8 +132,11 @@ def _overlaps(index: _BlockIndex, code: np.ndarray, start: np.ndarray, end: np.n
 
 def _chrom_codes(index: _BlockIndex, chrom: np.ndarray) -> np.ndarray:
     cat = pd.Categorical(chrom)
-    return index.chroms.get_indexer(cat.categories).astype(np.int64)[cat.codes] if len(cat.categories) else \
-        np.full(len(chrom), -1, np.int64)
+    return (
+        index.chroms.get_indexer(cat.categories).astype(np.int64)[cat.codes]
+        if len(cat.categories)
+        else np.full(len(chrom), -1, np.int64)
+    )
 
 
 def lift_points(chrom: np.ndarray, pos: np.ndarray, chains: ChainSet) -> pd.DataFrame:
@@ -149,13 +159,15 @@ def lift_points(chrom: np.ndarray, pos: np.ndarray, chains: ChainSet) -> pd.Data
     q = index.q_start[blk] + (pos[rows] - _local(index.start[blk]))
     minus = (header["q_strand"].to_numpy() == "-")[ch]
     q = np.where(minus, header["q_size"].to_numpy(np.int64)[ch] - 1 - q, q)
-    return pd.DataFrame({
-        "query": rows,
-        "chrom": header["q_name"].to_numpy()[ch],
-        "pos": q,
-        "strand": np.array(["+", "-"], dtype=object)[minus.astype(np.int8)],
-        "chain": header["chain_id"].to_numpy()[ch],
-    })
+    return pd.DataFrame(
+        {
+            "query": rows,
+            "chrom": header["q_name"].to_numpy()[ch],
+            "pos": q,
+            "strand": np.array(["+", "-"], dtype=object)[minus.astype(np.int8)],
+            "chain": header["chain_id"].to_numpy()[ch],
+        }
+    )
 
 
 def _local(global_pos: np.ndarray) -> np.ndarray:
@@ -174,13 +186,16 @@ def _check_intervals(intervals: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, n
     bad = (start < 0) | (end < start)
     if bad.any():
         k = int(np.flatnonzero(bad)[0])
-        raise CrossglueError(f"lift_intervals: row {k} ({intervals['name'].iloc[k]}): expected 0 <= start <= end, "
-                             f"got start={start[k]} end={end[k]}")
+        raise CrossglueError(
+            f"lift_intervals: row {k} ({intervals['name'].iloc[k]}): expected 0 <= start <= end, "
+            f"got start={start[k]} end={end[k]}"
+        )
     return intervals["chrom"].to_numpy(dtype=object), start, end
 
 
-def lift_intervals(intervals: pd.DataFrame, chains: ChainSet, min_match: float = 0.95,
-                   multiple: bool = False) -> LiftResult:
+def lift_intervals(
+    intervals: pd.DataFrame, chains: ChainSet, min_match: float = 0.95, multiple: bool = False
+) -> LiftResult:
     """Lift BED-like intervals as UCSC ``liftOver [-minMatch=..] [-multiple]`` does.
 
     ``intervals`` has chrom, start, end, name and any further columns (carried through); a
@@ -226,7 +241,7 @@ def lift_intervals(intervals: pd.DataFrame, chains: ChainSet, min_match: float =
     n_hit = np.bincount(g_row[hit], minlength=n)
     n_part = np.bincount(g_row[~hit], minlength=n)
 
-    reason = np.zeros(n, dtype=np.int8)            # index into _REASON_CODES; 0 = lifted
+    reason = np.zeros(n, dtype=np.int8)  # index into _REASON_CODES; 0 = lifted
     none = n_hit == 0
     reason[none & (n_part == 0)] = 1
     reason[none & (n_part == 1)] = 2
@@ -258,12 +273,15 @@ def lift_intervals(intervals: pd.DataFrame, chains: ChainSet, min_match: float =
     length = (g_e[sel] - g_s[sel]).astype(np.float64)
     extra = [c for c in intervals.columns if c not in ("chrom", "start", "end", "name", "strand")]
     # Numeric columns first, object columns inserted: avoids pandas copying them into one block.
-    mapped = pd.DataFrame({
-        "start": m_start,
-        "end": m_end,
-        "chain": header["chain_id"].to_numpy()[sc],
-        "mapped_fraction": np.divide(inter[sel], length, out=np.zeros(len(sel)), where=length > 0),
-    }, index=intervals.index[src])
+    mapped = pd.DataFrame(
+        {
+            "start": m_start,
+            "end": m_end,
+            "chain": header["chain_id"].to_numpy()[sc],
+            "mapped_fraction": np.divide(inter[sel], length, out=np.zeros(len(sel)), where=length > 0),
+        },
+        index=intervals.index[src],
+    )
     mapped.insert(0, "name", intervals["name"].to_numpy()[src])
     mapped.insert(1, "chrom", header["q_name"].to_numpy()[sc])
     mapped.insert(4, "strand", strand.astype(object))

@@ -75,6 +75,7 @@ def assemble(nodes: pd.DataFrame, edges: Iterable[pd.DataFrame]) -> pd.DataFrame
     table["corr"] = table["corr"].astype(np.float64)
     return table.sort_values(["source", "target"], kind="stable").reset_index(drop=True)
 
+
 def peak_gene_layer(species: str, links: pd.DataFrame) -> pd.DataFrame:
     """``species:peak`` — ``species:gene`` edges from :func:`crossglue.graph.peak_gene.peak_gene_edges`."""
     return pd.DataFrame(
@@ -114,6 +115,7 @@ def element_layer(elements: pd.DataFrame) -> pd.DataFrame:
             "type": "element",
         }
     )
+
 
 def build_guidance(
     features: Mapping[str, Mapping[str, Iterable[str]]],

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from crossglue.errors import CrossglueError
 from crossglue.config import schema_defaults
+from crossglue.errors import CrossglueError
 
 BASE_CLASSES = ("conserved", "accessible", "sequence", "ambiguous")
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from crossglue.errors import CrossglueError
 from crossglue.config import schema_defaults
+from crossglue.errors import CrossglueError
 
 FIELDS = ("gene_a", "name_a", "gene_b", "name_b", "homology_type", "confidence")
 REQUIRED = ("gene_a", "gene_b")

@@ -22,8 +22,8 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy import stats
 
-from crossglue.embedding import lsi
 from crossglue.config import schema_defaults
+from crossglue.embedding import lsi
 from crossglue.errors import CrossglueError
 from crossglue.stats import benjamini_hochberg
 
@@ -176,8 +176,6 @@ def peak_gene_edges(
 # --- co-variation across metacells (paired cells only) ---------------------------------
 
 
-
-
 def metacells(
     rep: np.ndarray, n_metacells: int = 500, k: int = 20, overlap_cutoff: float = 0.8, seed: int = 0
 ) -> sp.csr_matrix:
@@ -249,7 +247,6 @@ def pair_correlation(
         t = r * np.sqrt((n - 2) / np.maximum(1 - r**2, 1e-300))
     p = 2 * stats.t.sf(np.abs(t), df=max(n - 2, 1)) if n > 2 else np.ones_like(r)
     return pd.DataFrame({"corr": r, "pvalue": p, "fdr": benjamini_hochberg(p)})
-
 
 
 def _require(frame: pd.DataFrame, columns: tuple[str, ...], what: str) -> None:
@@ -347,8 +344,11 @@ def link_species_files(
     if absent.any():
         log.warning(
             "%s: %d ATAC features have no coordinates in %s, e.g. %s",
-            species, int(absent.sum()), union_path, list(atac.var_names[absent][:3]),
-        )  # fmt: skip
+            species,
+            int(absent.sum()),
+            union_path,
+            list(atac.var_names[absent][:3]),
+        )
     peaks = peaks[peaks["peak_id"].isin(atac.var_names)]
     paired = _paired_counts(rna, atac) if settings.correlation.enabled else None
     links = link_species(genes, peaks, settings.peak_gene, settings.correlation, paired)
@@ -357,11 +357,15 @@ def link_species_files(
     if links["corr"].notna().any():
         log.info(
             "%s: metacell correlation from %d paired nuclei; %d edges with FDR < 0.1 and r > 0",
-            species, paired.rna.shape[0], int(((links["fdr"] < 0.1) & (links["corr"] > 0)).sum()),
-        )  # fmt: skip
+            species,
+            paired.rna.shape[0],
+            int(((links["fdr"] < 0.1) & (links["corr"] > 0)).sum()),
+        )
     elif settings.correlation.enabled:
         log.info(
             "%s: %d paired nuclei (graph.correlation.min_paired_cells = %d): no correlation scores",
-            species, 0 if paired is None else paired.rna.shape[0], settings.correlation.min_paired_cells,
-        )  # fmt: skip
+            species,
+            0 if paired is None else paired.rna.shape[0],
+            settings.correlation.min_paired_cells,
+        )
     return links, genes, unmatched.assign(species=species)[["species", "gene_id", "gene_name", "reason"]]

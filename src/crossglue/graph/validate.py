@@ -15,6 +15,7 @@ EDGE_COLUMNS = ("source", "target", "weight", "sign", "type")
 # Optional per-edge attributes carried into both files (NA where they do not apply).
 ATTRIBUTE_COLUMNS = ("distance", "corr")
 
+
 def validate(edges: pd.DataFrame, nodes: pd.DataFrame | None = None, source: str = "guidance graph") -> None:
     """Raise :class:`CrossglueError` on anything the model or scglue's check_graph would reject.
 

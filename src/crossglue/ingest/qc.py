@@ -43,8 +43,16 @@ ATAC_THRESHOLDS = {
     "max_mito_fraction": ("mito_fraction_atac", "<="),
 }
 # The metrics a QC summary and plot show, ATAC first.
-QC_METRICS = ("n_fragments", "tss_enrichment", "nucleosome_signal", "duplicate_fraction", "mito_fraction_atac",
-              "total_counts", "n_genes", "mito_fraction")
+QC_METRICS = (
+    "n_fragments",
+    "tss_enrichment",
+    "nucleosome_signal",
+    "duplicate_fraction",
+    "mito_fraction_atac",
+    "total_counts",
+    "n_genes",
+    "mito_fraction",
+)
 RNA_THRESHOLDS = {
     "min_counts": ("total_counts", ">="),
     "max_counts": ("total_counts", "<="),
@@ -93,7 +101,14 @@ def _tss_regions(
 
 
 ATAC_COUNTS = (
-    "n_fragments", "total_reads", "nucleosome_free", "mono_nucleosome", "center", "flank", "promoter", "mito_fragments",
+    "n_fragments",
+    "total_reads",
+    "nucleosome_free",
+    "mono_nucleosome",
+    "center",
+    "flank",
+    "promoter",
+    "mito_fragments",
 )
 
 
@@ -103,11 +118,14 @@ def tss_regions(genes: pd.DataFrame, chrom_names: list[str], sizes: dict[str, in
     return {
         "center": _tss_regions(genes, chrom_names, offsets, sizes, -TSS_WINDOW, TSS_WINDOW + 1),
         "flank": _merged(
-            *(np.concatenate(pair) for pair in zip(
-                _tss_regions(genes, chrom_names, offsets, sizes, -TSS_FLANK_OUTER, -TSS_FLANK_INNER),
-                _tss_regions(genes, chrom_names, offsets, sizes, TSS_FLANK_INNER + 1, TSS_FLANK_OUTER + 1),
-                strict=True,
-            ))
+            *(
+                np.concatenate(pair)
+                for pair in zip(
+                    _tss_regions(genes, chrom_names, offsets, sizes, -TSS_FLANK_OUTER, -TSS_FLANK_INNER),
+                    _tss_regions(genes, chrom_names, offsets, sizes, TSS_FLANK_INNER + 1, TSS_FLANK_OUTER + 1),
+                    strict=True,
+                )
+            )
         ),
         "promoter": _tss_regions(genes, chrom_names, offsets, sizes, -PROMOTER_UPSTREAM, PROMOTER_DOWNSTREAM),
         "offsets": offsets,

@@ -28,7 +28,9 @@ def _read_10x_h5(path: Path) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray, np.
     try:
         with h5py.File(path, "r") as f:
             if "matrix" not in f:
-                raise CrossglueError(f"{path}: not a 10x v3 h5 (no 'matrix' group; Cell Ranger 2 h5 files are not supported)")
+                raise CrossglueError(
+                    f"{path}: not a 10x v3 h5 (no 'matrix' group; Cell Ranger 2 h5 files are not supported)"
+                )
             m = f["matrix"]
             n_genes, n_cells = (int(v) for v in m["shape"][:])
             x = sp.csc_matrix((m["data"][:], m["indices"][:], m["indptr"][:]), shape=(n_genes, n_cells))
@@ -128,7 +130,9 @@ def read_rna_counts(path: str | Path) -> ad.AnnData:
     gene_id = strip_version(ids).to_numpy(dtype=object)
     names = np.where(pd.isna(names) | (names == ""), gene_id, names).astype(object)
     var = pd.DataFrame({"gene_id": gene_id, "gene_name": names}, index=pd.Index(gene_id, name=None))
-    adata = ad.AnnData(X=sp.csr_matrix(x, dtype=np.int32), obs=pd.DataFrame(index=pd.Index(barcodes, name=None)), var=var)
+    adata = ad.AnnData(
+        X=sp.csr_matrix(x, dtype=np.int32), obs=pd.DataFrame(index=pd.Index(barcodes, name=None)), var=var
+    )
     if not adata.var_names.is_unique:
         # the same id twice (e.g. two versions of one gene): keep both, distinguishable
         adata.var_names_make_unique()

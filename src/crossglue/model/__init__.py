@@ -14,7 +14,11 @@ from __future__ import annotations
 
 import importlib
 
-_EXPORTS = {"DomainSpec": "crossglue.model.data", "GlueModel": "crossglue.model.api", "TrainConfig": "crossglue.model.trainer"}
+_EXPORTS = {
+    "DomainSpec": "crossglue.model.data",
+    "GlueModel": "crossglue.model.api",
+    "TrainConfig": "crossglue.model.trainer",
+}
 __all__ = list(_EXPORTS)
 
 

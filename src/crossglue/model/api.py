@@ -1,16 +1,16 @@
 """The user-facing model: register AnnData domains and a guidance graph, fit, embed, save.
 
-    model = GlueModel.from_anndata(domains, edges, specs)
-    model.fit(checkpoint_dir="ckpt", log_path="training_log.tsv", threads=1)
-    cells = model.encode_cells("human:rna"); features = model.encode_features()
+model = GlueModel.from_anndata(domains, edges, specs)
+model.fit(checkpoint_dir="ckpt", log_path="training_log.tsv", threads=1)
+cells = model.encode_cells("human:rna"); features = model.encode_features()
 """
 
 from __future__ import annotations
 
 import contextlib
-import pickle
 import itertools
 import logging
+import pickle
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict
 from pathlib import Path
@@ -90,9 +90,12 @@ class GlueModel:
         with torch.random.fork_rng(devices=[]):  # seeded initial weights, caller's RNG untouched
             torch.manual_seed(seed)
             self.nets = GlueNetworks(
-                n_nodes=len(nodes), latent=latent_dim, domain_inputs=inputs,
+                n_nodes=len(nodes),
+                latent=latent_dim,
+                domain_inputs=inputs,
                 domain_features={k: len(f) for k, f in features.items()},
-                domain_batches={k: len(b) for k, b in batches.items()}, n_classes=len(classes),
+                domain_batches={k: len(b) for k, b in batches.items()},
+                n_classes=len(classes),
             ).to(device)
         self.history: list[dict] = []
         self._graph: GuidanceGraph | None = None
@@ -121,13 +124,21 @@ class GlueModel:
         for name in domains:
             species, _, modality = str(name).partition(":")
             if not species or modality not in MODALITIES:
-                raise CrossglueError(f"domain name {name!r}: expected 'species:modality' with modality one of {list(MODALITIES)}")
+                raise CrossglueError(
+                    f"domain name {name!r}: expected 'species:modality' with modality one of {list(MODALITIES)}"
+                )
 
             def pick(value, name=name):
                 return value.get(name) if isinstance(value, Mapping) else value
 
-            specs[name] = DomainSpec(species, modality, use_rep=pick(use_rep), batch_key=pick(batch_key),
-                                     label_key=pick(label_key), nucleus_key=pick(nucleus_key))
+            specs[name] = DomainSpec(
+                species,
+                modality,
+                use_rep=pick(use_rep),
+                batch_key=pick(batch_key),
+                label_key=pick(label_key),
+                nucleus_key=pick(nucleus_key),
+            )
         return cls.from_anndata(domains, edges, specs, **kwargs)
 
     @classmethod
@@ -167,11 +178,16 @@ class GlueModel:
                 raise CrossglueError(f"domain {d.name}: {len(d.train)} training cell(s); the model needs at least 2")
         classes = sorted({str(x) for d in data.values() for x in d.labels if x is not None})
         model = cls(
-            specs={k: specs[k] for k in data}, nodes=graph.nodes,
+            specs={k: specs[k] for k in data},
+            nodes=graph.nodes,
             features={k: d.features for k, d in data.items()},
             batches={k: d.batch_categories for k, d in data.items()},
-            inputs={k: d.n_input for k, d in data.items()}, classes=classes,
-            latent_dim=latent_dim, seed=seed, device=resolve_device(device), config=config or TrainConfig(),
+            inputs={k: d.n_input for k, d in data.items()},
+            classes=classes,
+            latent_dim=latent_dim,
+            seed=seed,
+            device=resolve_device(device),
+            config=config or TrainConfig(),
         )
         model._graph = graph
         model._domains = data
@@ -308,8 +324,12 @@ class GlueModel:
             "seed": self.seed,
             "config": asdict(self.config),
             "nets": {k: v.cpu() for k, v in self.nets.state_dict().items()},
-            "edges": {k: torch.from_numpy(np.ascontiguousarray(getattr(graph, k))) for k in ("src", "dst", "weight", "sign")},
-            "history": [{k: v.item() if isinstance(v, np.generic) else v for k, v in row.items()} for row in self.history],
+            "edges": {
+                k: torch.from_numpy(np.ascontiguousarray(getattr(graph, k))) for k in ("src", "dst", "weight", "sign")
+            },
+            "history": [
+                {k: v.item() if isinstance(v, np.generic) else v for k, v in row.items()} for row in self.history
+            ],
         }
         with atomic_path(Path(path)) as tmp:
             torch.save(payload, tmp)
@@ -325,10 +345,15 @@ class GlueModel:
             raise CrossglueError(f"{path}: not a crossglue model file of format {FORMAT_VERSION}")
         nodes = pd.Index(payload["nodes"], dtype=object).astype(str)
         model = cls(
-            specs={k: DomainSpec(**s) for k, s in payload["specs"].items()}, nodes=nodes,
+            specs={k: DomainSpec(**s) for k, s in payload["specs"].items()},
+            nodes=nodes,
             features={k: pd.Index(f, dtype=object).astype(str) for k, f in payload["features"].items()},
-            batches=payload["batches"], inputs=payload["inputs"], classes=payload["classes"],
-            latent_dim=payload["latent_dim"], seed=payload["seed"], device=resolve_device(device),
+            batches=payload["batches"],
+            inputs=payload["inputs"],
+            classes=payload["classes"],
+            latent_dim=payload["latent_dim"],
+            seed=payload["seed"],
+            device=resolve_device(device),
             config=TrainConfig(**payload["config"]),
         )
         model.nets.load_state_dict(payload["nets"])

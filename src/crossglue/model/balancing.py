@@ -1,6 +1,7 @@
 """Balancing weights for the discriminator, estimated from the pretrained embedding.
 
-Each domain is clustered (Leiden on a kNN graph of its u, :func:`crossglue.embedding.knn_leiden`); a cluster's score is, summed
+Each domain is clustered (Leiden on a kNN graph of its u, :func:`crossglue.embedding.knn_leiden`); a cluster's
+score is, summed
 over the other domains, its best cosine similarity to one of their cluster centroids
 (similarities below ``cutoff`` count as zero, the rest are raised to ``power``). A cell's
 weight is its cluster's score divided by the cluster size, scaled to mean 1 per domain, so
@@ -57,7 +58,9 @@ def balancing_weights(
         if not np.isfinite(total) or total <= 0:
             log.warning(
                 "balancing: no cluster of domain %s matches any other domain (cosine >= %.2f); "
-                "using uniform weights for it", k, cutoff,
+                "using uniform weights for it",
+                k,
+                cutoff,
             )
             per_cell = np.ones(len(per_cell))
             total = float(len(per_cell))

@@ -72,7 +72,6 @@ class DomainData:
         return self.rep.shape[1] if self.rep is not None else self.counts.shape[1]
 
 
-
 def domain_features(name: str, adata, spec: DomainSpec) -> pd.Index:
     """The decoded features of a domain (all var, or those flagged by ``feature_key``)."""
     if spec.feature_key is None:
@@ -151,9 +150,18 @@ def build_domain(name: str, adata, spec: DomainSpec, nodes: pd.Index) -> DomainD
     )
     log_library = np.log(np.maximum(np.asarray(counts.sum(axis=1)).ravel(), 1.0)).astype(np.float32)
     return DomainData(
-        name=name, spec=spec, obs_names=pd.Index(adata.obs_names.astype(str)), features=features,
-        feature_nodes=feature_nodes.astype(np.int64), counts=counts, rep=rep, batch_codes=batch_codes,
-        batch_categories=batch_cats, labels=labels, nucleus=nucleus, log_library=log_library,
+        name=name,
+        spec=spec,
+        obs_names=pd.Index(adata.obs_names.astype(str)),
+        features=features,
+        feature_nodes=feature_nodes.astype(np.int64),
+        counts=counts,
+        rep=rep,
+        batch_codes=batch_codes,
+        batch_categories=batch_cats,
+        labels=labels,
+        nucleus=nucleus,
+        log_library=log_library,
     )
 
 

@@ -99,7 +99,9 @@ class EdgeSampler:
         self._edge_cdf = _cdf(graph.weight)
         self._node_cdf = _cdf(graph.weighted_degree())
 
-    def sample(self, n_positive: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def sample(
+        self, n_positive: int, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Return (source, target, sign, label) arrays: positives first, then their negatives."""
         pos = _draw(self._edge_cdf, n_positive, rng)
         neg_dst = _draw(self._node_cdf, n_positive * self.negatives, rng)

@@ -29,7 +29,9 @@ def nb_nll(
     lt = log_theta[rows, cols]
     th = theta[rows, cols]
     sparse = (
-        torch.lgamma(values + th) - torch.lgamma(th) - torch.lgamma(values + 1)
+        torch.lgamma(values + th)
+        - torch.lgamma(th)
+        - torch.lgamma(values + 1)
         - values * F.softplus(lt - log_mu[rows, cols])
     ).sum()
     return -(dense + sparse) / log_mu.numel()

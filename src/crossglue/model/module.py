@@ -147,13 +147,23 @@ class GlueModule:
             + weights.sup * sup
             + weights.pair * pair
         )
-        return Loss(x_nll=x_nll, x_kl=x_kl, g_nll=g_nll, g_kl=g_kl, sup=sup, pair=pair, vae=vae,
-                    dsc=dsc, adversarial=adversarial)
+        return Loss(
+            x_nll=x_nll,
+            x_kl=x_kl,
+            g_nll=g_nll,
+            g_kl=g_kl,
+            sup=sup,
+            pair=pair,
+            vae=vae,
+            dsc=dsc,
+            adversarial=adversarial,
+        )
 
 
 @torch.no_grad()
-def encode_cells(encoder: CellEncoder, domain: DomainData, device: torch.device, latent: int,
-                 chunk: int = 4096) -> np.ndarray:
+def encode_cells(
+    encoder: CellEncoder, domain: DomainData, device: torch.device, latent: int, chunk: int = 4096
+) -> np.ndarray:
     """Posterior means u of every cell of ``domain`` (eval mode: no dropout, running BatchNorm)."""
     encoder.eval()
     out = [

@@ -34,8 +34,14 @@ class CellEncoder(nn.Module):
     def __init__(self, n_input: int, latent: int, hidden: int = HIDDEN, dropout: float = DROPOUT) -> None:
         super().__init__()
         self.body = nn.Sequential(
-            nn.Linear(n_input, hidden), nn.LeakyReLU(SLOPE), nn.BatchNorm1d(hidden), nn.Dropout(dropout),
-            nn.Linear(hidden, hidden), nn.LeakyReLU(SLOPE), nn.BatchNorm1d(hidden), nn.Dropout(dropout),
+            nn.Linear(n_input, hidden),
+            nn.LeakyReLU(SLOPE),
+            nn.BatchNorm1d(hidden),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, hidden),
+            nn.LeakyReLU(SLOPE),
+            nn.BatchNorm1d(hidden),
+            nn.Dropout(dropout),
         )
         self.head = Gaussian(hidden, latent)
 
@@ -108,8 +114,12 @@ class Discriminator(nn.Module):
     def __init__(self, latent: int, n_domains: int, hidden: int = HIDDEN, dropout: float = DROPOUT) -> None:
         super().__init__()
         self.net = nn.Sequential(
-            nn.Linear(latent, hidden), nn.LeakyReLU(SLOPE), nn.Dropout(dropout),
-            nn.Linear(hidden, hidden), nn.LeakyReLU(SLOPE), nn.Dropout(dropout),
+            nn.Linear(latent, hidden),
+            nn.LeakyReLU(SLOPE),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, hidden),
+            nn.LeakyReLU(SLOPE),
+            nn.Dropout(dropout),
             nn.Linear(hidden, n_domains),
         )
 

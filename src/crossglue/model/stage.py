@@ -86,8 +86,14 @@ def prepare_domains(
                 if col not in adata.obs.columns:
                     raise CrossglueError(f"{path}: obs has no column '{col}' (written by the ingest stage)")
             if modality == "rna":
-                rna_pca(adata, n_comps=settings.n_pcs, n_top_genes=settings.n_top_genes,
-                        batch_key="sample", seed=settings.seed, name=name)
+                rna_pca(
+                    adata,
+                    n_comps=settings.n_pcs,
+                    n_top_genes=settings.n_top_genes,
+                    batch_key="sample",
+                    seed=settings.seed,
+                    name=name,
+                )
                 rep = "X_pca"
             else:
                 atac_lsi(adata, n_comps=settings.n_lsi, seed=settings.seed, name=name)
@@ -96,8 +102,12 @@ def prepare_domains(
             paired = adata.obs["nucleus"].notna().any()
             domains[name] = adata
             specs[name] = DomainSpec(
-                species=species, modality=modality, use_rep=rep, batch_key="sample",
-                label_key="cell_type" if labelled else None, nucleus_key="nucleus" if paired else None,
+                species=species,
+                modality=modality,
+                use_rep=rep,
+                batch_key="sample",
+                label_key="cell_type" if labelled else None,
+                nucleus_key="nucleus" if paired else None,
                 feature_key="selected",
             )
     if len({s.species for s in specs.values()}) < 2:
@@ -144,7 +154,6 @@ def feature_table(model: GlueModel, domains: Mapping[str, ad.AnnData]) -> ad.Ann
     return ad.AnnData(obs=obs, obsm={"X_glue": emb.to_numpy(dtype=np.float32)})
 
 
-
 def run_model_stage(
     rna: Mapping[str, str | Path],
     atac: Mapping[str, str | Path],
@@ -165,13 +174,23 @@ def run_model_stage(
     domains, specs = prepare_domains(rna, atac, settings)
     selected = select_features(domains, specs, edges)
     selection = pd.DataFrame(
-        [{"domain": n, "features": domains[n].n_vars, "selected": k, "cells": domains[n].n_obs} for n, k in selected.items()]
+        [
+            {"domain": n, "features": domains[n].n_vars, "selected": k, "cells": domains[n].n_obs}
+            for n, k in selected.items()
+        ]
     )
     for row in selection.itertuples():
         log.info("domain %s: %d cells, %d of %d features decoded", row.domain, row.cells, row.selected, row.features)
     model = GlueModel.from_anndata(
-        domains, edges, specs, latent_dim=settings.latent_dim, seed=settings.seed, device=settings.device,
-        val_fraction=settings.val_fraction, config=settings.train, edges_source=str(edges_path),
+        domains,
+        edges,
+        specs,
+        latent_dim=settings.latent_dim,
+        seed=settings.seed,
+        device=settings.device,
+        val_fraction=settings.val_fraction,
+        config=settings.train,
+        edges_source=str(edges_path),
     )
     model.fit(checkpoint_dir=out["checkpoints"], log_path=out["log"], threads=threads, restart_stale=True)
     with atomic_path(out["selection"]) as tmp:

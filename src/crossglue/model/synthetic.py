@@ -28,10 +28,15 @@ class ToyData:
 
 
 def _symmetric(src: np.ndarray, dst: np.ndarray, weight: np.ndarray, kind: str) -> pd.DataFrame:
-    return pd.DataFrame({
-        "source": np.concatenate([src, dst]), "target": np.concatenate([dst, src]),
-        "weight": np.concatenate([weight, weight]), "sign": 1, "type": kind,
-    })
+    return pd.DataFrame(
+        {
+            "source": np.concatenate([src, dst]),
+            "target": np.concatenate([dst, src]),
+            "weight": np.concatenate([weight, weight]),
+            "sign": 1,
+            "type": kind,
+        }
+    )
 
 
 def make_toy(
@@ -60,8 +65,11 @@ def make_toy(
     el_gene = np.repeat(np.arange(n_genes), elements_per_gene)
     el_gain = rng.uniform(0.6, 1.2, n_el)
     el_base = rng.normal(0, 0.5, n_el)
-    el_class = rng.choice(["conserved", "accessible", "sequence"], n_el,
-                          p=[conserved_fraction, (1 - conserved_fraction) / 2, (1 - conserved_fraction) / 2])
+    el_class = rng.choice(
+        ["conserved", "accessible", "sequence"],
+        n_el,
+        p=[conserved_fraction, (1 - conserved_fraction) / 2, (1 - conserved_fraction) / 2],
+    )
     lost_in = rng.integers(0, len(species), n_el)  # where an "accessible" element is closed
 
     domains, specs, edge_parts = {}, {}, []
@@ -84,7 +92,9 @@ def make_toy(
             types, state = cell_types[modality], states[modality]
             batch = rng.integers(0, n_batches, n_cells)
             if modality == "rna":
-                logits = base_s + effect_s[types] + state @ state_effect + rng.normal(0, 0.1, (n_batches, n_genes))[batch]
+                logits = (
+                    base_s + effect_s[types] + state @ state_effect + rng.normal(0, 0.1, (n_batches, n_genes))[batch]
+                )
                 library = rna_library * np.exp(rng.normal(0, 0.4, n_cells)) * (1 + 0.3 * batch)
             else:
                 logits = el_base + el_effect[types] + (state @ state_effect)[:, el_gene]
@@ -99,15 +109,21 @@ def make_toy(
             nucleus = np.array([f"{sp_name}_n{i}" if i < n_paired else None for i in range(n_cells)], dtype=object)
             barcodes = np.array([f"{sp_name}_{modality}_c{i}" for i in range(n_cells)])
             barcodes[:n_paired] = nucleus[:n_paired].astype(str)
-            obs = pd.DataFrame({
-                "cell_type": pd.Categorical(np.array([f"type{t}" for t in types])),
-                "sample": samples, "species": sp_name, "nucleus": nucleus,
-            }, index=pd.Index(barcodes))
+            obs = pd.DataFrame(
+                {
+                    "cell_type": pd.Categorical(np.array([f"type{t}" for t in types])),
+                    "sample": samples,
+                    "species": sp_name,
+                    "nucleus": nucleus,
+                },
+                index=pd.Index(barcodes),
+            )
             var = pd.DataFrame(index=pd.Index(genes if modality == "rna" else elements))
             name = f"{sp_name}:{modality}"
             domains[name] = ad.AnnData(X=counts, obs=obs, var=var)
-            specs[name] = DomainSpec(species=sp_name, modality=modality, batch_key="sample",
-                                     label_key=None, nucleus_key="nucleus")
+            specs[name] = DomainSpec(
+                species=sp_name, modality=modality, batch_key="sample", label_key=None, nucleus_key="nucleus"
+            )
         gene_nodes = sp_name + ":" + genes
         el_nodes = sp_name + ":" + elements
         extra = np.array([f"{sp_name}:{sp_name}_unexpressed{i}" for i in range(3)])
@@ -119,13 +135,24 @@ def make_toy(
         edge_parts.append(pd.DataFrame({"source": nodes, "target": nodes, "weight": 1.0, "sign": 1, "type": "self"}))
     for a, b in zip(species[:-1], species[1:], strict=True):
         ids = np.arange(n_genes)
-        edge_parts.append(_symmetric(f"{a}:{a}_g" + pd.Series(ids).map("{:04d}".format).to_numpy(),
-                                     f"{b}:{b}_g" + pd.Series(ids).map("{:04d}".format).to_numpy(),
-                                     np.ones(n_genes), "ortholog"))
+        edge_parts.append(
+            _symmetric(
+                f"{a}:{a}_g" + pd.Series(ids).map("{:04d}".format).to_numpy(),
+                f"{b}:{b}_g" + pd.Series(ids).map("{:04d}".format).to_numpy(),
+                np.ones(n_genes),
+                "ortholog",
+            )
+        )
         lifted = el_class != "sequence"
         e_ids = np.flatnonzero(lifted).astype(str)
-        edge_parts.append(_symmetric(np.char.add(f"{a}:{a}_p", e_ids), np.char.add(f"{b}:{b}_p", e_ids),
-                                     np.where(el_class[lifted] == "conserved", 1.0, 0.5), "peak_peak"))
+        edge_parts.append(
+            _symmetric(
+                np.char.add(f"{a}:{a}_p", e_ids),
+                np.char.add(f"{b}:{b}_p", e_ids),
+                np.where(el_class[lifted] == "conserved", 1.0, 0.5),
+                "peak_peak",
+            )
+        )
     edges = pd.concat(edge_parts, ignore_index=True)
     return ToyData(domains=domains, specs=specs, edges=edges)
 

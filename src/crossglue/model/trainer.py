@@ -211,9 +211,12 @@ class Trainer:
         def step(means: list[torch.Tensor], batches: dict[str, CellBatch]) -> tuple[torch.Tensor, torch.Tensor]:
             nets = self.nets
             u_all = torch.cat(means)
-            target = torch.cat([
-                torch.full((len(b.idx),), i, dtype=torch.long, device=self.device) for i, b in enumerate(batches.values())
-            ])
+            target = torch.cat(
+                [
+                    torch.full((len(b.idx),), i, dtype=torch.long, device=self.device)
+                    for i, b in enumerate(batches.values())
+                ]
+            )
             weight = torch.cat([torch.from_numpy(self.weights[k][b.idx]).to(self.device) for k, b in batches.items()])
             if noise_scale > 0:
                 u_all = u_all + noise_scale * u_all.detach().std(dim=0) * torch.randn_like(u_all)
@@ -227,7 +230,11 @@ class Trainer:
 
     def _step(self, batches: dict, pair_inputs: dict, edges: EdgeBatch, noise_scale: float) -> dict[str, torch.Tensor]:
         loss = self.module.loss(
-            self.loss_weights, batches, self.module.features(sample=True), edges, pair_inputs,
+            self.loss_weights,
+            batches,
+            self.module.features(sample=True),
+            edges,
+            pair_inputs,
             adversary=self._adversary(noise_scale),
         )
         gen = loss.vae - self._align_weight() * loss.adversarial
@@ -235,8 +242,14 @@ class Trainer:
         gen.backward()
         self.vae_optim.step()
         return {
-            "x_nll": loss.x_nll, "x_kl": loss.x_kl, "g_nll": loss.g_nll, "g_kl": loss.g_kl,
-            "dsc": loss.dsc, "sup": loss.sup, "pair": loss.pair, "gen": gen,
+            "x_nll": loss.x_nll,
+            "x_kl": loss.x_kl,
+            "g_nll": loss.g_nll,
+            "g_kl": loss.g_kl,
+            "dsc": loss.dsc,
+            "sup": loss.sup,
+            "pair": loss.pair,
+            "gen": gen,
         }
 
     def _epoch(self) -> dict[str, float]:
@@ -255,8 +268,10 @@ class Trainer:
                 k: make_batch(d, draws[k][step], self.label_codes[k], self.device) for k, d in self.domains.items()
             }
             pair_inputs = {
-                (a, b): (cell_inputs(self.domains[a], ia[pair_draws[(a, b)][step]], self.device),
-                         cell_inputs(self.domains[b], ib[pair_draws[(a, b)][step]], self.device))
+                (a, b): (
+                    cell_inputs(self.domains[a], ia[pair_draws[(a, b)][step]], self.device),
+                    cell_inputs(self.domains[b], ib[pair_draws[(a, b)][step]], self.device),
+                )
                 for (a, b), (ia, ib) in self.pairs.items()
             }
             edges = self.sampler.sample(self.edges_per_step, self.rng)
@@ -274,7 +289,7 @@ class Trainer:
         total = 0.0
         for k, d in self.domains.items():
             for start in range(0, len(d.val), chunk):
-                idx = d.val[start:start + chunk]
+                idx = d.val[start : start + chunk]
                 batch = {k: make_batch(d, idx, self.label_codes[k], self.device)}
                 loss = self.module.loss(self.loss_weights, batch, features, sample=False)
                 total += len(idx) / len(d.val) * float(loss.vae)
@@ -282,8 +297,9 @@ class Trainer:
 
     def embed(self, domain: DomainData) -> np.ndarray:
         """Posterior means u of every cell of a training domain."""
-        return encode_cells(self.nets.cell_encoders[domain.name], domain, self.device,
-                            self.nets.graph_encoder.embedding.shape[1])
+        return encode_cells(
+            self.nets.cell_encoders[domain.name], domain, self.device, self.nets.graph_encoder.embedding.shape[1]
+        )
 
     # ---------------------------------------------------------- checkpoints
     def _snapshot(self) -> dict:
@@ -324,7 +340,9 @@ class Trainer:
                 f"{path}: not a readable crossglue checkpoint ({err}); remove it or choose another checkpoint_dir"
             ) from err
         if not isinstance(snap, dict) or "fingerprint" not in snap:
-            raise CrossglueError(f"{path}: not a crossglue checkpoint (no fingerprint); remove it or choose another checkpoint_dir")
+            raise CrossglueError(
+                f"{path}: not a crossglue checkpoint (no fingerprint); remove it or choose another checkpoint_dir"
+            )
         if snap["fingerprint"] != self.fingerprint():
             if restart_stale:
                 log.warning("%s was written for other data or settings; training starts afresh", path)
@@ -376,8 +394,12 @@ class Trainer:
             self._graph_warmup()
         log.info(
             "training: %d domains, %d nodes, %d edges, %d steps/epoch, %d edges/step, max %d epochs/stage",
-            len(self.names), self.graph.n_nodes, self.graph.n_edges, self.steps_per_epoch,
-            self.edges_per_step, self.config.max_epochs,
+            len(self.names),
+            self.graph.n_nodes,
+            self.graph.n_edges,
+            self.steps_per_epoch,
+            self.edges_per_step,
+            self.config.max_epochs,
         )
         while self.state.stage != "done":
             self._run_stage(checkpoint_dir, log_path, on_epoch_end)
@@ -426,14 +448,24 @@ class Trainer:
                 self._best_nets = copy.deepcopy(self.nets.state_dict())
             elif st.stage != "pretrain" or st.epoch > cfg.align_burnin:
                 st.bad_epochs += 1
-            row = {"stage": st.stage, "epoch": st.epoch, **{k: round(v, 6) for k, v in terms.items()},
-                   "val": round(val, 6), "lr": self.vae_optim.param_groups[0]["lr"],
-                   "noise": round(self._noise_scale_at(st.epoch - 1), 4),
-                   "seconds": round(time.perf_counter() - start, 3)}
+            row = {
+                "stage": st.stage,
+                "epoch": st.epoch,
+                **{k: round(v, 6) for k, v in terms.items()},
+                "val": round(val, 6),
+                "lr": self.vae_optim.param_groups[0]["lr"],
+                "noise": round(self._noise_scale_at(st.epoch - 1), 4),
+                "seconds": round(time.perf_counter() - start, 3),
+            }
             st.history.append(row)
             log.info(
-                "%s epoch %d: %s val=%.5f lr=%.1e (%.2fs)", st.stage, st.epoch,
-                " ".join(f"{k}={terms[k]:.4f}" for k in LOSS_TERMS), val, row["lr"], row["seconds"],
+                "%s epoch %d: %s val=%.5f lr=%.1e (%.2fs)",
+                st.stage,
+                st.epoch,
+                " ".join(f"{k}={terms[k]:.4f}" for k in LOSS_TERMS),
+                val,
+                row["lr"],
+                row["seconds"],
             )
             if checkpoint_dir is not None:
                 self.save_checkpoint(checkpoint_dir)
@@ -462,12 +494,15 @@ class Trainer:
                 embeddings, cutoff=self.config.balance_cutoff, power=self.config.balance_power, seed=self.seed
             )
             for k, w in self.weights.items():
-                log.info("balancing %s: weights min %.3f max %.3f, %.1f%% zero", k, w.min(), w.max(), 100 * (w == 0).mean())
+                log.info(
+                    "balancing %s: weights min %.3f max %.3f, %.1f%% zero", k, w.min(), w.max(), 100 * (w == 0).mean()
+                )
             self.state = StageState(stage="finetune", history=st.history)
             self._restart_schedules()
         else:
-            self.state = StageState(stage="done", epoch=st.epoch, best_val=st.best_val,
-                                    best_epoch=st.best_epoch, history=st.history)
+            self.state = StageState(
+                stage="done", epoch=st.epoch, best_val=st.best_val, best_epoch=st.best_epoch, history=st.history
+            )
         if checkpoint_dir is not None:
             self.save_checkpoint(checkpoint_dir)
 

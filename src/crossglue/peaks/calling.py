@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from crossglue.genomics.fragments import cell_index, iter_fragments
-from crossglue.genomics.intervals import expand_ranges, insertion_sites, overlaps_any
-from crossglue.errors import CrossglueError
 from crossglue.config import schema_defaults, settings_from
+from crossglue.errors import CrossglueError
+from crossglue.genomics.fragments import cell_index, iter_fragments
 from crossglue.genomics.genome import canonical_names
+from crossglue.genomics.intervals import expand_ranges, insertion_sites, overlaps_any
 
 log = logging.getLogger(__name__)
 
@@ -197,10 +197,29 @@ def call_group_summits(
         raise CrossglueError(f"peak calling needs the '{params.macs2}' program on PATH (MACS2 or MACS3)")
     name = safe_group_name(group) if name is None else name
     cmd = [
-        params.macs2, "callpeak", "-t", str(bed), "-f", "BED", "-n", name, "--outdir", str(workdir),
-        "-g", str(gsize), "--nomodel", "--shift", str(params.shift), "--extsize", str(params.extsize),
-        "--keep-dup", "all", "-q", str(params.q_value), "--call-summits",
-    ]  # fmt: skip
+        params.macs2,
+        "callpeak",
+        "-t",
+        str(bed),
+        "-f",
+        "BED",
+        "-n",
+        name,
+        "--outdir",
+        str(workdir),
+        "-g",
+        str(gsize),
+        "--nomodel",
+        "--shift",
+        str(params.shift),
+        "--extsize",
+        str(params.extsize),
+        "--keep-dup",
+        "all",
+        "-q",
+        str(params.q_value),
+        "--call-summits",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise CrossglueError(f"MACS2 failed on group '{group}' ({bed}):\n{proc.stderr[-2000:]}")

@@ -50,7 +50,9 @@ def build_sections(inputs: ReportInputs, max_q: float = 0.05, top_modules: int =
         cells = ad.read_h5ad(inputs.cells)
     return [
         sec.inputs_section(inputs.qc_summary, inputs.qc_plots),
-        sec.peaks_section(inputs.consensus_summary, inputs.liftover_reasons, inputs.peak_widths, inputs.consensus_plots),
+        sec.peaks_section(
+            inputs.consensus_summary, inputs.liftover_reasons, inputs.peak_widths, inputs.consensus_plots
+        ),
         sec.graph_section(inputs.graph_summary, inputs.graph_plots),
         sec.training_section(inputs.training_logs),
         sec.umap_section(cells),
@@ -64,20 +66,31 @@ def build_sections(inputs: ReportInputs, max_q: float = 0.05, top_modules: int =
 
 def render_html(sections: list[sec.Section], species: list[str], title: str) -> str:
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(Path(__file__).parent), autoescape=jinja2.select_autoescape(["html", "j2"]), undefined=jinja2.StrictUndefined
+        loader=jinja2.FileSystemLoader(Path(__file__).parent),
+        autoescape=jinja2.select_autoescape(["html", "j2"]),
+        undefined=jinja2.StrictUndefined,
     )
     try:
         version = metadata.version("crossglue")
     except metadata.PackageNotFoundError:
         version = "(source tree)"
     return env.get_template("template.html.j2").render(
-        title=title, sections=sections, species=species, version=version,
+        title=title,
+        sections=sections,
+        species=species,
+        version=version,
         generated=_dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     )
 
 
-def build_report(inputs: ReportInputs, html_path: str | Path, figure_dir: str | Path | None = None, title: str = "crossglue report",
-                 max_q: float = 0.05, top_modules: int = 20) -> list[sec.Section]:
+def build_report(
+    inputs: ReportInputs,
+    html_path: str | Path,
+    figure_dir: str | Path | None = None,
+    title: str = "crossglue report",
+    max_q: float = 0.05,
+    top_modules: int = 20,
+) -> list[sec.Section]:
     """Write the self-contained report; with ``figure_dir``, also every figure drawn here as a
     PNG file (for Snakemake's own --report)."""
     sections = build_sections(inputs, max_q, top_modules)

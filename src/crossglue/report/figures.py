@@ -51,7 +51,9 @@ def umap_figure(umap: np.ndarray, obs: pd.DataFrame, keys: list[str]) -> bytes:
         values = obs[key].astype(str).to_numpy()
         names = sorted(set(values))
         colours = dict(zip(names, _palette(len(names)), strict=True))
-        ax.scatter(umap[order, 0], umap[order, 1], c=[colours[v] for v in values[order]], s=3, linewidths=0, rasterized=True)
+        ax.scatter(
+            umap[order, 0], umap[order, 1], c=[colours[v] for v in values[order]], s=3, linewidths=0, rasterized=True
+        )
         for name in names:
             ax.scatter([], [], color=colours[name], label=name, s=12)
         ax.set_title(key)

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from crossglue.simulate import states
 from crossglue.simulate.ancestor import MAX_LINK_DISTANCE, Ancestor, gene_symbols, make_exons
 from crossglue.simulate.evolve import SpeciesGenome, map_positions
 from crossglue.simulate.intervals import concat_ranges
-from crossglue.simulate import states
 from crossglue.simulate.jaspar import JASPAR_COUNTS, jaspar_name, jaspar_pwm
 from crossglue.simulate.presets import SHARED_CELL_TYPES, SPECIFIC_CELL_TYPE, Preset
 
@@ -39,9 +39,9 @@ class Annotation:
 
     species: list[str]
     cell_types: dict[str, list[str]]
-    genes: (
-        pd.DataFrame
-    )  # species, gene_id, version, gene_name, chrom, start, end, strand, tss, gene_type, anc_gene, copy, kind, is_tf, expr_level
+    # species, gene_id, version, gene_name, chrom, start, end, strand, tss, gene_type, anc_gene, copy, kind,
+    # is_tf, expr_level
+    genes: pd.DataFrame
     exons: pd.DataFrame  # species, gene_id, chrom, start, end, exon_number
     cres: pd.DataFrame  # cre, class, kind, module, copy_of, anc_chrom, anc_centre, <sp>_chrom, <sp>_centre
     activity: dict[str, np.ndarray]  # species -> (n_cres, n_cell_types), NaN where the CRE is absent
@@ -260,7 +260,9 @@ def _cre_table(
         deleted = np.zeros(len(rows), bool)
         if loss:  # elements inside the lineage-specific gene loss are gone with it
             deleted = (
-                (rows.anc_chrom == loss["anc_chrom"]) & (rows.anc_centre >= loss["start"]) & (rows.anc_centre < loss["end"])
+                (rows.anc_chrom == loss["anc_chrom"])
+                & (rows.anc_centre >= loss["start"])
+                & (rows.anc_centre < loss["end"])
             ).to_numpy()
         if ((c == "") & (layer == 0) & ~deleted).any():
             raise RuntimeError("simulate: a CRE centre was lost in evolution (protection failed)")
@@ -485,7 +487,9 @@ def _plant_modules(rng, cres, genes, links, activity, cell_types, n_per_species:
                 cres.loc[mcres, "branch_event"] = f"gain_{s}"
                 activity[s][np.ix_(mcres, cols)] = states.MODULE_OPEN * rng.uniform(0.85, 1.15, (len(mcres), len(cols)))
             else:
-                activity[s][np.ix_(mcres, cols)] = MODULE_ACTIVITY * rng.lognormal(0.0, 0.2, size=(len(mcres), len(cols)))
+                activity[s][np.ix_(mcres, cols)] = MODULE_ACTIVITY * rng.lognormal(
+                    0.0, 0.2, size=(len(mcres), len(cols))
+                )
             targets = links[(links.species == s) & links.cre.isin(mcres)]
             links.loc[targets.index, "effect"] = MODULE_EFFECT
             tf = genes[(genes.species == s) & (genes.anc_gene == tfs[m])].iloc[0]

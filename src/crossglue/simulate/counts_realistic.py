@@ -82,7 +82,9 @@ def make_barcodes(rng: np.random.Generator, spec: SampleSpec, ann: Annotation, p
     types = np.array(ann.cell_types[spec.species])
     hier = states.hierarchy_table(spec.species).set_index("cell_type")
     status = rng.choice(
-        np.array(["cell", "doublet", "low_quality"]), size=n, p=[1 - DOUBLET_RATE - LOW_QUALITY_RATE, DOUBLET_RATE, LOW_QUALITY_RATE]
+        np.array(["cell", "doublet", "low_quality"]),
+        size=n,
+        p=[1 - DOUBLET_RATE - LOW_QUALITY_RATE, DOUBLET_RATE, LOW_QUALITY_RATE],
     )
     t1 = rng.choice(len(types), size=n, p=props)
     dbl = np.flatnonzero(status == "doublet")
@@ -105,9 +107,15 @@ def make_barcodes(rng: np.random.Generator, spec: SampleSpec, ann: Annotation, p
             "cell_type": np.concatenate([ttype, np.full(n_empty, "")]),
             "quality": np.concatenate([status, np.full(n_empty, "empty")]),
             "status": np.concatenate([status, np.full(n_empty, "empty")]),
-            "cell_class": np.concatenate([np.where(status == "doublet", "", hier.cell_class.reindex(types[t1]).to_numpy()), np.full(n_empty, "")]),
-            "subclass": np.concatenate([np.where(status == "doublet", "", hier.subclass.reindex(types[t1]).to_numpy()), np.full(n_empty, "")]),
-            "state": np.concatenate([np.where(status == "doublet", np.nan, np.round(state[:n], 4)), np.full(n_empty, np.nan)]),
+            "cell_class": np.concatenate(
+                [np.where(status == "doublet", "", hier.cell_class.reindex(types[t1]).to_numpy()), np.full(n_empty, "")]
+            ),
+            "subclass": np.concatenate(
+                [np.where(status == "doublet", "", hier.subclass.reindex(types[t1]).to_numpy()), np.full(n_empty, "")]
+            ),
+            "state": np.concatenate(
+                [np.where(status == "doublet", np.nan, np.round(state[:n], 4)), np.full(n_empty, np.nan)]
+            ),
             "parent_type_1": np.concatenate([np.where(status == "doublet", types[t1], ""), np.full(n_empty, "")]),
             "parent_type_2": np.concatenate([parent2, np.full(n_empty, "")]),
         }
@@ -157,7 +165,8 @@ def simulate_rna(
         [status == "empty", status == "low_quality"], [1.0, rng.beta(6, 8, len(cells))], rng.beta(2, 55, len(cells))
     )
     mito = np.select(
-        [status == "empty", status == "low_quality"], [rng.beta(2, 40, len(cells)), rng.beta(4, 14, len(cells))],
+        [status == "empty", status == "low_quality"],
+        [rng.beta(2, 40, len(cells)), rng.beta(4, 14, len(cells))],
         rng.beta(1.2, 110, len(cells)),
     )
     total = np.where(status == "empty", rng.lognormal(np.log(80), 0.6, len(cells)), nucleus_lib / (1 - contam + 1e-9))
@@ -223,11 +232,21 @@ def simulate_fragments(
     n_frag = np.where(
         kind == "empty",
         rng.lognormal(np.log(30), 0.9, len(owner)),
-        rng.lognormal(np.log(preset.median_fragments), 0.5, len(owner)) * donor_lib * np.where(kind == "low_quality", 0.2, 1.0),
+        rng.lognormal(np.log(preset.median_fragments), 0.5, len(owner))
+        * donor_lib
+        * np.where(kind == "low_quality", 0.2, 1.0),
     ).astype(np.int64)
     n_frag = np.maximum(n_frag, 1)
-    frip = np.select([kind == "empty", kind == "low_quality"], [rng.beta(3, 17, len(owner)), rng.beta(3, 17, len(owner))], rng.beta(8, 12, len(owner)))
-    mt = np.select([kind == "empty", kind == "low_quality"], [rng.beta(2, 30, len(owner)), rng.beta(2, 18, len(owner))], rng.beta(1, 80, len(owner)))
+    frip = np.select(
+        [kind == "empty", kind == "low_quality"],
+        [rng.beta(3, 17, len(owner)), rng.beta(3, 17, len(owner))],
+        rng.beta(8, 12, len(owner)),
+    )
+    mt = np.select(
+        [kind == "empty", kind == "low_quality"],
+        [rng.beta(2, 30, len(owner)), rng.beta(2, 18, len(owner))],
+        rng.beta(1, 80, len(owner)),
+    )
     is_open = rng.random(access.shape) < access  # per-nucleus Bernoulli openness
     n_in = rng.binomial(n_frag, frip) * is_open.any(axis=1)
     n_mt = rng.binomial(n_frag - n_in, mt)

@@ -14,7 +14,7 @@ import pandas as pd
 import yaml
 
 from crossglue.io_utils import atomic_path
-
+from crossglue.simulate import writers as w
 from crossglue.simulate.ancestor import CRE_HALF_WIDTH, build_ancestor
 from crossglue.simulate.annotate import ID_PREFIX, Annotation, annotate
 from crossglue.simulate.evolve import SpeciesGenome, evolve
@@ -22,7 +22,6 @@ from crossglue.simulate.orthology import chain_blocks, orthologous_blocks
 from crossglue.simulate.presets import ASSEMBLIES, SPECIES, Preset, SampleSpec, get_preset
 from crossglue.simulate.sample_models import Donors, sample_model
 from crossglue.simulate.sequence import ancestral_sequences, fasta_bytes, plant_motifs, species_sequences, write_meme
-from crossglue.simulate import writers as w
 
 log = logging.getLogger("crossglue.simulate")
 
@@ -275,7 +274,9 @@ def _write_counts(sdir: Path, rel: str, spec: SampleSpec, x, rna_cells: pd.DataF
     ids = (genes.gene_id + "." + genes.version.astype(str)).to_numpy()
     s = spec.species
     if spec.counts_format == "h5ad":
-        w.write_h5ad(sdir / "counts.h5ad", x, rna_cells.barcode.to_numpy(), ids, genes.gene_name.to_numpy(), ASSEMBLIES[s])
+        w.write_h5ad(
+            sdir / "counts.h5ad", x, rna_cells.barcode.to_numpy(), ids, genes.gene_name.to_numpy(), ASSEMBLIES[s]
+        )
         return f"{rel}/counts.h5ad"
     w.write_10x_h5(
         sdir / "filtered_feature_bc_matrix.h5",
@@ -288,7 +289,9 @@ def _write_counts(sdir: Path, rel: str, spec: SampleSpec, x, rna_cells: pd.DataF
     return f"{rel}/filtered_feature_bc_matrix.h5"
 
 
-def _write_metadata(sdir: Path, rel: str, spec: SampleSpec, cells: pd.DataFrame, donor_sex: dict, donor_age: dict) -> str:
+def _write_metadata(
+    sdir: Path, rel: str, spec: SampleSpec, cells: pd.DataFrame, donor_sex: dict, donor_age: dict
+) -> str:
     """Per passing nucleus: donor covariates, and the authors' cell type where the sample has labels."""
     good = cells[cells.quality == "cell"]
     meta = pd.DataFrame({"barcode": good.barcode})

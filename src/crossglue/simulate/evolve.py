@@ -209,7 +209,12 @@ def plan_events(
             )
         )
         struct_iv = pd.concat(
-            [struct_iv, pd.DataFrame({"chrom": [loss["anc_chrom"]], "start": [loss["start"] - 300], "end": [loss["end"] + 300]})],
+            [
+                struct_iv,
+                pd.DataFrame(
+                    {"chrom": [loss["anc_chrom"]], "start": [loss["start"] - 300], "end": [loss["end"] + 300]}
+                ),
+            ],
             ignore_index=True,
         )
 

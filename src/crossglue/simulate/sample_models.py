@@ -56,7 +56,11 @@ class TextbookSamples:
         """(fragments, unique fragments per barcode, FRiP target, fragments-file header)."""
         sizes = self.genomes[spec.species].chrom_sizes
         frags, uniq, frip = cellsim.simulate_fragments(rng, cells, self.ann, sizes, self.p, donors.lib[spec.donor])
-        header = {"id": spec.name, "pipeline_name": "crossglue.simulate", "reference_assembly": ASSEMBLIES[spec.species]}
+        header = {
+            "id": spec.name,
+            "pipeline_name": "crossglue.simulate",
+            "reference_assembly": ASSEMBLIES[spec.species],
+        }
         return frags, uniq, frip, header
 
     def rna(self, rng, spec: SampleSpec, cells: pd.DataFrame, rna_cells: pd.DataFrame, ctx, donors: Donors):

@@ -44,8 +44,12 @@ import pandas as pd
 
 # --- everything this module takes from the library: one place, so moves are one edit --------
 from crossglue.analysis.annotate import UNASSIGNED, has_label
-from crossglue.analysis.metrics import foscttm, mean_average_precision, seurat_alignment_score
-from crossglue.analysis.metrics import knn_transfer_accuracy  # noqa: F401 - the figure's definition; see knn_predict
+from crossglue.analysis.metrics import (
+    foscttm,
+    knn_transfer_accuracy,  # noqa: F401 - the figure's definition; see knn_predict
+    mean_average_precision,
+    seurat_alignment_score,
+)
 from crossglue.analysis.modules import module_recovery
 from crossglue.analysis.regulatory import distance_prior, evaluate_scores, truth_link_labels, union_element_truth
 
@@ -178,7 +182,9 @@ class Run:
             try:
                 obs = self.h5ad("results/model/cells.h5ad").obs
                 ids = obs["cell_id"] if "cell_id" in obs else pd.Series(obs.index, index=obs.index)
-                return pd.DataFrame({"cell_id": ids.astype(str).to_numpy(), "modality": obs["modality"].astype(str).to_numpy()}), "results/model/cells.h5ad"
+                return pd.DataFrame(
+                    {"cell_id": ids.astype(str).to_numpy(), "modality": obs["modality"].astype(str).to_numpy()}
+                ), "results/model/cells.h5ad"
             except Missing:
                 pass
             import anndata as ad
@@ -188,7 +194,9 @@ class Run:
                 for m in MODALITIES:
                     p = self.root / f"results/ingest/{s}/{m}.h5ad"
                     if p.exists():
-                        parts.append(pd.DataFrame({"cell_id": ad.read_h5ad(p, backed="r").obs_names.astype(str), "modality": m}))
+                        parts.append(
+                            pd.DataFrame({"cell_id": ad.read_h5ad(p, backed="r").obs_names.astype(str), "modality": m})
+                        )
             if not parts:
                 raise Missing("missing results/model/cells.h5ad and results/ingest/{species}/{rna,atac}.h5ad")
             return pd.concat(parts, ignore_index=True), "results/ingest/*/{rna,atac}.h5ad"
@@ -214,14 +222,18 @@ def status_column(truth_cells: pd.DataFrame) -> str | None:
 # --- QC ---------------------------------------------------------------------------------------
 
 
-def qc_figures(truth_cells: pd.DataFrame | None, kept: pd.DataFrame | None, reason: str = "", source: str = "") -> pd.DataFrame:
+def qc_figures(
+    truth_cells: pd.DataFrame | None, kept: pd.DataFrame | None, reason: str = "", source: str = ""
+) -> pd.DataFrame:
     """Fraction of each planted bad barcode class removed, and of real nuclei kept, per modality.
 
     ``truth_cells``: cells.tsv (cell, modality rna/atac/multiome, status or quality);
     ``kept``: (cell_id, modality) of the profiles the pipeline kept.
     """
     f = _Figures("qc")
-    names = [f"qc.{s}_removed.{m}" for s in BAD_STATUSES for m in MODALITIES] + [f"qc.real_nuclei_kept.{m}" for m in MODALITIES]
+    names = [f"qc.{s}_removed.{m}" for s in BAD_STATUSES for m in MODALITIES] + [
+        f"qc.real_nuclei_kept.{m}" for m in MODALITIES
+    ]
     if truth_cells is None or kept is None:
         f.na(names, reason)
         return f.frame()
@@ -243,14 +255,20 @@ def qc_figures(truth_cells: pd.DataFrame | None, kept: pd.DataFrame | None, reas
             else:
                 f.add(f"qc.{s}_removed.{m}", NA, f"truth has no '{s}' barcodes with {m}")
         sel = has & (status == "cell")
-        f.add(f"qc.real_nuclei_kept.{m}", is_kept[sel].mean() if sel.any() else NA, f"kept = rows of {source}" if sel.any() else f"truth has no real {m} nuclei")
+        f.add(
+            f"qc.real_nuclei_kept.{m}",
+            is_kept[sel].mean() if sel.any() else NA,
+            f"kept = rows of {source}" if sel.any() else f"truth has no real {m} nuclei",
+        )
     return f.frame()
 
 
 # --- union element classes --------------------------------------------------------------------
 
 
-def element_truth_class(union: pd.DataFrame, element_truth: pd.DataFrame, cres: pd.DataFrame, species: list[str]) -> pd.DataFrame:
+def element_truth_class(
+    union: pd.DataFrame, element_truth: pd.DataFrame, cres: pd.DataFrame, species: list[str]
+) -> pd.DataFrame:
     """Each union element's matched truth CRE and its class (a CRE matched in a species where the
     element has a called peak wins; None where no truth CRE lies within 250 bp)."""
     et = element_truth.reindex(union["element_id"].astype(str).to_numpy())
@@ -266,7 +284,14 @@ def element_truth_class(union: pd.DataFrame, element_truth: pd.DataFrame, cres: 
     classes = cres.set_index("cre")["class"].astype(str)
     truth_class = classes.reindex(pd.Index(cre.astype(str))).to_numpy()
     truth_class = np.where(pd.isna(cre), None, truth_class)
-    return pd.DataFrame({"element_id": union["element_id"].astype(str).to_numpy(), "class": union["class"].astype(str).to_numpy(), "cre": cre, "truth": truth_class})
+    return pd.DataFrame(
+        {
+            "element_id": union["element_id"].astype(str).to_numpy(),
+            "class": union["class"].astype(str).to_numpy(),
+            "cre": cre,
+            "truth": truth_class,
+        }
+    )
 
 
 def union_figures(union, element_truth, cres, species, reason: str = "") -> tuple[pd.DataFrame, dict]:
@@ -292,8 +317,17 @@ def union_figures(union, element_truth, cres, species, reason: str = "") -> tupl
         recall = per_cre.mean() if len(per_cre) else NA
         f.add(f"union.{c}.precision", precision, "" if len(called) else f"the pipeline called no {c} elements")
         f.add(f"union.{c}.recall", recall, "" if len(per_cre) else f"no truth {c} CRE was found by any element")
-        rows.append({"class": c, "called": len(called), "precision": precision, "truth_cres": len(truth_c),
-                     "detected": len(per_cre), "detection": len(per_cre) / len(truth_c) if len(truth_c) else NA, "recall": recall})  # fmt: skip
+        rows.append(
+            {
+                "class": c,
+                "called": len(called),
+                "precision": precision,
+                "truth_cres": len(truth_c),
+                "detected": len(per_cre),
+                "detection": len(per_cre) / len(truth_c) if len(truth_c) else NA,
+                "recall": recall,
+            }
+        )
     f.add("union.unmatched_elements", (scored["cre"].isna()).mean())
     table = pd.DataFrame(rows).set_index("class")
     confusion = pd.crosstab(scored["class"], scored["truth"].fillna("(none)"))
@@ -323,7 +357,11 @@ def balanced_accuracy(truth, predicted, types=None) -> float:
 
 def confusion(truth, predicted) -> pd.DataFrame:
     """True type x assigned type, row-normalised."""
-    return pd.crosstab(pd.Series(np.asarray(truth).astype(str), name="true"), pd.Series(np.asarray(predicted).astype(str), name="assigned"), normalize="index")
+    return pd.crosstab(
+        pd.Series(np.asarray(truth).astype(str), name="true"),
+        pd.Series(np.asarray(predicted).astype(str), name="assigned"),
+        normalize="index",
+    )
 
 
 def largest_off_diagonal(table: pd.DataFrame) -> tuple[float, str]:
@@ -341,7 +379,9 @@ def _directions(species):
     return [(a, b) for a in species for b in species if a != b]
 
 
-def transfer_figures(obs: pd.DataFrame | None, x: np.ndarray | None, species: list[str], run: str = "main", reason: str = "") -> tuple[pd.DataFrame, dict]:
+def transfer_figures(
+    obs: pd.DataFrame | None, x: np.ndarray | None, species: list[str], run: str = "main", reason: str = ""
+) -> tuple[pd.DataFrame, dict]:
     """kNN(15) transfer from the labelled cells of species A (given ``cell_type``) to the
     unlabelled cells of species B with a true type (``obs['true_type']``), per modality pair
     and over all modalities."""
@@ -371,15 +411,26 @@ def transfer_figures(obs: pd.DataFrame | None, x: np.ndarray | None, species: li
             ref = labelled & (sp == a) & ((mod == ma) if ma != "all" else True)
             query = ~labelled & has_true & (sp == b) & ((mod == mb) if mb != "all" else True)
             if not ref.any() or not query.any():
-                why = f"no labelled {a} {'cells' if ma == 'all' else ma + ' cells'}" if not ref.any() else f"no unlabelled {b} {'cells' if mb == 'all' else mb + ' cells'} with a true type"
-                f.na([f"{tag}.accuracy", f"{tag}.balanced_accuracy"] + ([f"{tag}.largest_off_diagonal"] if ma == "all" else []), why)
+                why = (
+                    f"no labelled {a} {'cells' if ma == 'all' else ma + ' cells'}"
+                    if not ref.any()
+                    else f"no unlabelled {b} {'cells' if mb == 'all' else mb + ' cells'} with a true type"
+                )
+                f.na(
+                    [f"{tag}.accuracy", f"{tag}.balanced_accuracy"]
+                    + ([f"{tag}.largest_off_diagonal"] if ma == "all" else []),
+                    why,
+                )
                 continue
             pred = knn_predict(x[ref], given[ref], x[query])
             t = true[query].astype(str)
             ref_types = set(given[ref])
             f.add(f"{tag}.accuracy", (pred == t).mean())
-            f.add(f"{tag}.balanced_accuracy", balanced_accuracy(t, pred, ref_types),
-                  "" if np.isin(t, list(ref_types)).any() else "no query cell has a type the reference has")  # fmt: skip
+            f.add(
+                f"{tag}.balanced_accuracy",
+                balanced_accuracy(t, pred, ref_types),
+                "" if np.isin(t, list(ref_types)).any() else "no query cell has a type the reference has",
+            )
             if ma == "all":
                 table = confusion(t, pred)
                 v, which = largest_off_diagonal(table)
@@ -389,15 +440,27 @@ def transfer_figures(obs: pd.DataFrame | None, x: np.ndarray | None, species: li
     return f.frame(), tables
 
 
-def pipeline_label_figures(obs: pd.DataFrame | None, truth_cells: pd.DataFrame | None, species: list[str], run: str = "main", reason: str = "") -> tuple[pd.DataFrame, dict]:
+def pipeline_label_figures(
+    obs: pd.DataFrame | None, truth_cells: pd.DataFrame | None, species: list[str], run: str = "main", reason: str = ""
+) -> tuple[pd.DataFrame, dict]:
     """The pipeline's ``cell_type_transferred`` on cells without a given label, per species:
     accuracy, balanced accuracy over the labelled types, ``unassigned`` share among cells of
     the labelled types and among cells of types no labelled cell has, and the share labelled
     as a type only other species have."""
     f = _Figures("labels")
     pre = f"labels.{run}"
-    names = [f"{pre}.{s}.{m}" for s in species for m in ("accuracy", "balanced_accuracy", "unassigned_shared_types",
-                                                         "unassigned_novel_types", "labelled_as_absent_type", "largest_off_diagonal")]  # fmt: skip
+    names = [
+        f"{pre}.{s}.{m}"
+        for s in species
+        for m in (
+            "accuracy",
+            "balanced_accuracy",
+            "unassigned_shared_types",
+            "unassigned_novel_types",
+            "labelled_as_absent_type",
+            "largest_off_diagonal",
+        )
+    ]
     if obs is None or truth_cells is None:
         f.na(names, reason)
         return f.frame(), {}
@@ -418,16 +481,29 @@ def pipeline_label_figures(obs: pd.DataFrame | None, truth_cells: pd.DataFrame |
             continue
         t, p = true[q].astype(str), pred[q]
         f.add(f"{pre}.{s}.accuracy", (t == p).mean())
-        f.add(f"{pre}.{s}.balanced_accuracy", balanced_accuracy(t, p, label_types), "" if np.isin(t, list(label_types)).any() else "no cell has a labelled type")
+        f.add(
+            f"{pre}.{s}.balanced_accuracy",
+            balanced_accuracy(t, p, label_types),
+            "" if np.isin(t, list(label_types)).any() else "no cell has a labelled type",
+        )
         shared = np.isin(t, list(label_types))
-        f.add(f"{pre}.{s}.unassigned_shared_types", (p[shared] == UNASSIGNED).mean() if shared.any() else NA,
-              "" if shared.any() else f"no {s} cell has a labelled type")  # fmt: skip
+        f.add(
+            f"{pre}.{s}.unassigned_shared_types",
+            (p[shared] == UNASSIGNED).mean() if shared.any() else NA,
+            "" if shared.any() else f"no {s} cell has a labelled type",
+        )
         novel_types = sorted(set(t) - label_types)
-        f.add(f"{pre}.{s}.unassigned_novel_types", (p[~shared] == UNASSIGNED).mean() if (~shared).any() else NA,
-              "" if (~shared).any() else f"every true {s} type has labelled cells")  # fmt: skip
+        f.add(
+            f"{pre}.{s}.unassigned_novel_types",
+            (p[~shared] == UNASSIGNED).mean() if (~shared).any() else NA,
+            "" if (~shared).any() else f"every true {s} type has labelled cells",
+        )
         absent = label_types - set(good.loc[good["species"].astype(str) == s, "cell_type"].astype(str))
-        f.add(f"{pre}.{s}.labelled_as_absent_type", np.isin(p, list(absent)).mean() if absent else NA,
-              "" if absent else f"every labelled type exists in {s}")  # fmt: skip
+        f.add(
+            f"{pre}.{s}.labelled_as_absent_type",
+            np.isin(p, list(absent)).mean() if absent else NA,
+            "" if absent else f"every labelled type exists in {s}",
+        )
         table = confusion(t, p)
         v, which = largest_off_diagonal(table)
         f.add(f"{pre}.{s}.largest_off_diagonal", v)
@@ -453,23 +529,37 @@ def paired_rows(obs: pd.DataFrame, species: str) -> tuple[np.ndarray, np.ndarray
     return rna[common].to_numpy(), atac[common].to_numpy()
 
 
-def integration_figures(obs: pd.DataFrame | None, x: np.ndarray | None, species: list[str], run: str = "main", reason: str = "") -> pd.DataFrame:
+def integration_figures(
+    obs: pd.DataFrame | None, x: np.ndarray | None, species: list[str], run: str = "main", reason: str = ""
+) -> pd.DataFrame:
     """FOSCTTM per species, MAP on true types, species alignment within the shared types.
     ``obs`` holds only cells with a true type (``true_type``)."""
     f = _Figures("integration")
-    names = [f"integration.{run}.foscttm_{s}" for s in species] + [f"integration.{run}.mean_average_precision", f"integration.{run}.species_alignment_shared_types"]
+    names = [f"integration.{run}.foscttm_{s}" for s in species] + [
+        f"integration.{run}.mean_average_precision",
+        f"integration.{run}.species_alignment_shared_types",
+    ]
     if obs is None:
         f.na(names, reason)
         return f.frame()
     for s in species:
         r, a = paired_rows(obs, s)
-        f.add(f"integration.{run}.foscttm_{s}", foscttm(x[r], x[a]) if len(r) >= 2 else NA, "" if len(r) >= 2 else f"fewer than 2 paired {s} nuclei")
+        f.add(
+            f"integration.{run}.foscttm_{s}",
+            foscttm(x[r], x[a]) if len(r) >= 2 else NA,
+            "" if len(r) >= 2 else f"fewer than 2 paired {s} nuclei",
+        )
     true = obs["true_type"].astype(str).to_numpy()
     f.add(f"integration.{run}.mean_average_precision", mean_average_precision(x, true))
     shared = obs.groupby("true_type", observed=True)["species"].nunique()
     in_shared = obs["true_type"].isin(shared.index[shared == len(species)]).to_numpy()
-    f.add(f"integration.{run}.species_alignment_shared_types", seurat_alignment_score(x[in_shared], obs["species"].astype(str).to_numpy()[in_shared]) if in_shared.any() else NA,
-          "" if in_shared.any() else "no type exists in every species")  # fmt: skip
+    f.add(
+        f"integration.{run}.species_alignment_shared_types",
+        seurat_alignment_score(x[in_shared], obs["species"].astype(str).to_numpy()[in_shared])
+        if in_shared.any()
+        else NA,
+        "" if in_shared.any() else "no type exists in every species",
+    )
     return f.frame()
 
 
@@ -480,7 +570,12 @@ def link_figures(links, element_truth, truth_links, reason: str = "") -> tuple[p
     """AUROC / AUPRC of the link score and of distance alone (all and distal candidates), and
     the empirical FDR among links called at q <= 0.1."""
     f = _Figures("links")
-    names = [f"links.{sub}.{score}.{m}" for sub in ("all", "distal") for score in ("score", "distance") for m in ("auroc", "auprc")]
+    names = [
+        f"links.{sub}.{score}.{m}"
+        for sub in ("all", "distal")
+        for score in ("score", "distance")
+        for m in ("auroc", "auprc")
+    ]
     names += ["links.candidates", "links.planted", "links.planted_fraction", "links.called_fdr", "links.called"]
     if links is None:
         f.na(names, reason)
@@ -498,15 +593,29 @@ def link_figures(links, element_truth, truth_links, reason: str = "") -> tuple[p
         f.na([n for n in names if n.startswith("links.distal.")], "regulatory_links.tsv has no distance column")
     prior = distance_prior(links)
     for sub, mask in subsets.items():
-        ev = evaluate_scores(truth[mask], {"score": links["score"].to_numpy(dtype=float)[mask], "distance": prior[mask]})
+        ev = evaluate_scores(
+            truth[mask], {"score": links["score"].to_numpy(dtype=float)[mask], "distance": prior[mask]}
+        )
         for r in ev.itertuples():
-            f.add(f"links.{sub}.{r.score}.auroc", r.auroc, "" if r.positives else f"no planted links among {sub} candidates")
-            f.add(f"links.{sub}.{r.score}.auprc", r.auprc, "" if r.positives else f"no planted links among {sub} candidates")
+            f.add(
+                f"links.{sub}.{r.score}.auroc",
+                r.auroc,
+                "" if r.positives else f"no planted links among {sub} candidates",
+            )
+            f.add(
+                f"links.{sub}.{r.score}.auprc",
+                r.auprc,
+                "" if r.positives else f"no planted links among {sub} candidates",
+            )
         rows.append(ev.assign(subset=sub))
     if "q_value" in links:
         called = links["q_value"].to_numpy(dtype=float) <= LINK_Q
         f.add("links.called", called.sum())
-        f.add("links.called_fdr", 1.0 - truth[called].mean() if called.any() else NA, "" if called.any() else f"no link has q <= {LINK_Q}")
+        f.add(
+            "links.called_fdr",
+            1.0 - truth[called].mean() if called.any() else NA,
+            "" if called.any() else f"no link has q <= {LINK_Q}",
+        )
     else:
         f.na(["links.called", "links.called_fdr"], "regulatory_links.tsv has no q_value column")
     return f.frame(), {"links: AUROC/AUPRC": pd.concat(rows).set_index(["subset", "score"])}
@@ -530,7 +639,14 @@ def module_figures(modules, element_truth, planted, reason: str = "") -> pd.Data
     gene) and the fraction of planted modules whose motif (id or name, case-insensitive) names
     a called module of the same species."""
     f = _Figures("modules")
-    names = ["modules.called", "modules.element_precision", "modules.element_recall", "modules.gene_precision", "modules.gene_recall", "modules.motif_named"]
+    names = [
+        "modules.called",
+        "modules.element_precision",
+        "modules.element_recall",
+        "modules.gene_precision",
+        "modules.gene_recall",
+        "modules.motif_named",
+    ]
     if modules is None:
         f.na(names, reason)
         return f.frame()
@@ -546,11 +662,18 @@ def module_figures(modules, element_truth, planted, reason: str = "") -> pd.Data
     c_keys = pd.MultiIndex.from_frame(called[["species", "gene"]].astype(str)).unique()
     t_keys = pd.MultiIndex.from_frame(truth[["species", "gene"]].astype(str)).unique()
     f.add("modules.gene_precision", c_keys.isin(t_keys).mean())
-    f.add("modules.gene_recall", t_keys.isin(c_keys).mean() if len(t_keys) else NA, "" if len(t_keys) else "no planted genes")
+    f.add(
+        "modules.gene_recall",
+        t_keys.isin(c_keys).mean() if len(t_keys) else NA,
+        "" if len(t_keys) else "no planted genes",
+    )
     p_cols = motif_keys(planted)
     c_cols = [c for c in ("motif", "motif_name") if c in modules]
     if not p_cols or not c_cols:
-        f.na(["modules.motif_named"], "truth modules.tsv has no motif column" if not p_cols else "species_modules.tsv has no motif column")
+        f.na(
+            ["modules.motif_named"],
+            "truth modules.tsv has no motif column" if not p_cols else "species_modules.tsv has no motif column",
+        )
         return f.frame()
     named = set()
     for c in c_cols:
@@ -559,7 +682,10 @@ def module_figures(modules, element_truth, planted, reason: str = "") -> pd.Data
     hit = np.zeros(len(planted), bool)
     for c in p_cols:
         vals = planted[c].astype(str).str.lower().to_numpy()
-        hit |= np.array([(s, v) in named for s, v in zip(planted["species"].astype(str), vals, strict=True)]) & planted[c].notna().to_numpy()
+        hit |= (
+            np.array([(s, v) in named for s, v in zip(planted["species"].astype(str), vals, strict=True)])
+            & planted[c].notna().to_numpy()
+        )
     f.add("modules.motif_named", hit.mean() if len(planted) else NA, "" if len(planted) else "no planted modules")
     return f.frame()
 
@@ -614,12 +740,24 @@ def score_run(root, truth: Path | None = None) -> Score:
         parts.append(fr)
         tables |= tb
 
-    lt, why = _try(lambda: (run.tsv("results/analysis/regulatory_links.tsv", dtype={"element": str, "gene": str}), run.element_truth(), run.tsv("links.tsv", truth=True, dtype=str)))
+    lt, why = _try(
+        lambda: (
+            run.tsv("results/analysis/regulatory_links.tsv", dtype={"element": str, "gene": str}),
+            run.element_truth(),
+            run.tsv("links.tsv", truth=True, dtype=str),
+        )
+    )
     fr, tb = link_figures(*(lt or (None, None, None)), why)
     parts.append(fr)
     tables |= tb
 
-    mt, why = _try(lambda: (run.tsv("results/analysis/species_modules.tsv", dtype=str), run.element_truth(), run.tsv("modules.tsv", truth=True, dtype=str)))
+    mt, why = _try(
+        lambda: (
+            run.tsv("results/analysis/species_modules.tsv", dtype=str),
+            run.element_truth(),
+            run.tsv("modules.tsv", truth=True, dtype=str),
+        )
+    )
     parts.append(module_figures(*(mt or (None, None, None)), why))
 
     figures = pd.concat(parts, ignore_index=True)
