@@ -25,6 +25,8 @@ demo: install
 ## The default test suite (unit tests and the tiny pipeline run); Chromium renders the report.
 test: install
 	bash .ci/install_chromium.sh
+	$(VENV)/bin/ruff check src workflow tests bench
+	$(VENV)/bin/ruff format --check src workflow tests bench
 	$(PY) -m pytest
 
 ## Demo-scale suites, run explicitly by CI.
@@ -49,6 +51,8 @@ test-slurm: install
 	$(PY) -m pytest -m slurm
 
 lint: install
+	$(VENV)/bin/ruff check src workflow tests bench
+	$(VENV)/bin/ruff format --check src workflow tests bench
 	$(VENV)/bin/snakemake --lint
 	$(VENV)/bin/snakefmt --check Snakefile workflow/rules
 
