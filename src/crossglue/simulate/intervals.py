@@ -5,15 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from crossglue.genomics.intervals import expand_ranges
+
 
 def concat_ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """``concatenate([arange(s, s + c) for s, c in zip(starts, counts)])`` without the loop."""
-    starts, counts = np.asarray(starts, dtype=np.int64), np.asarray(counts, dtype=np.int64)
-    total = int(counts.sum())
-    if total == 0:
-        return np.zeros(0, dtype=np.int64)
-    within = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
-    return np.repeat(starts, counts) + within
+    starts = np.asarray(starts, dtype=np.int64)
+    return expand_ranges(starts, starts + np.asarray(counts, dtype=np.int64))[1]
 
 
 def merge_intervals(iv: pd.DataFrame) -> pd.DataFrame:
