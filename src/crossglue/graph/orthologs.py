@@ -22,6 +22,7 @@ import pandas as pd
 
 from crossglue.config import schema_defaults
 from crossglue.errors import CrossglueError
+from crossglue.genomics.gtf import strip_version
 
 FIELDS = ("gene_a", "name_a", "gene_b", "name_b", "homology_type", "confidence")
 REQUIRED = ("gene_a", "gene_b")
@@ -42,11 +43,6 @@ class OrthologParams:
     one2one: float = _DEFAULTS["one2one"]
     many: float = _DEFAULTS["many"]
     low_confidence: float = _DEFAULTS["low_confidence"]
-
-
-def strip_version(ids: pd.Series) -> pd.Series:
-    """``ENSG00000171163.12`` -> ``ENSG00000171163`` (Ensembl version suffix)."""
-    return ids.str.replace(r"\.\d+$", "", regex=True)
 
 
 def _read_lines(path: Path) -> list[str]:

@@ -9,8 +9,6 @@ All draws are vectorised over cells and fragments.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -21,14 +19,6 @@ from crossglue.simulate.presets import SPECIFIC_CELL_TYPE, Preset, SampleSpec
 BASE_PROPORTIONS = np.array([0.24, 0.18, 0.08, 0.07, 0.16, 0.19, 0.08])
 NB_THETA = 8.0  # negative-binomial shape (inverse overdispersion)
 DUP_P = 0.55  # geometric parameter of reads per unique fragment (mean 1.8)
-
-
-@dataclass
-class SampleData:
-    spec: SampleSpec
-    cells: pd.DataFrame  # one row per barcode (cells, low-quality, empty)
-    counts: sp.csr_matrix | None  # barcodes x genes (RNA / multiome), rows = cells.has_rna
-    fragments: pd.DataFrame | None  # chrom (canonical), start, end, barcode, count; sorted
 
 
 def barcodes(rng: np.random.Generator, n: int) -> np.ndarray:
