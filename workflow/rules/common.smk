@@ -131,7 +131,8 @@ def sample_layers(wc):
 
 
 def ingest_thresholds(wc):
-    return {layer: config["ingest"][layer] for layer in sample_layers(wc)}
+    """QC thresholds of the sample's own modalities, and the doublet settings (ingest.doublets)."""
+    return {**{layer: config["ingest"][layer] for layer in sample_layers(wc)}, "doublets": config["ingest"]["doublets"]}
 
 
 def ingest_tile_size(wc):
