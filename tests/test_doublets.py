@@ -64,8 +64,9 @@ def test_multiome_nucleus_is_a_doublet_when_either_modality_calls_it():
     barcodes = np.array([f"BC{i:04d}" for i in range(counts.shape[0])], dtype=object)
     qc = pd.DataFrame({"pass": True}, index=pd.Index(barcodes, name="barcode"))
     settings = DoubletSettings(enabled=True, expected_rate=0.05)
-    rna = call_doublets(qc, {"rna": (counts, barcodes)}, settings, "s1")["doublet"].to_numpy()
-    atac = call_doublets(qc, {"atac": (counts, barcodes)}, settings, "s1")["doublet"].to_numpy()
+    half = DoubletSettings(enabled=True, expected_rate=0.025)  # each modality calls half the expected rate
+    rna = call_doublets(qc, {"rna": (counts, barcodes)}, half, "s1")["doublet"].to_numpy()
+    atac = call_doublets(qc, {"atac": (counts, barcodes)}, half, "s1")["doublet"].to_numpy()
     both = call_doublets(qc, {"rna": (counts, barcodes), "atac": (counts, barcodes)}, settings, "s1")
     assert (both["doublet"].to_numpy() == (rna | atac)).all() and rna.any() and atac.any()
     assert both[["doublet_score_rna", "doublet_score_atac"]].notna().all().all()

@@ -132,7 +132,8 @@ def sample_layers(wc):
 
 def ingest_thresholds(wc):
     """QC thresholds of the sample's own modalities, and the doublet settings (ingest.doublets)."""
-    return {**{layer: config["ingest"][layer] for layer in sample_layers(wc)}, "doublets": config["ingest"]["doublets"]}
+    layers = {layer: config["ingest"][layer] for layer in sample_layers(wc)}
+    return {**layers, "doublets": config["ingest"]["doublets"]}
 
 
 def ingest_tile_size(wc):
