@@ -142,7 +142,9 @@ def sample_layers(wc):
 
 
 def ingest_thresholds(wc):
-    return {layer: config["ingest"][layer] for layer in sample_layers(wc)}
+    """QC thresholds of the sample's own modalities, and the doublet settings (ingest.doublets)."""
+    layers = {layer: config["ingest"][layer] for layer in sample_layers(wc)}
+    return {**layers, "doublets": config["ingest"]["doublets"]}
 
 
 def ingest_tile_size(wc):

@@ -9,18 +9,22 @@ most accessible tiles, SVD fitted on the observed nuclei, first component droppe
 its neighbours, turned into a posterior probability with the expected doublet rate.
 
 A heterotypic doublet lands between two cell types where only simulated doublets live; a
-singlet lands among singlets. The call threshold comes from the scores of the simulated
-doublets themselves (Scrublet's automatic threshold): they form a low mode (pairs of
-similar nuclei, which no method can tell from a singlet) and a high mode (pairs of
-different types); the threshold is the histogram minimum between the two, so it follows
-each sample's data rather than one dataset's tuning. A multiome nucleus is a doublet when
-either modality calls it (both modalities hold the same two nuclei).
+singlet lands among singlets. ATAC adds depth to that score (see :func:`score_doublets`).
+The call flags, per sample and modality, the ``expected_rate`` share of nuclei with the
+highest scores (:func:`rate_threshold`): the rate is known from the loading, whereas
+Scrublet's automatic cut (histogram minimum of the simulated doublets' scores) caught only
+33-57 % of the realistic preset's doublets. A multiome nucleus is a doublet when either
+modality calls it (both modalities hold the same two nuclei); each of its modalities then
+calls half the expected rate, so the union does not call twice the expected count. AMULET (positions covered by
+more than two fragments of a barcode) is not used: the simulator does not cap a nucleus at
+two copies per locus, so its singlets show hundreds of such positions and the count is a
+depth proxy (AUC 0.75-0.91, below depth itself).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -35,7 +39,6 @@ log = logging.getLogger(__name__)
 
 _DEFAULTS = schema_defaults("ingest.doublets")
 SCORE_COLUMNS = {"rna": "doublet_score_rna", "atac": "doublet_score_atac"}
-THRESHOLD_BINS = 50  # histogram bins of simulated-doublet scores for the automatic threshold
 
 
 @dataclass(frozen=True)
@@ -109,33 +112,32 @@ def _atac_features(observed: sp.csr_matrix, simulated: sp.csr_matrix, settings: 
     return emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
 
 
-def automatic_threshold(simulated_scores: np.ndarray) -> float:
-    """Minimum of the smoothed histogram of simulated-doublet scores between its two modes.
+def rate_threshold(scores: np.ndarray, expected_rate: float) -> float:
+    """The score of the ``ceil(expected_rate x n)``-th highest nucleus: the cut that flags the expected doublets.
 
-    Falls back to Otsu's threshold when the histogram has one mode only.
+    Why not the histogram minimum of the simulated doublets' scores (Scrublet's automatic
+    threshold): on the realistic preset it sits above half the planted doublets, while
+    the kNN score ranks them well (RNA AUC 0.94-1.00); the expected rate is what a user
+    knows from the loading.
     """
-    hist, edges = np.histogram(simulated_scores, bins=THRESHOLD_BINS, range=(0.0, 1.0))
-    smooth = np.convolve(hist, np.ones(3) / 3, mode="same")
-    peaks = np.flatnonzero((smooth[1:-1] > smooth[:-2]) & (smooth[1:-1] >= smooth[2:])) + 1
-    centres = (edges[:-1] + edges[1:]) / 2
-    if len(peaks) >= 2:
-        lo, hi = peaks[0], peaks[-1]
-        return float(centres[lo + int(np.argmin(smooth[lo : hi + 1]))])
-    # Otsu: the cut that maximises the between-class variance.
-    weight = np.cumsum(hist)
-    total = weight[-1]
-    mean = np.cumsum(hist * centres)
-    between = np.divide(
-        (mean[-1] * weight - mean * total) ** 2,
-        weight * (total - weight),
-        out=np.zeros(len(hist)),
-        where=(weight > 0) & (weight < total),
-    )
-    return float(edges[int(np.argmax(between)) + 1])
+    n_called = max(1, int(np.ceil(expected_rate * len(scores))))
+    return float(np.sort(scores)[::-1][min(n_called, len(scores)) - 1])
+
+
+def _percentile(reference: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Share of ``reference`` below each value (mid-rank for ties), in [0, 1]."""
+    ref = np.sort(reference)
+    return (np.searchsorted(ref, values, side="left") + np.searchsorted(ref, values, side="right")) / (2 * len(ref))
 
 
 def score_doublets(counts: sp.spmatrix, modality: str, settings: DoubletSettings) -> DoubletScores:
-    """Doublet score (posterior probability, Scrublet's formula) of every row of ``counts``."""
+    """Doublet score of every row of ``counts`` and the threshold from the expected rate.
+
+    RNA: Scrublet's posterior probability from the share of simulated neighbours. ATAC: the
+    mean of two percentiles among the observed nuclei, that posterior's and the fragment
+    count's (a doublet holds two nuclei's fragments; at ~2,000 fragments the LSI neighbours
+    alone separate poorly, AUC 0.63-0.89 on the realistic preset, depth alone 0.83-0.92).
+    """
     observed = sp.csr_matrix(counts, dtype=np.float64)
     n_obs = observed.shape[0]
     rng = np.random.default_rng(settings.seed)
@@ -152,8 +154,12 @@ def score_doublets(counts: sp.spmatrix, modality: str, settings: DoubletSettings
     q = (n_sim_nbrs + 1) / (k_adj + 2)
     rho, r = settings.expected_rate, ratio
     scores = q * rho / r / (1 - rho - q * (1 - rho - rho / r))
-    threshold = settings.threshold if settings.threshold is not None else automatic_threshold(scores[n_obs:])
-    return DoubletScores(scores=scores[:n_obs], threshold=threshold, simulated=scores[n_obs:])
+    if modality == "atac":
+        depth = np.log1p(np.asarray(sp.vstack([observed, simulated]).sum(axis=1)).ravel())
+        scores = (_percentile(scores[:n_obs], scores) + _percentile(depth[:n_obs], depth)) / 2
+    observed_scores = scores[:n_obs]
+    threshold = settings.threshold if settings.threshold is not None else rate_threshold(observed_scores, rho)
+    return DoubletScores(scores=observed_scores, threshold=threshold, simulated=scores[n_obs:])
 
 
 def call_doublets(qc: pd.DataFrame, matrices: dict[str, tuple[sp.spmatrix, np.ndarray]], settings: DoubletSettings,
@@ -179,7 +185,10 @@ def call_doublets(qc: pd.DataFrame, matrices: dict[str, tuple[sp.spmatrix, np.nd
                 sample, len(barcodes), settings.min_cells, modality,
             )
             continue
-        result = score_doublets(counts, modality, settings)
+        # A multiome sample's modalities share its nuclei: each calls its share of the expected
+        # rate, so that the union stays at the expected count (the full rate each lost 3.4 %).
+        shared = replace(settings, expected_rate=settings.expected_rate / len(matrices))
+        result = score_doublets(counts, modality, shared)
         rows = qc.index.get_indexer(barcodes)
         qc.iloc[rows, qc.columns.get_loc(column)] = result.scores
         called[rows[result.scores >= result.threshold]] = True

@@ -1,4 +1,4 @@
-"""One PNG per sample: the distribution of every QC metric with its thresholds."""
+"""One PNG per sample: the distribution of every QC metric with its thresholds, and the doublet scores."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from crossglue.io_utils import atomic_path  # noqa: E402
+from crossglue.ingest.doublets import SCORE_COLUMNS  # noqa: E402
 from crossglue.ingest.qc import ATAC_THRESHOLDS, QC_METRICS, RNA_THRESHOLDS  # noqa: E402
 
 LOG_SCALE = {"n_fragments", "total_counts", "n_genes"}
@@ -25,7 +26,19 @@ def plot_sample_qc(qc: pd.DataFrame, thresholds: dict, path: str | Path, title: 
             if key in rules and value is not None:
                 lines.setdefault(rules[key][0], []).append(float(value))
     metrics = [m for m in QC_METRICS if m in qc]
-    fig, axes = plt.subplots(1, max(1, len(metrics)), figsize=(3.2 * max(1, len(metrics)), 3), squeeze=False)
+    scores = [c for c in SCORE_COLUMNS.values() if c in qc and qc[c].notna().any()]
+    n_panels = max(1, len(metrics) + len(scores))
+    fig, axes = plt.subplots(1, n_panels, figsize=(3.2 * n_panels, 3), squeeze=False)
+    for ax, column in zip(axes[0][len(metrics):], scores, strict=False):
+        # Scores exist for the nuclei that passed the thresholds; the called doublets in red.
+        scored = qc[column].notna().to_numpy()
+        called = qc["doublet"].to_numpy(dtype=bool)[scored] if "doublet" in qc else np.zeros(int(scored.sum()), bool)
+        values = qc[column].to_numpy(dtype=float)[scored]
+        bins = np.linspace(float(values.min()), float(values.max()) + 1e-9, 41)
+        ax.hist([values[~called], values[called]], bins=bins, stacked=True, color=["0.4", "red"],
+                label=["kept", f"doublet ({int(called.sum())})"])
+        ax.set_xlabel(column)
+        ax.legend(fontsize=7)
     for ax, metric in zip(axes[0], metrics, strict=False):
         values = qc[metric].to_numpy(dtype=float)
         values = values[np.isfinite(values)]
@@ -36,7 +49,8 @@ def plot_sample_qc(qc: pd.DataFrame, thresholds: dict, path: str | Path, title: 
             ax.axvline(np.log10(v + 1) if metric in LOG_SCALE else v, color="red", lw=1)
         ax.set_xlabel(f"log10({metric} + 1)" if metric in LOG_SCALE else metric)
     axes[0][0].set_ylabel("barcodes")
-    fig.suptitle(f"{title}: {int(qc['pass'].sum())} of {len(qc)} barcodes pass")
+    doublets = f", {int(qc['doublet'].sum())} doublets removed" if "doublet" in qc else ""
+    fig.suptitle(f"{title}: {int(qc['pass'].sum())} of {len(qc)} barcodes pass{doublets}")
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=80, format="png")

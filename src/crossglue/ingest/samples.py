@@ -338,9 +338,11 @@ def merge_samples(paths: list[str | Path], empty: ad.AnnData) -> ad.AnnData:
 
 
 def qc_summary(qc: pd.DataFrame) -> pd.DataFrame:
-    """Per sample: barcodes, cells passing, and median metrics of the passing cells."""
+    """Per sample: barcodes, cells passing, doublets removed, and median metrics of the passing cells."""
     metrics = [c for c in QC_METRICS if c in qc]
     grouped = qc.groupby("sample", sort=False)
     summary = pd.DataFrame({"n_barcodes": grouped.size(), "n_pass": grouped["pass"].sum().astype(int)})
+    if "doublet" in qc:  # nuclei that passed the thresholds but were called doublets (and removed)
+        summary["n_doublets"] = grouped["doublet"].sum().astype(int)
     medians = qc[qc["pass"]].groupby("sample", sort=False)[metrics].median()
     return summary.join(medians.add_prefix("median_")).reset_index()

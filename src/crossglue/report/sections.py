@@ -70,7 +70,8 @@ def _images(paths: list[str], caption_of=None) -> list[Image]:
 
 def inputs_section(qc_summary: str | None, qc_plots: list[str]) -> Section:
     s = Section("inputs", "Inputs and QC per sample")
-    s.text.append("Cells kept and removed per sample by the QC thresholds of config.ingest, and per-sample QC distributions.")
+    s.text.append("Cells kept and removed per sample by the QC thresholds of config.ingest and by doublet detection "
+                  "(config.ingest.doublets: n_doublets), and per-sample QC and doublet-score distributions.")
     s.tables = _tables({"QC summary per sample (results/ingest/qc_summary.tsv)": qc_summary})
     s.images = _images(qc_plots, lambda p: f"QC of sample {Path(p).stem}")
     return s
