@@ -34,8 +34,14 @@ def species_table(config: dict) -> dict[str, Species]:
     for row in config["species"]:
         aliases = read_aliases(row["chrom_aliases"]) if row.get("chrom_aliases") else {}
         sizes = read_chrom_sizes(row["chrom_sizes"])
-        out[row["name"]] = Species(row["name"], sizes, read_genes(row["gtf"], aliases, sizes), aliases,
-                                   row.get("chrom_aliases"), row.get("mito_chrom"))
+        out[row["name"]] = Species(
+            row["name"],
+            sizes,
+            read_genes(row["gtf"], aliases, sizes),
+            aliases,
+            row.get("chrom_aliases"),
+            row.get("mito_chrom"),
+        )
     return out
 
 
@@ -44,8 +50,11 @@ def score_dataset(folder: Path, doublets: dict) -> pd.DataFrame:
     config = yaml.safe_load((folder / "config.yaml").read_text())
     overrides = config.get("ingest", {})
     ingest = schema_defaults("ingest")
-    thresholds = {"atac": {**ingest["atac"], **overrides.get("atac", {})},
-                  "rna": {**ingest["rna"], **overrides.get("rna", {})}, "doublets": doublets}
+    thresholds = {
+        "atac": {**ingest["atac"], **overrides.get("atac", {})},
+        "rna": {**ingest["rna"], **overrides.get("rna", {})},
+        "doublets": doublets,
+    }
     species = species_table(config)
     truth = pd.read_csv(folder / "truth" / "cells.tsv", sep="\t", keep_default_na=False)
     sheet = pd.read_csv(folder / "samples.tsv", sep="\t", dtype=str, keep_default_na=False)
@@ -60,15 +69,20 @@ def score_dataset(folder: Path, doublets: dict) -> pd.DataFrame:
         st = status.reindex(qc.index).fillna("absent").to_numpy()
         passed_qc = (qc["pass"] | qc["doublet"]).to_numpy()  # passed the thresholds
         called = qc["doublet"].to_numpy()
-        rows.append({
-            "dataset": folder.name, "sample": rec.sample, "modality": rec.modality, "seconds": seconds,
-            "doublets": int((status == "doublet").sum()),
-            "doublets_pass_qc": int(((st == "doublet") & passed_qc).sum()),
-            "doublets_called": int(((st == "doublet") & called).sum()),
-            "doublets_kept": int(((st == "doublet") & qc["pass"].to_numpy()).sum()),
-            "cells_pass_qc": int(((st == "cell") & passed_qc).sum()),
-            "cells_called": int(((st == "cell") & called).sum()),
-        })
+        rows.append(
+            {
+                "dataset": folder.name,
+                "sample": rec.sample,
+                "modality": rec.modality,
+                "seconds": seconds,
+                "doublets": int((status == "doublet").sum()),
+                "doublets_pass_qc": int(((st == "doublet") & passed_qc).sum()),
+                "doublets_called": int(((st == "doublet") & called).sum()),
+                "doublets_kept": int(((st == "doublet") & qc["pass"].to_numpy()).sum()),
+                "cells_pass_qc": int(((st == "cell") & passed_qc).sum()),
+                "cells_called": int(((st == "cell") & called).sum()),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -102,10 +116,12 @@ def main() -> None:
     print("\nover datasets (mean, min, max):")
     print(spread.to_string(float_format="%.1f"))
     total = by.sum()
-    print(f"\nall: {int(total.doublets - total.doublets_kept)} of {int(total.doublets)} planted doublets removed "
-          f"({100 * (1 - total.doublets_kept / total.doublets):.1f} %), {int(total.cells_called)} of "
-          f"{int(total.cells_pass_qc)} real nuclei passing QC lost ({100 * total.cells_called / total.cells_pass_qc:.2f} %)"
-          f"; seconds per sample: median {np.median(table.seconds):.2f}, max {table.seconds.max():.2f}")
+    print(
+        f"\nall: {int(total.doublets - total.doublets_kept)} of {int(total.doublets)} planted doublets removed "
+        f"({100 * (1 - total.doublets_kept / total.doublets):.1f} %), {int(total.cells_called)} of "
+        f"{int(total.cells_pass_qc)} real nuclei passing QC lost ({100 * total.cells_called / total.cells_pass_qc:.2f} %)"
+        f"; seconds per sample: median {np.median(table.seconds):.2f}, max {table.seconds.max():.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,6 @@
 """Doublet detection (crossglue.ingest.doublets) on a tiny seeded fixture with planted doublets."""
 
 import numpy as np
-import pytest
 import pandas as pd
 import scipy.sparse as sp
 

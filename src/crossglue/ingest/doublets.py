@@ -78,6 +78,7 @@ def simulate_doublets(counts: sp.csr_matrix, n: int, rng: np.random.Generator) -
 
 def _rna_features(observed: sp.csr_matrix, simulated: sp.csr_matrix, settings: DoubletSettings) -> np.ndarray:
     """Log-normalised counts (1e4 per nucleus) of the most variable genes, PCA fitted on the observed."""
+
     def lognorm(x: sp.csr_matrix) -> sp.csr_matrix:
         depth = np.asarray(x.sum(axis=1)).ravel()
         out = sp.csr_matrix(sp.diags(1e4 / np.maximum(depth, 1)) @ x)
@@ -162,8 +163,9 @@ def score_doublets(counts: sp.spmatrix, modality: str, settings: DoubletSettings
     return DoubletScores(scores=observed_scores, threshold=threshold, simulated=scores[n_obs:])
 
 
-def call_doublets(qc: pd.DataFrame, matrices: dict[str, tuple[sp.spmatrix, np.ndarray]], settings: DoubletSettings,
-                  sample: str) -> pd.DataFrame:
+def call_doublets(
+    qc: pd.DataFrame, matrices: dict[str, tuple[sp.spmatrix, np.ndarray]], settings: DoubletSettings, sample: str
+) -> pd.DataFrame:
     """Add ``doublet_score_<modality>`` and ``doublet`` to the QC table; doublets fail ``pass``.
 
     ``matrices`` maps a modality to (counts, barcodes) of the nuclei that passed the QC
@@ -182,7 +184,10 @@ def call_doublets(qc: pd.DataFrame, matrices: dict[str, tuple[sp.spmatrix, np.nd
         if len(barcodes) < settings.min_cells:
             log.warning(
                 "%s: %d nuclei pass QC, fewer than ingest.doublets.min_cells = %d; %s doublets not scored",
-                sample, len(barcodes), settings.min_cells, modality,
+                sample,
+                len(barcodes),
+                settings.min_cells,
+                modality,
             )
             continue
         # A multiome sample's modalities share its nuclei: each calls its share of the expected
@@ -195,7 +200,11 @@ def call_doublets(qc: pd.DataFrame, matrices: dict[str, tuple[sp.spmatrix, np.nd
         thresholds[modality] = result.threshold
         log.info(
             "%s: %d of %d nuclei called %s doublets (score >= %.3f; %.0f%% of simulated doublets above it)",
-            sample, int((result.scores >= result.threshold).sum()), len(barcodes), modality, result.threshold,
+            sample,
+            int((result.scores >= result.threshold).sum()),
+            len(barcodes),
+            modality,
+            result.threshold,
             100 * float((result.simulated >= result.threshold).mean()),
         )
     qc["doublet"] = called

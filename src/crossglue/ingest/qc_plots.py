@@ -11,9 +11,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from crossglue.io_utils import atomic_path  # noqa: E402
 from crossglue.ingest.doublets import SCORE_COLUMNS  # noqa: E402
 from crossglue.ingest.qc import ATAC_THRESHOLDS, QC_METRICS, RNA_THRESHOLDS  # noqa: E402
+from crossglue.io_utils import atomic_path  # noqa: E402
 
 LOG_SCALE = {"n_fragments", "total_counts", "n_genes"}
 
@@ -29,14 +29,19 @@ def plot_sample_qc(qc: pd.DataFrame, thresholds: dict, path: str | Path, title: 
     scores = [c for c in SCORE_COLUMNS.values() if c in qc and qc[c].notna().any()]
     n_panels = max(1, len(metrics) + len(scores))
     fig, axes = plt.subplots(1, n_panels, figsize=(3.2 * n_panels, 3), squeeze=False)
-    for ax, column in zip(axes[0][len(metrics):], scores, strict=False):
+    for ax, column in zip(axes[0][len(metrics) :], scores, strict=False):
         # Scores exist for the nuclei that passed the thresholds; the called doublets in red.
         scored = qc[column].notna().to_numpy()
         called = qc["doublet"].to_numpy(dtype=bool)[scored] if "doublet" in qc else np.zeros(int(scored.sum()), bool)
         values = qc[column].to_numpy(dtype=float)[scored]
         bins = np.linspace(float(values.min()), float(values.max()) + 1e-9, 41)
-        ax.hist([values[~called], values[called]], bins=bins, stacked=True, color=["0.4", "red"],
-                label=["kept", f"doublet ({int(called.sum())})"])
+        ax.hist(
+            [values[~called], values[called]],
+            bins=bins,
+            stacked=True,
+            color=["0.4", "red"],
+            label=["kept", f"doublet ({int(called.sum())})"],
+        )
         ax.set_xlabel(column)
         ax.legend(fontsize=7)
     for ax, metric in zip(axes[0], metrics, strict=False):

@@ -112,7 +112,11 @@ def tile_table(sizes: dict[str, int], tile_size: int) -> pd.DataFrame:
 
 
 def tile_counts(
-    fragments: Fragments, rows: np.ndarray, n_rows: int, sizes: dict[str, int], tile_size: int,
+    fragments: Fragments,
+    rows: np.ndarray,
+    n_rows: int,
+    sizes: dict[str, int],
+    tile_size: int,
     mito_chroms: set[str] | frozenset[str] = frozenset(),
 ) -> sp.csr_matrix:
     """Insertions per (cell row, tile); ``rows`` maps barcode code -> row, -1 for dropped barcodes.
@@ -189,10 +193,13 @@ def _atac_pass(sample: Sample, species: Species, chunk_rows: int) -> tuple[pd.Da
     return atac_metrics(counts, barcodes), kept_chunks
 
 
-def _atac_matrix(sample: Sample, species: Species, cells: np.ndarray, tile_size: int, chunk_rows: int,
-                 one_chunk: list[Fragments]) -> sp.csr_matrix:
+def _atac_matrix(
+    sample: Sample, species: Species, cells: np.ndarray, tile_size: int, chunk_rows: int, one_chunk: list[Fragments]
+) -> sp.csr_matrix:
     """Tile counts of ``cells`` (rows in that order); re-reads the fragments unless they fitted in one chunk."""
-    chunks = one_chunk or iter_fragments(sample.fragments, species.sizes, species.aliases, species.alias_source, chunk_rows)
+    chunks = one_chunk or iter_fragments(
+        sample.fragments, species.sizes, species.aliases, species.alias_source, chunk_rows
+    )
     index = pd.Index(cells)
     x = sp.csr_matrix((len(cells), len(tile_table(species.sizes, tile_size))), dtype=np.int32)
     mito = species.mito_chroms()
@@ -232,7 +239,11 @@ def ingest_sample(
         if unmatched:
             log.warning(
                 "%s: %d of %d genes are not in the %s annotation (kept, without coordinates), e.g. %s",
-                sample.counts, len(unmatched), rna.n_vars, species.name, ", ".join(unmatched[:5]),
+                sample.counts,
+                len(unmatched),
+                rna.n_vars,
+                species.name,
+                ", ".join(unmatched[:5]),
             )
         mito = rna.var["chrom"].isin(species.mito_chroms()).to_numpy()
         mito |= rna.var["gene_name"].astype(str).str.upper().str.startswith("MT-").to_numpy()
@@ -250,8 +261,12 @@ def ingest_sample(
             )
     passing = qc.index[qc["pass"].to_numpy()].to_numpy(dtype=object)
     x = _atac_matrix(sample, species, passing, tile_size, chunk_rows, one_chunk) if atac is not None else None
-    qc = call_doublets(qc, {layer: (rna[passing].X if layer == "rna" else x, passing) for layer in layers},
-                       DoubletSettings.from_config(thresholds.get("doublets")), sample.name)
+    qc = call_doublets(
+        qc,
+        {layer: (rna[passing].X if layer == "rna" else x, passing) for layer in layers},
+        DoubletSettings.from_config(thresholds.get("doublets")),
+        sample.name,
+    )
     kept = qc.index[qc["pass"].to_numpy()].to_numpy(dtype=object)
     if not len(kept):
         raise CrossglueError(no_cells_message(sample.name, qc, thresholds, layers))
@@ -302,12 +317,6 @@ def _annotate_var(rna: ad.AnnData, matched: pd.DataFrame) -> ad.AnnData:
     if not rna.var_names.is_unique:
         rna.var_names_make_unique()
     return rna
-
-
-
-
-
-
 
 
 def merge_samples(paths: list[str | Path], empty: ad.AnnData) -> ad.AnnData:
