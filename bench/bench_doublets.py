@@ -119,7 +119,8 @@ def main() -> None:
     print(
         f"\nall: {int(total.doublets - total.doublets_kept)} of {int(total.doublets)} planted doublets removed "
         f"({100 * (1 - total.doublets_kept / total.doublets):.1f} %), {int(total.cells_called)} of "
-        f"{int(total.cells_pass_qc)} real nuclei passing QC lost ({100 * total.cells_called / total.cells_pass_qc:.2f} %)"
+        f"{int(total.cells_pass_qc)} real nuclei passing QC lost "
+        f"({100 * total.cells_called / total.cells_pass_qc:.2f} %)"
         f"; seconds per sample: median {np.median(table.seconds):.2f}, max {table.seconds.max():.2f}"
     )
 
