@@ -14,7 +14,7 @@ from crossglue.cli import main as cli_main
 from crossglue.genomics.chain import chains_from_blocks, write_chains
 from crossglue.graph.files import write_edge_table, write_graphml
 from crossglue.io_utils import open_output
-from crossglue.simulate.writers import write_tsv
+from crossglue.simulate.writers import write_table
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -54,7 +54,7 @@ def _write_everything(folder: Path) -> None:
         EDGES.to_csv(out, sep="\t", index=False)
     with open_output(folder / "raw.bin.gz", "wb") as out:
         out.write(b"\x00\x01 bytes")
-    write_tsv(folder / "truth.tsv.gz", EDGES, compress=True)  # the simulator's writer
+    write_table(folder / "truth.tsv.gz", EDGES, compress=True)  # the simulator's writer
     (folder / "in.bed").write_text("chr1\t20\t60\tx\nchr1\t5000\t5010\ty\n")
     assert (
         cli_main(

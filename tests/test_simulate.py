@@ -403,14 +403,14 @@ def test_config_fragment_passes_the_pipeline_checks(tiny):
 
 
 def test_fast_tsv_writer_matches_pandas():
-    from crossglue.simulate.writers import _digits, _labels, tsv_bytes
+    from crossglue.simulate.writers import _digits, _label_bytes, tsv_bytes
 
     table = pd.DataFrame(
         {"chrom": pd.Categorical(["chr1", "NC_041754.1", "chr1"]), "start": [0, 9, 123456789], "n": [1, 10, 7]}
     )
     got = tsv_bytes(
         [
-            _labels(table.chrom.cat.codes.to_numpy(), list(table.chrom.cat.categories)),
+            _label_bytes(table.chrom.cat.codes.to_numpy(), list(table.chrom.cat.categories)),
             _digits(table.start),
             _digits(table.n),
         ]

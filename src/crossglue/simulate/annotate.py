@@ -53,7 +53,11 @@ class Annotation:
     state_model: states.StateModel | None = None  # realistic preset only
 
 
-def cell_types_of(species: str) -> list[str]:
+def cell_types_of(species: str, realistic: bool = False) -> list[str]:
+    """The cell types of one species: the textbook catalogue, or the realistic hierarchy's."""
+    if realistic:
+        extra = states.SPECIES_ONLY_TYPES.get(species)
+        return states.shared_types() + ([extra[0]] if extra else [])
     extra = SPECIFIC_CELL_TYPE.get(species)
     return list(SHARED_CELL_TYPES) + ([extra] if extra else [])
 
@@ -146,7 +150,7 @@ def _gene_ids(rng, species: str, n: int) -> tuple[np.ndarray, np.ndarray]:
     return np.char.add(ID_PREFIX[species][0], np.char.zfill(numbers.astype(str), 11)), rng.integers(1, 20, size=n)
 
 
-def _inside(dup: dict, chrom: pd.Series, start: pd.Series, end: pd.Series) -> np.ndarray:
+def _in_duplication(dup: dict, chrom: pd.Series, start: pd.Series, end: pd.Series) -> np.ndarray:
     """Ancestral items wholly inside a duplicated region."""
     return ((chrom == dup["anc_chrom"]) & (start >= dup["start"]) & (end <= dup["end"])).to_numpy()
 
@@ -157,7 +161,7 @@ def _species_genes(rng, anc: Ancestor, genomes: dict[str, SpeciesGenome], dups: 
     kind ``duplicated``: the ancestral gene was duplicated in one lineage (one2many);
     ``duplicated_both``: in both, independently (many2many); ``duplicate_copy``: a new copy.
     """
-    in_dup = {s: _inside(d, anc.genes.chrom, anc.genes.start, anc.genes.end) for s, d in dups.items()}
+    in_dup = {s: _in_duplication(d, anc.genes.chrom, anc.genes.start, anc.genes.end) for s, d in dups.items()}
     n_lineages = np.sum([np.zeros(len(anc.genes), int), *in_dup.values()], axis=0)
     dup_genes = set(anc.genes.gene[n_lineages >= 1])
     both_genes = set(anc.genes.gene[n_lineages >= 2])
@@ -230,7 +234,7 @@ def _cre_table(
     species and the truth class."""
     species = list(genomes)
     acres = anc.cres
-    in_dup = {s: _inside(d, acres.chrom, acres.centre, acres.centre + 1) for s, d in dups.items()}
+    in_dup = {s: _in_duplication(d, acres.chrom, acres.centre, acres.centre + 1) for s, d in dups.items()}
     in_any = np.any([np.zeros(len(acres), bool), *in_dup.values()], axis=0)
     rows = pd.DataFrame(
         {
@@ -560,7 +564,7 @@ def annotate(rng: np.random.Generator, anc: Ancestor, genomes: dict[str, Species
     """Build every species' annotation and its truth from the ancestor and the evolved genomes."""
     species = list(genomes)
     realistic = preset.model == "realistic"
-    cell_types = {s: states.cell_types_of(s) if realistic else cell_types_of(s) for s in species}
+    cell_types = {s: cell_types_of(s, realistic) for s in species}
     dups = {s: g.structure["duplication"] for s, g in genomes.items() if "duplication" in g.structure}
     genes, exons, novel_cres = _species_genes(rng, anc, genomes, dups, 1 if preset.name == "tiny" else 2)
     cres = _cre_table(rng, anc, genomes, dups, genes, novel_cres)

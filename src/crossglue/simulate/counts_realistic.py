@@ -134,7 +134,7 @@ def _component_scale(rng, cells: pd.DataFrame, comp_barcode: np.ndarray, comp_ty
     return np.where(neuron, NEURON_RNA, GLIA_RNA) * np.where(damaged, 0.15, 1.0), damaged
 
 
-def simulate_rna(
+def realistic_rna(
     rng: np.random.Generator,
     cells: pd.DataFrame,
     comp: tuple[np.ndarray, np.ndarray, np.ndarray],
@@ -206,7 +206,7 @@ def compartment_weights(ann: Annotation, species: str, chrom_sizes: dict[str, in
     return starts, np.where(has_tss, 3.0, 1.0)
 
 
-def simulate_fragments(
+def realistic_fragments(
     rng: np.random.Generator,
     cells: pd.DataFrame,
     comp: tuple[np.ndarray, np.ndarray, np.ndarray],

@@ -87,7 +87,7 @@ def simulate(
     sheet = pd.DataFrame(
         sample_rows, columns=["sample", "species", "donor", "modality", "fragments", "counts", "metadata"]
     )
-    w.write_tsv(out / "samples.tsv", sheet)
+    w.write_table(out / "samples.tsv", sheet)
     config = {
         "samples": f"{prefix}/samples.tsv",
         "species": [paths["species"][s]["config"] for s in SPECIES],
@@ -180,10 +180,10 @@ def _write_chains_and_orthology(
                     }
                 ).sort_values(["chrom_a", "start_a", "copy_a", "copy_b"], kind="stable")
             )
-    w.write_tsv(out / "truth" / "orthology.tsv.gz", pd.concat(block_tables, ignore_index=True), compress=True)
+    w.write_table(out / "truth" / "orthology.tsv.gz", pd.concat(block_tables, ignore_index=True), compress=True)
     for a, b in itertools.combinations(SPECIES, 2):
         path = out / "orthologs" / f"{a}_{b}.orthologs.tsv"
-        w.write_tsv(path, biomart_table(ann, a, b))
+        w.write_table(path, biomart_table(ann, a, b))
         paths["orthologs"].append({"species_a": a, "species_b": b, "path": f"{prefix}/orthologs/{a}_{b}.orthologs.tsv"})
 
 
@@ -274,7 +274,7 @@ def _write_counts(sdir: Path, rel: str, spec: SampleSpec, x, rna_cells: pd.DataF
     ids = (genes.gene_id + "." + genes.version.astype(str)).to_numpy()
     s = spec.species
     if spec.counts_format == "h5ad":
-        w.write_h5ad(
+        w.write_counts_h5ad(
             sdir / "counts.h5ad", x, rna_cells.barcode.to_numpy(), ids, genes.gene_name.to_numpy(), ASSEMBLIES[s]
         )
         return f"{rel}/counts.h5ad"
@@ -301,7 +301,7 @@ def _write_metadata(
     meta["sex"] = donor_sex[spec.donor]
     meta["age"] = donor_age[spec.donor]
     meta["region"] = "ACC"
-    w.write_tsv(sdir / "metadata.tsv", meta)
+    w.write_table(sdir / "metadata.tsv", meta)
     return f"{rel}/metadata.tsv"
 
 
@@ -324,7 +324,7 @@ def _write_truth(out: Path, ann: Annotation, genomes: dict[str, SpeciesGenome], 
     cells.insert(0, "cell", cells["sample"] + "#" + cells.barcode)
     cells["cell_type"] = cells.cell_type.replace("", np.nan)
     cells["nucleus"] = cells.nucleus.replace("", np.nan)
-    w.write_tsv(tdir / "cells.tsv", cells)
+    w.write_table(tdir / "cells.tsv", cells)
 
     cres = ann.cres
     table = cres[["cre", "class", "kind", "module", "copy_of", "anc_chrom", "anc_centre"]].copy()
@@ -345,7 +345,7 @@ def _write_truth(out: Path, ann: Annotation, genomes: dict[str, SpeciesGenome], 
     if ann.state_model is not None:
         table["branch_event"] = cres.branch_event.replace("", np.nan).to_numpy()
         table["state_loading"] = np.round(ann.state_model.element_loading, 4)
-    w.write_tsv(tdir / "cres.tsv", table)
+    w.write_table(tdir / "cres.tsv", table)
 
     links = ann.links.copy()
     links["cre_id"] = cres.cre.to_numpy()[links.cre]
@@ -359,14 +359,14 @@ def _write_truth(out: Path, ann: Annotation, genomes: dict[str, SpeciesGenome], 
         columns={"cre_id": "cre"}
     )
     links["effect"] = links.effect.round(4)
-    w.write_tsv(tdir / "links.tsv", links.sort_values(["species", "cre", "gene_id"], kind="stable"))
+    w.write_table(tdir / "links.tsv", links.sort_values(["species", "cre", "gene_id"], kind="stable"))
 
     a, b = ann.species[0], ann.species[1]
     orth = ann.orthologs.assign(species_a=a, species_b=b)[
         ["species_a", "gene_a", "species_b", "gene_b", "homology_type", "pid_target", "pid_query", "confidence"]
     ]
-    w.write_tsv(tdir / "orthologs.tsv", orth)
-    w.write_tsv(tdir / "modules.tsv", ann.modules)
+    w.write_table(tdir / "orthologs.tsv", orth)
+    w.write_table(tdir / "modules.tsv", ann.modules)
     genes = ann.genes[
         [
             "species",
@@ -385,10 +385,10 @@ def _write_truth(out: Path, ann: Annotation, genomes: dict[str, SpeciesGenome], 
         ]
         + [c for c in ("capture_bias", "chemistry_bias", "overdispersion_sd", "state_loading") if c in ann.genes]
     ]
-    w.write_tsv(tdir / "genes.tsv", genes)
+    w.write_table(tdir / "genes.tsv", genes)
     write_meme_atomic(tdir / "motifs.meme", ann)
     ins = pd.concat([g.insertions.assign(species=s) for s, g in genomes.items()], ignore_index=True)
-    w.write_tsv(
+    w.write_table(
         tdir / "insertions.tsv", ins[["species", "chrom", "start", "end", "strand", "length", "anc_chrom", "anc_pos"]]
     )
     structure = {s: {k: v for k, v in g.structure.items()} for s, g in genomes.items()}

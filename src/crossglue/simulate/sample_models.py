@@ -101,14 +101,14 @@ class RealisticSamples:
     def fragments(self, rng, spec: SampleSpec, cells: pd.DataFrame, comp: tuple, donors: Donors, file_names: dict):
         s = spec.species
         sizes = self.genomes[s].chrom_sizes
-        frags, fstats = realsim.simulate_fragments(rng, cells, comp, self.ann, sizes, self.p, donors.lib[spec.donor])
+        frags, fstats = realsim.realistic_fragments(rng, cells, comp, self.ann, sizes, self.p, donors.lib[spec.donor])
         header = {"id": spec.name, **CELLRANGER_HEADER, "reference_assembly": ASSEMBLIES[s]}
         header["primary_contig"] = file_names[next(iter(sizes))]
         return frags, fstats.n_fragments.to_numpy(), fstats.frip_target.to_numpy(), header
 
     def rna(self, rng, spec: SampleSpec, cells: pd.DataFrame, rna_cells: pd.DataFrame, comp: tuple, donors: Donors):
         """Counts for ``rna_cells``; records their ambient fraction on ``cells`` (truth)."""
-        x, rstats = realsim.simulate_rna(
+        x, rstats = realsim.realistic_rna(
             rng,
             cells,
             comp,

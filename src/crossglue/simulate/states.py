@@ -56,11 +56,6 @@ def shared_types() -> list[str]:
     return [t for t, _, _ in HIERARCHY]
 
 
-def cell_types_of(species: str) -> list[str]:
-    extra = SPECIES_ONLY_TYPES.get(species)
-    return shared_types() + ([extra[0]] if extra else [])
-
-
 def hierarchy_table(species: str) -> pd.DataFrame:
     """cell_type, subclass, cell_class of every type of ``species`` (column order of activity)."""
     rows = list(HIERARCHY) + ([SPECIES_ONLY_TYPES[species]] if species in SPECIES_ONLY_TYPES else [])

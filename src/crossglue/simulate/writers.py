@@ -36,7 +36,7 @@ def gzip_bytes(data: bytes) -> bytes:
     return buf.getvalue()
 
 
-def write_tsv(path: Path, table: pd.DataFrame, header: bool = True, compress: bool = False) -> None:
+def write_table(path: Path, table: pd.DataFrame, header: bool = True, compress: bool = False) -> None:
     text = table.to_csv(sep="\t", index=False, header=header, lineterminator="\n", na_rep="NA").encode()
     write_bytes(path, gzip_bytes(text) if compress else text)
 
@@ -142,7 +142,7 @@ def _digits(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return digits, np.arange(width)[None, :] >= (width - n_digits)[:, None]
 
 
-def _labels(codes: np.ndarray, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def _label_bytes(codes: np.ndarray, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Left-aligned byte matrix of categorical labels, and its mask."""
     encoded = np.array([n.encode() for n in names])
     width = max(len(n) for n in encoded)
@@ -176,10 +176,10 @@ def write_fragments(path: Path, frags: pd.DataFrame, chrom_names: dict[str, str]
                 bgzf.write(
                     tsv_bytes(
                         [
-                            _labels(frags.chrom.cat.codes.to_numpy()[sl], chroms),
+                            _label_bytes(frags.chrom.cat.codes.to_numpy()[sl], chroms),
                             _digits(frags.start.to_numpy()[sl]),
                             _digits(frags.end.to_numpy()[sl]),
-                            _labels(barcodes.codes[sl], list(barcodes.categories)),
+                            _label_bytes(barcodes.codes[sl], list(barcodes.categories)),
                             _digits(frags["count"].to_numpy()[sl]),
                         ]
                     )
@@ -218,7 +218,7 @@ def write_10x_h5(
         feat.create_dataset("name", data=np.array(gene_names, dtype="S"), **opts)
 
 
-def write_h5ad(
+def write_counts_h5ad(
     path: Path, counts: sp.csr_matrix, barcodes: np.ndarray, gene_ids: np.ndarray, gene_names: np.ndarray, genome: str
 ) -> None:
     """AnnData as `scanpy.read_10x_h5` + `var_names_make_unique` leaves it: symbols as var_names."""
