@@ -52,6 +52,12 @@ def train_inputs(tmp_path_factory) -> tuple[Path, Path]:
     return work, work / "config.yaml"
 
 
+def _default_sigint() -> None:
+    """SIGINT as in an interactive shell: CI may start the tests with it ignored (a shell's
+    background job), and an ignored SIGINT stays ignored, on purpose, in Snakemake too."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start_training(work: Path, config: Path) -> tuple[subprocess.Popen, list[psutil.Process]]:
     """Snakemake running only train_model, in its own session (as in a terminal), once an
     epoch is logged; with its descendant processes at that moment."""
@@ -81,6 +87,7 @@ def _start_training(work: Path, config: Path) -> tuple[subprocess.Popen, list[ps
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,
+        preexec_fn=_default_sigint,
     )
     deadline = time.monotonic() + 300
     while not (log.exists() and " epoch " in log.read_text()):
