@@ -119,6 +119,14 @@ def write_h5ad(adata, path: str | Path, compression: str | None = "gzip") -> Non
         _h5ad_ready(adata).write_h5ad(tmp, compression=compression)
 
 
+def write_h5mu(mdata, path: str | Path, compression: str | None = "gzip") -> None:
+    """Write a MuData atomically (whole file or nothing), each modality's nullable columns made storable."""
+    for mod in mdata.mod.values():
+        _h5ad_ready(mod)
+    with atomic_path(path) as tmp:
+        mdata.write_h5mu(tmp, compression=compression)
+
+
 def read_h5ad(path: str | Path, backed: str | None = None):
     """An AnnData file, or an error naming it (missing, or not an h5ad file)."""
     import anndata as ad

@@ -169,6 +169,7 @@ def final_outputs():
         "results/consensus/union_peaks.tsv",
         "results/graph/guidance.graphml.gz",
         "results/model/cells.h5ad",
+        "results/model/cells.h5mu",
         *ablation_inputs(cells="results/model_ablation/cells.h5ad").values(),
         "results/analysis/cells.h5ad",
         "results/analysis/metrics.tsv",

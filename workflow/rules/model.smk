@@ -18,6 +18,7 @@ rule train_model:
         edges="results/graph/guidance_edges.tsv.gz",
     output:
         cells="results/{run}/cells.h5ad",
+        mudata="results/{run}/cells.h5mu",
         features="results/{run}/features.h5ad",
         model="results/{run}/model.pt",
         log="results/{run}/training_log.tsv",

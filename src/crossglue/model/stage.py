@@ -7,7 +7,11 @@ domain (PCA for RNA, LSI for ATAC), selects the decoded features (``preprocess``
 - ``cells.h5ad``: one row per (cell, modality) — a multiome nucleus has an RNA and an ATAC
   row sharing ``obs["nucleus"]`` — with species, modality (rna or atac), assay (the
   sample's kind: rna, atac or multiome), sample, donor, the given ``cell_type`` and
-  ``obsm["X_glue"]``. Row names are ``{modality}:{cell id}``.
+  ``obsm["X_glue"]``. Row names are ``{modality}:{cell id}``. Genes by symbol are its
+  columns: counts layer and log-normalised X for RNA rows, gene activity for ATAC rows
+  (:mod:`crossglue.model.outputs`).
+- ``cells.h5mu``: the same cells as a MuData, one modality per domain with its own features
+  and ``varm["X_glue"]``.
 - ``features.h5ad``: one row per graph node with ``obsm["X_glue"]``.
 """
 
@@ -24,10 +28,12 @@ import pandas as pd
 
 from crossglue.config import schema_defaults, settings_from
 from crossglue.errors import CrossglueError
-from crossglue.io_utils import atomic_path, write_h5ad
+from crossglue.io_utils import atomic_path, write_h5ad, write_h5mu
 from crossglue.model import GlueModel, TrainConfig
 from crossglue.model.data import DomainSpec
 from crossglue.model.inputs import atac_lsi, rna_pca, select_features
+from crossglue.model.outputs import cells_mudata, with_expression
+from crossglue.model.trainer import CHECKPOINT
 
 log = logging.getLogger("crossglue.model.stage")
 
@@ -154,6 +160,18 @@ def feature_table(model: GlueModel, domains: Mapping[str, ad.AnnData]) -> ad.Ann
     return ad.AnnData(obs=obs, obsm={"X_glue": emb.to_numpy(dtype=np.float32)})
 
 
+def log_warmup(train: TrainConfig, checkpoints: Path) -> None:
+    """Say, before it starts, that the graph warm-up runs (it logs nothing until it ends)."""
+    if (checkpoints / CHECKPOINT).exists():
+        log.info("checkpoint %s found: training resumes from it (a stale one restarts with the warm-up)", checkpoints)
+    elif train.graph_warmup:
+        log.info(
+            "graph warm-up: the graph encoder trains alone for %d epoch(s) first (model.train.graph_warmup); "
+            "one line when it ends, then one line per epoch",
+            train.graph_warmup,
+        )
+
+
 def run_model_stage(
     rna: Mapping[str, str | Path],
     atac: Mapping[str, str | Path],
@@ -165,7 +183,7 @@ def run_model_stage(
 ) -> None:
     """Train on every domain and write cells, features, model, training log and counts.
 
-    ``out`` names: cells, features, model, log, selection, checkpoints (a folder kept out of
+    ``out`` names: cells, mudata (optional), features, model, log, selection, checkpoints (a folder kept out of
     the rule's outputs so that a killed training resumes from it on rerun; a checkpoint
     left by other settings or inputs is replaced).
     """
@@ -192,9 +210,16 @@ def run_model_stage(
         config=settings.train,
         edges_source=str(edges_path),
     )
+    log_warmup(settings.train, Path(out["checkpoints"]))
     model.fit(checkpoint_dir=out["checkpoints"], log_path=out["log"], threads=threads, restart_stale=True)
     with atomic_path(out["selection"]) as tmp:
         selection.to_csv(tmp, sep="\t", index=False)
-    write_h5ad(cell_table(domains, model), out["cells"], compression=None)
-    write_h5ad(feature_table(model, domains), out["features"], compression=None)
+    cells = with_expression(cell_table(domains, model), domains, edges)
+    features = feature_table(model, domains)
+    write_h5ad(cells, out["cells"], compression=None)
+    log.info("wrote %s: %d rows x %d genes (X log-normalised, layer counts)", out["cells"], cells.n_obs, cells.n_vars)
+    if out.get("mudata"):
+        write_h5mu(cells_mudata(domains, cells, features), out["mudata"], compression=None)
+        log.info("wrote %s: one modality per domain (%s)", out["mudata"], ", ".join(domains))
+    write_h5ad(features, out["features"], compression=None)
     model.save(out["model"])
