@@ -19,9 +19,10 @@ Both matrices stay sparse (float32); nothing cells × genes is ever dense.
 
 ``cells.h5mu`` (MuData): one modality per domain, named as the domain (``human:rna``, …),
 with rows named by cell id, so a multiome nucleus is one MuData row present in its RNA and
-ATAC modalities; ``mdata.obs`` holds species, assay, sample, donor and cell type. Each modality has its own features (var names are the guidance-graph
-nodes ``species:feature``, unique across modalities; ``var["feature"]`` the plain id, RNA's
-``var["gene_symbol"]``), ``obsm["X_glue"]`` (cell embeddings) and ``varm["X_glue"]``
+ATAC modalities; ``mdata.obs`` holds species, assay, sample, donor and cell type. Each
+modality has its own features (var names are the guidance-graph nodes ``species:feature``,
+unique across modalities; ``var["feature"]`` the plain id, RNA's ``var["gene_symbol"]``),
+``obsm["X_glue"]`` (cell embeddings) and ``varm["X_glue"]``
 (feature embeddings). RNA: ``layers["counts"]`` and log-normalised ``X``; ATAC: counts in
 ``X`` (normalisation such as TF-IDF is the user's choice).
 """
@@ -114,7 +115,8 @@ def expression_matrix(
         else:
             counts, kind = gene_activity(adata, species, rna[species].var_names, edges), "gene_activity"
         columns = var_names.get_indexer(symbols[species])
-        block = sp.csr_matrix((counts.data, columns[counts.indices], counts.indptr), shape=(adata.n_obs, len(var_names)))
+        shape = (adata.n_obs, len(var_names))
+        block = sp.csr_matrix((counts.data, columns[counts.indices], counts.indptr), shape=shape)
         block.sort_indices()
         blocks.append(block)
         kinds.append(np.full(adata.n_obs, kind, dtype=object))
@@ -165,7 +167,9 @@ def cells_mudata(domains: Mapping[str, ad.AnnData], cells: ad.AnnData, features:
         at = node_row.get_indexer(var.index)
         if (at < 0).any():
             missing = var.index[at < 0][:3].tolist()
-            raise CrossglueError(f"features.h5ad: no embedding for {int((at < 0).sum())} {name} feature(s), e.g. {missing}")
+            raise CrossglueError(
+                f"features.h5ad: no embedding for {int((at < 0).sum())} {name} feature(s), e.g. {missing}"
+            )
         counts = sp.csr_matrix(adata.X, dtype=np.float32)
         mod = ad.AnnData(
             X=log_normalise(counts) if modality == "rna" else counts,
