@@ -87,8 +87,31 @@ def test_user_facing_outputs_exist(tiny_run):
         "results/analysis/species_modules.tsv",
         "results/report/report.html",
         "results/model/training_log.tsv",
+        "results/model/cells.h5mu",
     ):
         assert (work / path).stat().st_size > 0, path
+
+
+def test_cells_open_in_scanpy_by_gene_symbol_and_in_mudata(tiny_run):
+    import matplotlib
+    import mudata
+    import scanpy as sc
+
+    matplotlib.use("Agg")
+    work, _ = tiny_run
+    cells = ad.read_h5ad(work / "results/analysis/cells.h5ad")
+    shared = cells.var.index[cells.var["in_human"] & cells.var["in_macaque"]]
+    rna_rows = (cells.obs["expression"] == "rna").to_numpy()
+    assert set(cells.obs.loc[rna_rows, "modality"]) == {"rna"}
+    assert set(cells.obs.loc[~rna_rows, "expression"]) == {"gene_activity"}
+    assert cells.layers["counts"][rna_rows].sum() > 0 and cells.layers["counts"][~rna_rows].sum() > 0
+    sc.pl.umap(cells, color=str(shared[0]), show=False)  # a gene by its symbol, both species
+    mdata = mudata.read_h5mu(work / "results/model/cells.h5mu")
+    assert set(mdata.mod) == {f"{s}:{m}" for s in ("human", "macaque") for m in ("rna", "atac")}
+    features = ad.read_h5ad(work / "results/model/features.h5ad")
+    for mod in mdata.mod.values():
+        assert mod.varm["X_glue"].shape == (mod.n_vars, 50) and mod.obsm["X_glue"].shape == (mod.n_obs, 50)
+        assert set(mod.var_names) <= set(features.obs_names)
 
 
 def test_unchanged_config_reruns_nothing(tiny_run):

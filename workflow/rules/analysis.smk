@@ -53,7 +53,8 @@ rule annotate_cells:
         "../../envs/analysis.yaml"
     threads: 1
     resources:
-        mem_mb=mem_mb(550),
+        # cells.h5ad (uncompressed) is read whole: its genes x cells matrices cost about their size
+        mem_mb=mem_mb(550, per_mb=3),
         runtime=30,
     params:
         annotation=ANALYSIS["annotation"],
@@ -94,7 +95,8 @@ rule integration_metrics:
         "../../envs/analysis.yaml"
     threads: 1
     resources:
-        mem_mb=mem_mb(800),
+        # the cells are read backed (obs and X_glue only), not their gene matrices
+        mem_mb=mem_mb(800, per_input={"cells": 0.5, "ablation": 0.5}),
         runtime=30,
     params:
         metrics=ANALYSIS["metrics"],

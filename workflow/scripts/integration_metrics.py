@@ -13,7 +13,8 @@ def main(smk) -> None:
 
     cfg = smk.params.metrics
     paths = {"main": smk.input.cells, "ablation": smk.input.get("ablation")}
-    runs = {name: ad.read_h5ad(path) for name, path in paths.items() if path}
+    # backed: obs and obsm come into memory, the cells x genes matrices stay on disk
+    runs = {name: ad.read_h5ad(path, backed="r") for name, path in paths.items() if path}
     rna = {species: ad.read_h5ad(path) for species, path in zip(smk.params.species, smk.input.rna, strict=True)}
     truth_path = smk.input.get("truth_cells")
     table = integration_table(

@@ -219,6 +219,7 @@ def run_model_stage(
     write_h5ad(cells, out["cells"], compression=None)
     log.info("wrote %s: %d rows x %d genes (X log-normalised, layer counts)", out["cells"], cells.n_obs, cells.n_vars)
     if out.get("mudata"):
+        cells = ad.AnnData(obs=cells.obs, obsm=cells.obsm)  # the modalities rebuild their own matrices
         write_h5mu(cells_mudata(domains, cells, features), out["mudata"], compression=None)
         log.info("wrote %s: one modality per domain (%s)", out["mudata"], ", ".join(domains))
     write_h5ad(features, out["features"], compression=None)
