@@ -197,3 +197,13 @@ def test_warmup_is_announced_before_it_starts_unless_training_resumes(tmp_path, 
     assert caplog.messages == [
         f"checkpoint {tmp_path} found: training resumes from it (a stale one restarts with the warm-up)"
     ]
+
+
+def test_gene_activity_needs_the_graph_stage_distances(domains, edges):
+    cells = cell_table(domains, FixedEmbeddings(domains))
+    with pytest.raises(CrossglueError) as err:
+        with_expression(cells, domains, edges.drop(columns="distance"))
+    assert str(err.value) == (
+        "guidance edges: columns 'type' and 'distance' are needed for ATAC gene activity "
+        "(the edge table the graph stage writes, results/graph/guidance_edges.tsv.gz, has them)"
+    )

@@ -72,6 +72,11 @@ def gene_activity(atac: ad.AnnData, species: str, genes: pd.Index, edges: pd.Dat
     ``edges`` is the guidance-graph edge table (nodes ``species:feature``); its peak–gene
     edges at distance 0 are the overlaps the graph stage found.
     """
+    if not {"type", "distance"} <= set(edges.columns):
+        raise CrossglueError(
+            "guidance edges: columns 'type' and 'distance' are needed for ATAC gene activity "
+            "(the edge table the graph stage writes, results/graph/guidance_edges.tsv.gz, has them)"
+        )
     overlap = edges[(edges["type"] == "peak_gene") & (pd.to_numeric(edges["distance"], errors="coerce") == 0)]
     elements = pd.Index(species + ":" + atac.var_names.astype(str))
     gene_nodes = pd.Index(species + ":" + genes.astype(str))
