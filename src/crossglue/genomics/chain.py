@@ -307,7 +307,7 @@ def _parse_blocks(
         raise CrossglueError(
             f"{where(path, ln + 1)}: expected 'size dt dq' inside a chain and a single 'size' on its last block line"
         )
-    empty = np.setdiff1d(np.arange(len(header_line)), chain_idx)
+    empty = np.flatnonzero(np.bincount(chain_idx, minlength=len(header_line)) == 0)
     if len(empty):
         raise CrossglueError(f"{where(path, int(header_line[empty[0]]) + 1)}: chain has no alignment blocks")
     if not len(data_line):
