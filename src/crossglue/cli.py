@@ -93,10 +93,9 @@ def _lifted_segments(bed, lifted, index, names, multiple: bool) -> list:
     from crossglue.genomics.bedfile import Const, Copy, Int
 
     n_col, row = bed.n_col, lifted.row
-    table, name_at, name_len = names
+    table, name_at, name_len = names  # each name with its tab
     segments = [
         Copy(table, name_at[lifted.chain], name_len[lifted.chain]),
-        Const(b"\t"),
         Int(lifted.start),
         Const(b"\t"),
         Int(lifted.end),
@@ -117,9 +116,16 @@ def _lifted_segments(bed, lifted, index, names, multiple: bool) -> list:
             Copy(bed.buf, strand_hi, bed.line_end[row] - strand_hi),
         ]
     elif n_col >= 4:
-        lo = bed.tab(2)[row]
-        segments.append(Copy(bed.buf, lo, bed.line_end[row] - lo))
+        lo, hi = bed.tab(2)[row], bed.line_end[row]
+        if _newline_follows(bed, hi):  # the line's own newline ends the copy
+            return [*segments, Copy(bed.buf, lo, hi + 1 - lo)]
+        segments.append(Copy(bed.buf, lo, hi - lo))
     return [*segments, Const(b"\n")]
+
+
+def _newline_follows(bed, ends) -> bool:
+    """Whether every one of these record ends is followed by a plain '\n' (not '\r\n', not EOF)."""
+    return bool(len(ends)) and int(ends.max()) < len(bed.buf) and bool((bed.buf[ends] == 10).all())
 
 
 def _liftover_run(args: argparse.Namespace) -> int:
@@ -131,7 +137,7 @@ def _liftover_run(args: argparse.Namespace) -> int:
     from crossglue.io_utils import open_output
 
     index = block_index(read_chain_arrays(args.map_chain))
-    names = text_table(index.chains.header["q_name"].tolist())
+    names = text_table([f"{name}\t" for name in index.chains.header["q_name"].tolist()])
     reasons, reason_at, reason_len = text_table([""] + [f"#{REASONS[c]}\n" for c in REASON_CODES[1:]])
     with open_output(args.new_file, "wb") as new, open_output(args.unmapped, "wb") as unmapped:  # gzip if .gz
         for bed in iter_bed_chunks(args.old_file):  # a few MB of records at a time
@@ -146,11 +152,12 @@ def _liftover_run(args: argparse.Namespace) -> int:
             # Unlifted: UCSC's '#reason' line, then the input line as it was.
             failed = np.flatnonzero(lifted.reason)
             why = lifted.reason[failed]
-            unlifted = [
-                Copy(reasons, reason_at[why], reason_len[why]),
-                Copy(bed.buf, bed.line_start[failed], bed.line_end[failed] - bed.line_start[failed]),
-                Const(b"\n"),
-            ]
+            lo, hi = bed.line_start[failed], bed.line_end[failed]
+            unlifted = [Copy(reasons, reason_at[why], reason_len[why])]
+            if _newline_follows(bed, hi):
+                unlifted.append(Copy(bed.buf, lo, hi + 1 - lo))
+            else:
+                unlifted += [Copy(bed.buf, lo, hi - lo), Const(b"\n")]
             for chunk in format_lines(unlifted, len(failed)):
                 unmapped.write(chunk)
     return 0

@@ -301,15 +301,20 @@ def _assemble(segments: list[Segment], n: int) -> np.ndarray:
         if isinstance(segment, Const):
             for j, byte in enumerate(segment.text):
                 out[dst + j] = byte
-        elif isinstance(segment, Int):
-            value = segment.value.astype(np.int64)
-            for j in range(int(length.max(initial=0))):
-                has = length > j
-                out[(dst + length - 1 - j)[has]] = 48 + (value[has] // _POW10[j]) % 10
-        else:
+        elif isinstance(segment, Int) and len(length):
+            value, last = segment.value.astype(np.int64), dst + length - 1
+            shortest = int(length.min())
+            for j in range(int(length.max())):  # digits right to left
+                value, digit = np.divmod(value, 10)
+                if j < shortest:  # every number has this digit
+                    out[last - j] = digit + 48
+                else:
+                    has = length > j
+                    out[(last - j)[has]] = digit[has] + 48
+        elif isinstance(segment, Copy):
             total = int(length.sum())
-            rel = np.arange(total) - np.repeat(np.cumsum(length) - length, length)
-            out[np.repeat(dst, length) + rel] = segment.source[np.repeat(segment.offset, length) + rel]
+            at = np.repeat(dst - (np.cumsum(length) - length), length) + np.arange(total)
+            out[at] = segment.source[at + np.repeat(segment.offset - dst, length)]
         dst = dst + length
     return out
 
