@@ -127,15 +127,21 @@ def _integers(bed: BedLines, k: int, name: str) -> np.ndarray:
     lo, hi = bed.field(k)
     length = hi - lo
     head = np.clip(length - 8, 0, 8)  # digits before the last eight
-    high, ok_high = _eight_digits(bed.buf, lo, head)
-    low, ok_low = _eight_digits(bed.buf, lo + head, np.minimum(length, 8))
-    ok = ok_high & ok_low & (length >= 1) & (length <= 16)
+    low, ok = _eight_digits(bed.buf, lo + head, np.minimum(length, 8))
+    ok &= (length >= 1) & (length <= 16)
+    if head.any():
+        high, ok_high = _eight_digits(bed.buf, lo, head)
+        low += high * 100_000_000
+        ok &= ok_high
     if not ok.all():
         i = int(np.flatnonzero(~ok)[0])
         text = bytes(bed.buf[lo[i] : hi[i]]).decode("utf-8", "replace")
         at = where(bed.path, int(bed.line_no[i]))
         raise CrossglueError(f"{at}: expected a non-negative integer {name}, got {text!r}")
-    return high * 100_000_000 + low
+    return low
+
+
+_MASKS = np.array([(1 << (8 * k)) - 1 for k in range(9)], dtype=np.uint64)  # low k bytes
 
 
 def _words(buf: np.ndarray, pos: np.ndarray, nbytes: np.ndarray) -> np.ndarray:
@@ -143,11 +149,11 @@ def _words(buf: np.ndarray, pos: np.ndarray, nbytes: np.ndarray) -> np.ndarray:
     if len(buf) < 8:
         buf = np.concatenate((buf, np.zeros(8, np.uint8)))
     words = np.ndarray((len(buf) - 7,), dtype="<u8", buffer=buf, strides=(1,))  # unaligned view, no copy
+    mask = _MASKS[np.clip(nbytes, 0, 8)]
+    if not len(pos) or int(pos.max()) <= len(buf) - 8:
+        return words[pos] & mask
     at = np.minimum(pos, len(buf) - 8)
-    word = words[at] >> ((pos - at) * 8).astype(np.uint64)  # past the end: shift the tail down
-    keep = np.clip(nbytes, 0, 8).astype(np.uint64) * np.uint64(8)
-    mask = np.where(keep >= 64, np.uint64(2**64 - 1), (np.uint64(1) << np.minimum(keep, 63)) - np.uint64(1))
-    return word & mask
+    return (words[at] >> ((pos - at) * 8).astype(np.uint64)) & mask  # past the end: shift the tail down
 
 
 def _chromosomes(bed: BedLines) -> tuple[list[str], np.ndarray]:
@@ -302,7 +308,8 @@ def _assemble(segments: list[Segment], n: int) -> np.ndarray:
             for j, byte in enumerate(segment.text):
                 out[dst + j] = byte
         elif isinstance(segment, Int) and len(length):
-            value, last = segment.value.astype(np.int64), dst + length - 1
+            value, last = segment.value, dst + length - 1
+            value = value.astype(np.uint32 if int(value.max()) < 2**32 else np.int64)  # 32-bit divides are faster
             shortest = int(length.min())
             for j in range(int(length.max())):  # digits right to left
                 value, digit = np.divmod(value, 10)
