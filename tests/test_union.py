@@ -344,23 +344,6 @@ def test_lift_table_with_an_unknown_status_is_rejected(tmp_path, two_species):
 # --- BED files for genome browsers ------------------------------------------------------------
 
 
-def _run_script(name, **smk):
-    import runpy
-    from pathlib import Path
-    from types import SimpleNamespace
-
-    script = Path(__file__).resolve().parents[1] / "workflow" / "scripts" / name
-    fake = SimpleNamespace(
-        input=SimpleNamespace(**smk["input"]),
-        output=SimpleNamespace(**smk["output"]),
-        params=SimpleNamespace(**smk["params"]),
-        log=smk["log"],
-        threads=1,
-        wildcards=SimpleNamespace(**smk.get("wildcards", {})),
-    )
-    runpy.run_path(str(script), init_globals={"snakemake": fake}, run_name="__snakemake__")
-
-
 def _check_bed6(path):
     """Every data line is BED6: int start < end, int score in [0, 1000], strand + - or .; bedtools reads it."""
     import subprocess
@@ -385,6 +368,8 @@ def _check_bed6(path):
 
 def test_lift_and_union_write_bed_files_browsers_accept(two_species, tmp_path):
     import shutil
+
+    from test_graph import _run_script  # the scripts run as Snakemake runs them
 
     from crossglue.genomics.chain import write_chains
 
