@@ -256,14 +256,16 @@ def main() -> None:
             cli_table(args.chain, work)
             return
         results = {}
+        gnu_time = shutil.which("time", path="/usr/bin:/bin")
         for tool in TOOLS:
-            done = subprocess.run(
-                [sys.executable, __file__, "--tool", tool, "--work", str(work), "--chain", str(args.chain)],
-                check=True,
-                capture_output=True,
-                text=True,
-            )
+            command = [sys.executable, __file__, "--tool", tool, "--work", str(work), "--chain", str(args.chain)]
+            rss_file = work / "rss.txt"
+            if gnu_time:  # a grandchild's peak RSS is its own (see _timed)
+                command = [gnu_time, "-f", "%M", "-o", str(rss_file), *command]
+            done = subprocess.run(command, check=True, capture_output=True, text=True)
             results[tool] = json.loads(done.stdout.strip().splitlines()[-1])
+            if gnu_time:
+                results[tool]["peak_mib"] = float(rss_file.read_text().split()[-1]) / 1024
         agree = agreement(work, args.n)
         print_lift_table(results, agree, args)
         cli_table(args.chain, work)
