@@ -5,6 +5,10 @@ Peaks are lifted between species with the rules of UCSC ``liftOver`` (kent
 but all intervals at once with numpy (sorted block starts + running maximum of block ends
 + ``searchsorted``), instead of one interval at a time.
 
+:func:`lift_intervals` and :func:`lift_points` take and return data frames;
+:func:`block_index` + :func:`lift_arrays` are the same kernel on numpy arrays, which the
+``crossglue liftover`` command uses so that it never imports pandas.
+
 Rules reproduced from UCSC liftOver (BED without blocks):
 
 - For each chain touching the interval ``[s, e)``, ``intersect`` = bases of the interval
@@ -55,7 +59,7 @@ if TYPE_CHECKING:
 
 _SHIFT = np.int64(1) << np.int64(40)  # chromosome code * 2**40 + position: one sorted line
 
-_REASON_CODES = ["", "deleted", "partially_deleted", "split", "duplicated", "chrom_not_in_chain"]
+REASON_CODES = ["", "deleted", "partially_deleted", "split", "duplicated", "chrom_not_in_chain"]
 REASONS = {
     "deleted": "Deleted in new",
     "partially_deleted": "Partially deleted in new",
@@ -100,9 +104,6 @@ class ArrayLift:
     minus: np.ndarray  # the chain reverses the sequence
     mapped_fraction: np.ndarray  # aligned bases of the piece's chain / interval length
     reason: np.ndarray  # per input row: index into REASON_CODES, 0 = lifted
-
-
-REASON_CODES = _REASON_CODES
 
 
 def _arrays(chains: ChainSet | ChainArrays) -> ChainArrays:
@@ -283,7 +284,7 @@ def lift_arrays(
     n_hit = np.bincount(g_row[hit], minlength=n)
     n_part = np.bincount(g_row[~hit], minlength=n)
 
-    reason = np.zeros(n, dtype=np.int8)  # index into _REASON_CODES; 0 = lifted
+    reason = np.zeros(n, dtype=np.int8)  # index into REASON_CODES; 0 = lifted
     none = n_hit == 0
     reason[none & (n_part == 0)] = 1
     reason[none & (n_part == 1)] = 2
@@ -362,7 +363,7 @@ def lift_intervals(
     reason = lifted.reason
     failed = np.flatnonzero(reason)
     unmapped = intervals.iloc[failed].copy()
-    codes = np.asarray(_REASON_CODES, dtype=object)[reason[failed]]
+    codes = np.asarray(REASON_CODES, dtype=object)[reason[failed]]
     unmapped["reason"] = pd.Series(codes, dtype=object).map(REASONS).to_numpy(dtype=object)
     unmapped["reason_code"] = codes
     return LiftResult(mapped=mapped, unmapped=unmapped)
