@@ -5,14 +5,21 @@ Each tool runs in its own subprocess so that its peak resident memory (``ru_maxr
 own. Timed: chain loading + lifting (in memory), and for the two file-based tools also the
 whole BED-file -> BED-file run. Agreement is measured on the lifted coordinates.
 
-Run: ``.venv/bin/python bench/bench_liftover.py [--n 500000] [--chain PATH]``
+The command-line table runs ``crossglue liftover`` and ``CrossMap region`` as whole
+processes (interpreter start, imports, reading, lifting, writing), alternating the two so
+both see the same machine load; wall and CPU seconds (user + system) and peak memory come
+from ``os.wait4``. Both get a bytecode cache, as installed tools have.
+
+Run: ``.venv/bin/python bench/bench_liftover.py [--n 500000] [--chain PATH] [--cli-only]``
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -149,11 +156,90 @@ def agreement(work: Path, n: int) -> dict[str, str]:
     return out
 
 
+CLI_REPEATS = 5
+
+
+def _timed(command: list[str], env: dict[str, str], work: Path) -> dict[str, float]:
+    """Wall and CPU seconds and peak RSS (MiB) of one child process.
+
+    Measured by GNU time where installed: a child forked from this (large) benchmark process
+    inherits its resident-memory high-water mark across exec on Linux, a grandchild of the
+    small ``time`` process does not.
+    """
+    gnu_time = shutil.which("time", path="/usr/bin:/bin")
+    t0 = time.perf_counter()
+    if gnu_time:
+        report = work / "time.txt"
+        subprocess.run(
+            [gnu_time, "-f", "%e %U %S %M", "-o", str(report), *command],
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wall, user, system, rss_kib = (float(x) for x in report.read_text().split()[-4:])
+        return {"wall": wall, "cpu": user + system, "rss": rss_kib / 1024}
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{command[0]} failed: {' '.join(command)}")
+    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss": usage.ru_maxrss / 1024}  # RSS: upper bound
+
+
+def cli_table(chain: Path, work: Path) -> None:
+    """Whole-process crossglue liftover vs CrossMap region, alternating runs, medians and ratios."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    bed = str(work / "in.bed")
+    commands = {
+        "crossglue liftover": [
+            sys.executable,
+            "-m",
+            "crossglue.cli",
+            "liftover",
+            bed,
+            str(chain),
+            str(work / "cli.bed"),
+            str(work / "cli.unmapped"),
+        ],
+    }
+    crossmap = shutil.which("CrossMap", path=str(Path(sys.executable).parent)) or shutil.which("CrossMap")
+    if crossmap:
+        commands["CrossMap 0.7.4 region"] = [crossmap, "region", str(chain), bed, str(work / "cm.bed"), "-r", "0.95"]
+    runs: dict[str, list[dict[str, float]]] = {tool: [] for tool in commands}
+    for tool, command in commands.items():  # warm-up: bytecode cache, page cache
+        _timed(command, env, work)
+    for _ in range(CLI_REPEATS):
+        for tool, command in commands.items():
+            runs[tool].append(_timed(command, env, work))
+    med = {t: {k: float(np.median([r[k] for r in rs])) for k in ("wall", "cpu")} for t, rs in runs.items()}
+    rss = {t: max(r["rss"] for r in rs) for t, rs in runs.items()}
+    base = "crossglue liftover"
+    print(f"\nwhole command-line process, BED file -> BED file, median of {CLI_REPEATS} alternating runs")
+    print(
+        f"{'command':<24}{'wall (s)':>10}{'CPU (s)':>10}{'peak RSS (MiB)':>16}"
+        f"{'wall ratio':>12}{'CPU ratio':>11}{'RSS ratio':>11}"
+    )
+    for tool in commands:
+        print(
+            f"{tool:<24}{med[tool]['wall']:>10.2f}{med[tool]['cpu']:>10.2f}{rss[tool]:>16.0f}"
+            f"{med[tool]['wall'] / med[base]['wall']:>11.1f}x{med[tool]['cpu'] / med[base]['cpu']:>10.1f}x"
+            f"{rss[tool] / rss[base]:>10.2f}x"
+        )
+    if not crossmap:
+        print("CrossMap is not installed (pip install CrossMap==0.7.4): no comparison")
+    print(f"load average during the runs: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
+    print("ratio = tool / crossglue: above 1 means crossglue is faster or smaller")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=500_000)
     parser.add_argument("--width", type=int, default=500)
     parser.add_argument("--chain", type=Path, default=DEFAULT_CHAIN)
+    parser.add_argument("--cli-only", action="store_true", help="only the whole-process command-line table")
     parser.add_argument("--tool", choices=list(TOOLS), help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -165,16 +251,27 @@ def main() -> None:
         make_intervals(args.chain, args.n, args.width, seed=42).to_csv(
             work / "in.bed", sep="\t", header=False, index=False
         )
+        if args.cli_only:
+            print(f"{args.n:,} random {args.width} bp intervals, chain {args.chain.name}, minMatch 0.95")
+            cli_table(args.chain, work)
+            return
         results = {}
+        gnu_time = shutil.which("time", path="/usr/bin:/bin")
         for tool in TOOLS:
-            done = subprocess.run(
-                [sys.executable, __file__, "--tool", tool, "--work", str(work), "--chain", str(args.chain)],
-                check=True,
-                capture_output=True,
-                text=True,
-            )
+            command = [sys.executable, __file__, "--tool", tool, "--work", str(work), "--chain", str(args.chain)]
+            rss_file = work / "rss.txt"
+            if gnu_time:  # a grandchild's peak RSS is its own (see _timed)
+                command = [gnu_time, "-f", "%M", "-o", str(rss_file), *command]
+            done = subprocess.run(command, check=True, capture_output=True, text=True)
             results[tool] = json.loads(done.stdout.strip().splitlines()[-1])
+            if gnu_time:
+                results[tool]["peak_mib"] = float(rss_file.read_text().split()[-1]) / 1024
         agree = agreement(work, args.n)
+        print_lift_table(results, agree, args)
+        cli_table(args.chain, work)
+
+
+def print_lift_table(results: dict, agree: dict, args: argparse.Namespace) -> None:
     base = results["crossglue"]
     print(f"{args.n:,} random {args.width} bp intervals, chain {args.chain.name}, minMatch 0.95\n")
     print(

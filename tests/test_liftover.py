@@ -333,3 +333,97 @@ def test_cli_bad_bed_names_line(hand_chain, tmp_path: Path, capsys) -> None:
     bed.write_text("chrA\t10\t90\nchrA\t50\t40\n")
     assert main(["liftover", str(bed), str(hand_chain[0]), str(new), str(tmp_path / "un.bed")]) == 1
     assert capsys.readouterr().err.strip() == f"crossglue liftover: {bed}:2: start is after end"
+
+
+def _cli_lift(bed: Path, chain: Path, tmp_path: Path, *options: str) -> tuple[str, str]:
+    new, unmapped = tmp_path / "cli.bed", tmp_path / "cli.unmapped"
+    assert main(["liftover", str(bed), str(chain), str(new), str(unmapped), *options]) == 0
+    return new.read_text(), unmapped.read_text()
+
+
+def test_cli_chunks_give_the_same_file_as_one_pass(hand_chain, tmp_path: Path, monkeypatch) -> None:
+    """Records are parsed, lifted and written a few hundred KB at a time: tiny chunks (a few
+    lines, split anywhere) change nothing, whatever the line endings, comments and strands."""
+    from crossglue.genomics import bedfile
+
+    rng = np.random.default_rng(5)
+    n = 400
+    chrom = rng.choice(["chrA", "chrB", "chrC"], n)
+    start = rng.integers(0, 900, n)
+    end = start + rng.integers(0, 100, n)
+    strand = rng.choice(["+", "-", "."], n)
+    lines = [
+        f"{c}\t{s}\t{e}\tr{i}\t{i % 1000}\t{t}\textra{i}"
+        for i, (c, s, e, t) in enumerate(zip(chrom, start, end, strand))
+    ]
+    lines[7] += "\r"  # one CRLF line
+    lines.insert(100, "# a comment in the middle")
+    lines.insert(200, "")
+    bed = tmp_path / "many.bed"
+    bed.write_text("track name=t\n" + "\n".join(lines))  # no newline after the last record
+    for options in ((), ("-minMatch=0.5",)):
+        whole = _cli_lift(bed, hand_chain[0], tmp_path, *options)
+        with monkeypatch.context() as m:
+            m.setattr(bedfile, "_CHUNK_BYTES", 97)
+            m.setattr(bedfile, "_CHUNK", 3)
+            assert _cli_lift(bed, hand_chain[0], tmp_path, *options) == whole
+        # and both agree with the table API
+        table = pd.DataFrame(
+            {"chrom": chrom, "start": start, "end": end, "name": [f"r{i}" for i in range(n)], "strand": strand}
+        )
+        min_match = 0.5 if options else 0.95
+        result = lift_intervals(table, hand_chain[1], min_match=min_match)
+        got = [line.split("\t") for line in whole[0].splitlines()]
+        assert [g[3] for g in got] == result.mapped["name"].tolist()
+        assert [(g[0], int(g[1]), int(g[2]), g[5]) for g in got] == list(
+            zip(result.mapped["chrom"], result.mapped["start"], result.mapped["end"], result.mapped["strand"])
+        )
+        assert all(g[6] == "extra" + g[3][1:] and g[4] == str(int(g[3][1:]) % 1000) for g in got)
+        unmapped = whole[1].splitlines()
+        assert [u.split("\t")[3] for u in unmapped[1::2]] == result.unmapped["name"].tolist()
+        assert unmapped[0::2] == ["#" + r for r in result.unmapped["reason"]]
+    assert "\r" not in whole[0] and whole[0].endswith("\n") and whole[1].endswith("\n")
+
+
+def test_cli_bad_record_in_a_later_chunk_names_its_line(hand_chain, tmp_path: Path, monkeypatch, capsys) -> None:
+    from crossglue.genomics import bedfile
+
+    bed = tmp_path / "late.bed"
+    bed.write_text("#h\n" + "chrA\t10\t20\n" * 50 + "chrA\t1e3\t2000\n")
+    monkeypatch.setattr(bedfile, "_CHUNK_BYTES", 64)
+    assert main(["liftover", str(bed), str(hand_chain[0]), str(tmp_path / "n.bed"), str(tmp_path / "u.bed")]) == 1
+    assert capsys.readouterr().err.strip() == (
+        f"crossglue liftover: {bed}:52: expected a non-negative integer start, got '1e3'"
+    )
+    assert not (tmp_path / "n.bed").exists() and not (tmp_path / "u.bed").exists()
+
+
+def test_cli_never_imports_pandas(hand_chain, tmp_path: Path) -> None:
+    """The command's start-up cost: numpy and its own modules only (a new process, as users run it)."""
+    import subprocess
+    import sys
+
+    bed = tmp_path / "old.bed"
+    bed.write_text("chrA\t10\t90\tplus\t0\t+\n")
+    code = (
+        "import sys\nfrom crossglue.cli import main\n"
+        f"assert main(['liftover', {str(bed)!r}, {str(hand_chain[0])!r}, {str(tmp_path / 'n.bed')!r}, "
+        f"{str(tmp_path / 'u.bed')!r}]) == 0\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pandas', 'scipy', 'pyarrow')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+    assert (tmp_path / "n.bed").read_text() == "chrX\t10\t90\tplus\t0\t+\n"
+
+
+def test_read_bed_table_keeps_columns_as_text(tmp_path: Path) -> None:
+    from crossglue.cli import read_bed
+
+    bed = tmp_path / "t.bed"
+    bed.write_text("browser position chr1\nchr1\t5\t10\tn1\t0\t+\tx\nchr2\t0\t3\tn2\t7\t-\ty\n")
+    table = read_bed(bed)
+    assert list(table.columns) == ["chrom", "start", "end", "name", "score", "strand", "col7"]
+    assert table["start"].tolist() == [5, 0] and table["start"].dtype == np.int64
+    assert table["score"].tolist() == ["0", "7"] and table["col7"].tolist() == ["x", "y"]
+    (tmp_path / "e.bed").write_text("# nothing\n")
+    assert read_bed(tmp_path / "e.bed").columns.tolist() == ["chrom", "start", "end"]

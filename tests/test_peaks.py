@@ -140,14 +140,32 @@ def test_leiden_on_lsi_recovers_planted_cell_groups():
 
 
 @needs_macs2
-def test_pbsmall_peaks_end_to_end(shared_data, tmp_path):
-    """Real ArchR fragments, grouped by cell type (barcode prefix B/M/T): merged 501 bp peaks."""
+def test_pbsmall_peaks_end_to_end(shared_data, tmp_path, caplog):
+    """Real ArchR fragments, grouped by cell type (barcode prefix B/M/T): merged 501 bp peaks;
+    a log line per MACS2 group with the CPU its child process used."""
+    import logging
+    import re
+
+    caplog.set_level(logging.INFO, logger="crossglue.peaks.calling")
     frag = shared_data / "singlecell" / "archr_pbsmall" / "PBSmall.tsv.gz"
     table = pd.read_csv(frag, sep="\t", header=None, comment="#")
     barcodes = table[3].unique()
     groups = pd.Series([b[0] for b in barcodes], index=[f"pb#{b}" for b in barcodes])
     peaks, summits = call_species_peaks("human", {"pb": frag}, groups, {}, HG19_SIZES, tmp_path / "w", PeakParams())
     assert set(summits["group"]) == {"B", "M", "T"}
+    messages = [r.getMessage() for r in caplog.records]
+    for i, group in enumerate("BMT", start=1):
+        assert any(m.startswith(f"human: MACS2 group {i} of 3: '{group}' (") for m in messages), messages
+    done = [
+        re.fullmatch(r"human: MACS2 group '(\w)': (\d+) summits in [\d.]+ s wall, ([\d.]+) s CPU .*", m)
+        for m in messages
+    ]
+    done = [m for m in done if m]
+    assert [m.group(1) for m in done] == ["B", "M", "T"]
+    assert sum(int(m.group(2)) for m in done) == len(summits)
+    assert sum(float(m.group(3)) for m in done) > 0  # MACS2's CPU, which the rule's benchmark misses
+    total = next(m for m in messages if m.startswith(f"human: {len(summits)} summits from 3 groups; MACS2 children "))
+    assert float(re.search(r"children ([\d.]+) s CPU", total).group(1)) > 0
     assert len(peaks) > 500
     assert ((peaks["end"] - peaks["start"]) == 501).all()
     assert (peaks["summit"] - peaks["start"] == 250).all()

@@ -82,6 +82,8 @@ def test_user_facing_outputs_exist(tiny_run):
     work, _ = tiny_run
     for path in (
         "results/consensus/union_peaks.tsv",
+        "results/consensus/union_elements.human.bed",
+        "results/consensus/union_elements.macaque.bed",
         "results/graph/guidance.graphml.gz",
         "results/analysis/regulatory_links.tsv",
         "results/analysis/species_modules.tsv",

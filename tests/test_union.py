@@ -339,3 +339,113 @@ def test_lift_table_with_an_unknown_status_is_rejected(tmp_path, two_species):
     table.to_csv(path, sep="\t", index=False, na_rep="NA")
     with pytest.raises(CrossglueError, match=r"ape_to_bat.tsv:4: status 'maybe'; expected pass, ambiguous or unmapped"):
         read_lift_table(path)
+
+
+# --- BED files for genome browsers ------------------------------------------------------------
+
+
+def _check_bed6(path):
+    """Every data line is BED6: int start < end, int score in [0, 1000], strand + - or .; bedtools reads it."""
+    import subprocess
+
+    lines = [x for x in path.read_text().splitlines() if x and not x.startswith("#")]
+    assert lines, path
+    for line in lines:
+        chrom, start, end, name, score, strand = line.split("\t")  # exactly six columns
+        assert chrom and name and " " not in name
+        assert start.isdigit() and end.isdigit() and int(start) < int(end), line
+        assert score.isdigit() and 0 <= int(score) <= 1000, line
+        assert strand in ("+", "-", "."), line
+    done = subprocess.run(["bedtools", "sort", "-i", str(path)], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert len(done.stdout.splitlines()) == len(lines)
+    pybedtools = pytest.importorskip("pybedtools")
+    intervals = list(pybedtools.BedTool(str(path)))
+    assert [i.file_type for i in intervals[:1]] == ["bed"]
+    assert all(i.strand in "+-." and int(i.score) >= 0 for i in intervals)
+    return lines
+
+
+def test_lift_and_union_write_bed_files_browsers_accept(two_species, tmp_path):
+    import shutil
+
+    from test_graph import _run_script  # the scripts run as Snakemake runs them
+
+    from crossglue.genomics.chain import write_chains
+
+    if not shutil.which("bedtools"):
+        pytest.skip("bedtools not installed")
+    ape, bat, ab, ba = two_species
+    species = {"ape": (ape, "chrA"), "bat": (bat, "chrB")}
+    for name, (peaks, chrom) in species.items():
+        peaks.to_csv(tmp_path / f"{name}.peaks.tsv", sep="\t", index=False)
+        peaks.to_csv(tmp_path / f"{name}.summits.tsv", sep="\t", index=False)
+        (tmp_path / f"{name}.sizes").write_text(f"{chrom}\t{SIZE}\n")
+    write_chains(ab, tmp_path / "ape_bat.chain")
+    write_chains(ba, tmp_path / "bat_ape.chain")
+    for a, b in (("ape", "bat"), ("bat", "ape")):
+        _run_script(
+            "lift_peaks.py",
+            input=dict(
+                peaks=str(tmp_path / f"{a}.peaks.tsv"),
+                chain_to=str(tmp_path / f"{a}_{b}.chain"),
+                chain_back=str(tmp_path / f"{b}_{a}.chain"),
+                source_sizes=str(tmp_path / f"{a}.sizes"),
+                target_sizes=str(tmp_path / f"{b}.sizes"),
+                source_aliases=[],
+                target_aliases=[],
+            ),
+            output=_lift_outputs(tmp_path, f"{a}_to_{b}"),
+            params={"liftover": {"recipe": "caglayan", "min_lifted_fraction": 0.05}, "chains": {}},
+            log=[str(tmp_path / "lift.log")],
+            wildcards={"source": a, "target": b},
+        )
+    mapped = _check_bed6(tmp_path / "ape_to_bat.mapped.bed")
+    table = pd.read_csv(tmp_path / "ape_to_bat.tsv", sep="\t")
+    assert sorted(x.split("\t")[3] for x in mapped) == sorted(table.loc[table["lifted_chrom"].notna(), "peak_id"])
+    # UCSC liftOver's unmapped format: '#reason' line, then the source record (BED4)
+    unmapped = (tmp_path / "ape_to_bat.unmapped.bed").read_text().splitlines()
+    assert unmapped[0::2] == ["#" + r for r in table.loc[table["status"] != PASS, "reason"]]
+    assert "#Deleted in new" in unmapped
+    ape_p3 = ape.set_index("peak_id").loc["ape_p3"]
+    assert unmapped[unmapped.index("#Deleted in new") + 1] == f"chrA\t{ape_p3['start']}\t{ape_p3['end']}\tape_p3"
+    records = [x.split("\t") for x in unmapped[1::2]]
+    assert all(len(r) == 4 and r[1].isdigit() and int(r[1]) < int(r[2]) for r in records)
+    assert _runs_cleanly(["bedtools", "sort", "-i", str(tmp_path / "ape_to_bat.unmapped.bed")])
+
+    beds = [str(tmp_path / f"union_elements.{s}.bed") for s in species]
+    out = {k: str(tmp_path / f"{k}.out") for k in ("union", "summary", "reasons", "widths")}
+    out.update({k: str(tmp_path / f"{k}.png") for k in ("plot_classes", "plot_reasons", "plot_widths")})
+    _run_script(
+        "union_elements.py",
+        input=dict(
+            peaks=[str(tmp_path / f"{s}.peaks.tsv") for s in species],
+            summits=[str(tmp_path / f"{s}.summits.tsv") for s in species],
+            chrom_sizes=[str(tmp_path / f"{s}.sizes") for s in species],
+            lifts=[str(tmp_path / "ape_to_bat.tsv"), str(tmp_path / "bat_to_ape.tsv")],
+        ),
+        output={**out, "beds": beds},
+        params={"species": list(species), "pairs": [["ape", "bat"], ["bat", "ape"]]},
+        log=[str(tmp_path / "union.log")],
+    )
+    union = pd.read_csv(out["union"], sep="\t")
+    for s in species:
+        lines = _check_bed6(tmp_path / f"union_elements.{s}.bed")
+        present = union[union[f"{s}_chrom"].notna()]
+        assert sorted(x.split("\t")[3] for x in lines) == sorted(present["element_id"] + "|" + present["class"])
+        starts = [int(x.split("\t")[1]) for x in lines]
+        assert starts == sorted(starts)  # genome order
+
+
+def _lift_outputs(tmp_path, stem):
+    return {
+        "table": str(tmp_path / f"{stem}.tsv"),
+        "mapped": str(tmp_path / f"{stem}.mapped.bed"),
+        "unmapped": str(tmp_path / f"{stem}.unmapped.bed"),
+    }
+
+
+def _runs_cleanly(command) -> bool:
+    import subprocess
+
+    return subprocess.run(command, capture_output=True).returncode == 0

@@ -7,123 +7,43 @@ the :class:`CrossglueError` message on stderr and exit status 1, without a trace
 from __future__ import annotations
 
 import argparse
-import io
-import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
+from crossglue.errors import CrossglueError
 
-from crossglue.errors import CrossglueError, where
-from crossglue.io_utils import open_output, read_maybe_gzip
+if TYPE_CHECKING:
+    import pandas as pd
+
+# Imports are lazy: `crossglue liftover` loads numpy and its own modules only (no pandas),
+# so the whole process stays several times faster than CrossMap's (bench/bench_liftover.py).
 
 _BED_NAMES = ["chrom", "start", "end", "name", "score", "strand"]
 
 
-def _line_starts_with(buf: np.ndarray, starts: np.ndarray, prefix: bytes) -> np.ndarray:
-    """Which lines (given by their first byte offsets) begin with ``prefix``."""
-    pos = starts[:, None] + np.arange(len(prefix))
-    inside = pos < len(buf)
-    got = np.where(inside, buf[np.minimum(pos, len(buf) - 1)], 0)
-    return (got == np.frombuffer(prefix, dtype=np.uint8)).all(axis=1)
-
-
-def _empty_bed() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype=np.int64 if c in ("start", "end") else object) for c in _BED_NAMES[:3]})
-
-
 def read_bed(path: str | Path) -> pd.DataFrame:
-    """BED3+ (``start``/``end`` as int64, other columns as strings), skipping '#', 'track',
-    'browser' and blank lines.
+    """BED3+ as a table (``start``/``end`` int64, other columns strings), skipping '#', 'track',
+    'browser' and blank lines; columns chrom, start, end, name, score, strand, col7, col8, ...
 
-    Columns are named chrom, start, end, name, score, strand, then ``col7``, ``col8``, ...
-    Header lines are found with numpy and the table is parsed by pandas' C reader in one go.
+    The records are read by :func:`crossglue.genomics.bedfile.read_bed_lines` (same checks).
     """
-    path = Path(path)
-    try:
-        raw = read_maybe_gzip(path)
-    except (OSError, EOFError) as exc:
-        raise CrossglueError(f"{path}: cannot read BED file ({exc})") from None
-    buf = np.frombuffer(raw, dtype=np.uint8)
-    starts = np.concatenate(([0], np.flatnonzero(buf == 10) + 1))
-    starts = starts[starts < len(buf)]
-    first = buf[starts]
-    skip = np.isin(first, np.frombuffer(b"#\n\r", dtype=np.uint8))
-    skip |= (first == ord("t")) & _line_starts_with(buf, starts, b"track")
-    skip |= (first == ord("b")) & _line_starts_with(buf, starts, b"browser")
-    for k in np.flatnonzero(np.isin(first, np.frombuffer(b" \t", dtype=np.uint8))):  # rare: leading blanks
-        text = raw[starts[k] : raw.find(b"\n", starts[k]) % (len(raw) + 1)].strip()
-        skip[k] = not text or text.startswith((b"#", b"track", b"browser"))
-    line_no = np.flatnonzero(~skip) + 1
-    if not len(line_no):
-        return _empty_bed()
-    first_line = raw[starts[line_no[0] - 1] :].split(b"\n", 1)[0]
-    n_col = first_line.count(b"\t") + 1
-    if n_col < 3:
-        raise CrossglueError(
-            f"{where(path, int(line_no[0]))}: expected at least 3 tab-separated columns (chrom, start, end)"
+    import numpy as np
+    import pandas as pd
+
+    from crossglue.genomics.bedfile import read_bed_lines
+
+    bed = read_bed_lines(path)
+    if bed is None:
+        return pd.DataFrame(
+            {"chrom": pd.Series(dtype=object), "start": pd.Series(dtype=np.int64), "end": pd.Series(dtype=np.int64)}
         )
-    options = dict(
-        sep="\t",
-        header=None,
-        skiprows=np.flatnonzero(skip).tolist(),
-        skip_blank_lines=False,
-        keep_default_na=False,
-        na_filter=False,
-        quoting=3,
-    )
-    try:
-        try:
-            bed = pd.read_csv(
-                io.BytesIO(raw), dtype={i: (np.int64 if i in (1, 2) else str) for i in range(n_col)}, **options
-            )
-        except (ValueError, OverflowError) as exc:
-            if isinstance(exc, pd.errors.ParserError):
-                raise
-            bed = pd.read_csv(io.BytesIO(raw), dtype=str, **options)  # slow path, to name the bad line
-    except pd.errors.ParserError as exc:
-        found = re.search(r"line (\d+)", str(exc))
-        line = int(found.group(1)) if found else None  # pandas counts the file's own lines
-        raise CrossglueError(
-            f"{where(path, line)}: expected the same number of tab-separated BED columns on every line"
-        ) from None
-    bed.columns = [(_BED_NAMES[i] if i < len(_BED_NAMES) else f"col{i + 1}") for i in range(bed.shape[1])]
-    for col in ("start", "end"):
-        if bed[col].dtype != np.int64:
-            num = pd.to_numeric(bed[col], errors="coerce").to_numpy()
-            bad = np.isnan(num) | (num != np.floor(num))
-            if bad.any():
-                k = int(np.flatnonzero(bad)[0])
-                raise CrossglueError(
-                    f"{where(path, int(line_no[k]))}: expected a non-negative integer {col}, got {bed[col].iloc[k]!r}"
-                )
-            bed[col] = num.astype(np.int64)
-        bad = bed[col].to_numpy() < 0
-        if bad.any():
-            k = int(np.flatnonzero(bad)[0])
-            raise CrossglueError(
-                f"{where(path, int(line_no[k]))}: expected a non-negative integer {col}, got {bed[col].iloc[k]}"
-            )
-    bad = bed["start"].to_numpy() > bed["end"].to_numpy()
-    if bad.any():
-        k = int(np.flatnonzero(bad)[0])
-        raise CrossglueError(f"{where(path, int(line_no[k]))}: start is after end")
-    return bed
-
-
-def _join_columns(table: pd.DataFrame) -> pd.Series:
-    """Each row as one tab-joined line (vectorised over rows, looping over columns only)."""
-    cols = [table[c].astype(str) for c in table.columns]
-    line = cols[0]
-    for col in cols[1:]:
-        line = line + "\t" + col
-    return line
-
-
-def _bed_text(table: pd.DataFrame) -> str:
-    return _join_columns(table).str.cat(sep="\n") + "\n" if len(table) else ""
+    columns = {}
+    for k in range(bed.n_col):
+        name = _BED_NAMES[k] if k < len(_BED_NAMES) else f"col{k + 1}"
+        columns[name] = bed.start if k == 1 else bed.end if k == 2 else bed.column_text(k)
+    return pd.DataFrame(columns)
 
 
 def _liftover_arguments(parser: argparse.ArgumentParser) -> None:
@@ -148,43 +68,98 @@ def _liftover_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _liftover_run(args: argparse.Namespace) -> int:
-    from crossglue.genomics.chain import read_chains
-    from crossglue.genomics.liftover import lift_intervals
+def _strand_segment(bed, row, minus):
+    """Column 6 of each lifted record, '+' and '-' swapped where the chain reverses the sequence."""
+    import numpy as np
 
-    bed = read_bed(args.old_file)
-    columns = list(bed.columns)
-    if args.multiple and not 4 <= len(columns) <= 6:
-        raise CrossglueError(
-            f"{args.old_file}: can only lift BED4, BED5, BED6 to multiple regions (got {len(columns)} columns)"
-        )
-    intervals = bed if "name" in bed.columns else bed.assign(name=np.arange(len(bed)).astype(str))
-    result = lift_intervals(intervals, read_chains(args.map_chain), min_match=args.min_match, multiple=args.multiple)
-    mapped = result.mapped
-    if args.multiple:
-        part = mapped.groupby(level=0, sort=False).cumcount() + 1
-        out = pd.DataFrame(
-            {
-                "chrom": mapped["chrom"],
-                "start": mapped["start"],
-                "end": mapped["end"],
-                "name": mapped["name"],
-                "part": part,
-            }
-        )
-        if len(columns) == 6:
-            out["strand"] = mapped["strand"]
-    else:
-        out = mapped[columns]
-    unmapped = result.unmapped
-    unmapped_text = (
-        ("#" + unmapped["reason"] + "\n" + _join_columns(unmapped[columns])).str.cat(sep="\n") + "\n"
-        if len(unmapped)
-        else ""
-    )
-    with open_output(args.new_file) as new, open_output(args.unmapped) as unlifted:  # gzip when named .gz
-        new.write(_bed_text(out))
-        unlifted.write(unmapped_text)
+    from crossglue.genomics.bedfile import Copy
+
+    lo, hi = bed.field(5)
+    lo, length = lo[row], (hi - lo)[row]
+    total = int(length.sum())
+    rel = np.arange(total) - np.repeat(np.cumsum(length) - length, length)
+    source = np.concatenate((np.frombuffer(b"+-", np.uint8), bed.buf[np.repeat(lo, length) + rel]))
+    offset = 2 + np.cumsum(length) - length
+    one = length == 1
+    byte = bed.buf[np.minimum(lo, len(bed.buf) - 1)]
+    offset = np.where(minus & one & (byte == ord("+")), 1, np.where(minus & one & (byte == ord("-")), 0, offset))
+    return Copy(source, offset, length)
+
+
+def _lifted_segments(bed, lifted, index, names, multiple: bool) -> list:
+    """A lifted record: new chrom, start, end, then the input's own bytes (column 6 flipped on '-')."""
+    import numpy as np
+
+    from crossglue.genomics.bedfile import Const, Copy, Int
+
+    n_col, row = bed.n_col, lifted.row
+    table, name_at, name_len = names  # each name with its tab
+    segments = [
+        Copy(table, name_at[lifted.chain], name_len[lifted.chain]),
+        Int(lifted.start),
+        Const(b"\t"),
+        Int(lifted.end),
+    ]
+    if multiple:  # chrom start end name part [strand]
+        name_end = bed.tab(3) if n_col >= 5 else bed.line_end
+        lo = bed.tab(2)[row]
+        first = np.flatnonzero(np.concatenate(([True], row[1:] != row[:-1]))) if len(row) else row
+        part = np.arange(len(row)) - np.repeat(first, np.diff(np.append(first, len(row)))) + 1
+        segments += [Copy(bed.buf, lo, name_end[row] - lo), Const(b"\t"), Int(part)]
+        if n_col == 6:
+            segments += [Const(b"\t"), _strand_segment(bed, row, lifted.minus)]
+    elif n_col >= 6:
+        lo, strand_lo, strand_hi = bed.tab(2)[row], bed.tab(4)[row] + 1, bed.tab(5)[row]
+        segments += [
+            Copy(bed.buf, lo, strand_lo - lo),
+            _strand_segment(bed, row, lifted.minus),
+            Copy(bed.buf, strand_hi, bed.line_end[row] - strand_hi),
+        ]
+    elif n_col >= 4:
+        lo, hi = bed.tab(2)[row], bed.line_end[row]
+        if _newline_follows(bed, hi):  # the line's own newline ends the copy
+            return [*segments, Copy(bed.buf, lo, hi + 1 - lo)]
+        segments.append(Copy(bed.buf, lo, hi - lo))
+    return [*segments, Const(b"\n")]
+
+
+def _newline_follows(bed, ends) -> bool:
+    """Whether every one of these record ends is followed by a plain '\n' (not '\r\n', not EOF)."""
+    return bool(len(ends)) and int(ends.max()) < len(bed.buf) and bool((bed.buf[ends] == 10).all())
+
+
+def _liftover_run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from crossglue.genomics.bedfile import Const, Copy, format_lines, iter_bed_chunks, text_table
+    from crossglue.genomics.chain import read_chain_arrays
+    from crossglue.genomics.liftover import REASON_CODES, REASONS, block_index, chrom_codes, lift_arrays
+    from crossglue.io_utils import open_output
+
+    index = block_index(read_chain_arrays(args.map_chain))
+    names = text_table([f"{name}\t" for name in index.chains.header["q_name"].tolist()])
+    reasons, reason_at, reason_len = text_table([""] + [f"#{REASONS[c]}\n" for c in REASON_CODES[1:]])
+    with open_output(args.new_file, "wb") as new, open_output(args.unmapped, "wb") as unmapped:  # gzip if .gz
+        for bed in iter_bed_chunks(args.old_file):  # a few MB of records at a time
+            if args.multiple and not 4 <= bed.n_col <= 6:
+                raise CrossglueError(
+                    f"{args.old_file}: can only lift BED4, BED5, BED6 to multiple regions (got {bed.n_col} columns)"
+                )
+            code = chrom_codes(index, bed.chrom_names)[bed.chrom]
+            lifted = lift_arrays(index, code, bed.start, bed.end, min_match=args.min_match, multiple=args.multiple)
+            for chunk in format_lines(_lifted_segments(bed, lifted, index, names, args.multiple), len(lifted.row)):
+                new.write(chunk)
+            # Unlifted: UCSC's '#reason' line, then the input line as it was.
+            failed = np.flatnonzero(lifted.reason)
+            why = lifted.reason[failed]
+            lo, hi = bed.line_start[failed], bed.line_end[failed]
+            unlifted = [Copy(reasons, reason_at[why], reason_len[why])]
+            if _newline_follows(bed, hi):
+                unlifted.append(Copy(bed.buf, lo, hi + 1 - lo))
+            else:
+                unlifted += [Copy(bed.buf, lo, hi - lo), Const(b"\n")]
+            for chunk in format_lines(unlifted, len(failed)):
+                unmapped.write(chunk)
     return 0
 
 

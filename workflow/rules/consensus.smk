@@ -12,6 +12,9 @@ rule union_elements:
         summary="results/consensus/summary.tsv",
         reasons="results/consensus/liftover_reasons.tsv",
         widths="results/consensus/peak_widths.tsv",
+        beds=expand(
+            "results/consensus/union_elements.{species}.bed", species=species_names
+        ),
         plot_classes="results/consensus/plots/element_classes.png",
         plot_reasons="results/consensus/plots/liftover_reasons.png",
         plot_widths="results/consensus/plots/peak_widths.png",

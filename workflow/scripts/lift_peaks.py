@@ -3,8 +3,8 @@
 import logging
 
 import numpy as np
-import pandas as pd
 
+from crossglue.elements.browser_bed import mapped_bed, write_bed, write_unmapped
 from crossglue.elements.recipes import PASS, check_lifted_fraction, lift_peaks, recipe_from_config
 from crossglue.genomics.chain import Assembly, check_chain_species, read_chain_headers, read_chains
 from crossglue.genomics.genome import read_aliases, read_chrom_sizes
@@ -41,35 +41,8 @@ def main(smk) -> None:
 
     with atomic_path(smk.output.table) as tmp:
         lifted.to_csv(tmp, sep="\t", index=False, na_rep="NA")
-    mapped = lifted[lifted["lifted_chrom"].notna()]
-    with atomic_path(smk.output.mapped) as tmp:
-        pd.DataFrame(
-            {
-                "chrom": mapped["lifted_chrom"],
-                "start": mapped["lifted_start"],
-                "end": mapped["lifted_end"],
-                "name": mapped["peak_id"],
-                "score": 0,
-                "strand": ".",
-                "status": mapped["status"],
-                "reason": mapped["reason"].fillna("."),
-            }
-        ).to_csv(tmp, sep="\t", index=False, header=False)
-    failed = lifted[lifted["status"] != PASS].merge(
-        peaks[["peak_id", "chrom", "start", "end"]], on="peak_id", suffixes=("_lifted", "")
-    )
-    with atomic_path(smk.output.unmapped) as tmp:
-        pd.DataFrame(
-            {
-                "chrom": failed["chrom"],
-                "start": failed["start"],
-                "end": failed["end"],
-                "name": failed["peak_id"],
-                "status": failed["status"],
-                "reason_code": failed["reason_code"],
-                "reason": failed["reason"].astype(str).str.replace("\t", " "),
-            }
-        ).to_csv(tmp, sep="\t", index=False, header=False)
+    write_bed(mapped_bed(lifted), smk.output.mapped)  # status and reasons: the table above
+    write_unmapped(lifted, peaks, smk.output.unmapped)
     log.info("%s -> %s: %d of %d peaks pass", source, target, int(np.sum(lifted["status"] == PASS)), len(lifted))
 
 

@@ -2,6 +2,7 @@
 
 import logging
 
+from crossglue.elements.browser_bed import union_bed, write_bed
 from crossglue.elements.recipes import read_lift_table
 from crossglue.elements.report import write_report_inputs
 from crossglue.elements.union import build_union
@@ -22,6 +23,8 @@ def main(smk) -> None:
     log.info("union: %d elements: %s", len(union), union["class"].value_counts().to_dict())
     with atomic_path(smk.output.union) as tmp:
         union.to_csv(tmp, sep="\t", index=False, na_rep="NA")
+    for s, path in zip(species, smk.output.beds, strict=True):  # genome-browser tracks
+        write_bed(union_bed(union, s, order[s]), path)
     summits = dict(zip(species, smk.input.summits, strict=True))
     write_report_inputs(union, peaks, lifts, summits, species, smk.output)
 

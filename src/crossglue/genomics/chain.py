@@ -20,12 +20,15 @@ import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from crossglue.errors import CrossglueError, where
 from crossglue.io_utils import open_output, read_maybe_gzip
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 HEADER_COLUMNS = [
     "chain_id",
@@ -59,6 +62,36 @@ class ChainSet:
         """True when both sets hold the same chains and blocks (values and dtypes)."""
         return self.header.equals(other.header) and self.blocks.equals(other.blocks)
 
+    def arrays(self) -> ChainArrays:
+        """The same chains as numpy columns."""
+        return ChainArrays(
+            header={c: self.header[c].to_numpy() for c in HEADER_COLUMNS},
+            blocks={c: self.blocks[c].to_numpy() for c in BLOCK_COLUMNS},
+        )
+
+
+@dataclass
+class ChainArrays:
+    """A :class:`ChainSet` as numpy columns (``header``/``blocks``: column name -> array).
+
+    What the liftOver kernels work on; the ``crossglue liftover`` command reads chains this
+    way so that it never imports pandas.
+    """
+
+    header: dict[str, np.ndarray]
+    blocks: dict[str, np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.header["chain_id"])
+
+    def chain_set(self) -> ChainSet:
+        import pandas as pd
+
+        return ChainSet(
+            header=pd.DataFrame({c: self.header[c] for c in HEADER_COLUMNS}),
+            blocks=pd.DataFrame({c: self.blocks[c] for c in BLOCK_COLUMNS}),
+        )
+
 
 def _read_bytes(path: Path) -> bytes:
     try:
@@ -68,11 +101,11 @@ def _read_bytes(path: Path) -> bytes:
     return raw + b"\n" if raw and not raw.endswith(b"\n") else raw
 
 
-def _translate(names: pd.Series, aliases: dict[str, str] | None) -> pd.Series:
+def _translate(names: np.ndarray, aliases: dict[str, str] | None) -> np.ndarray:
     """Alias -> canonical; names absent from the table are kept (unplaced contigs etc.)."""
     if not aliases:
         return names
-    return names.map(lambda n: aliases.get(n, n))
+    return np.array([aliases.get(n, n) for n in names], dtype=object)
 
 
 @dataclass
@@ -113,8 +146,35 @@ def _scan_lines(raw: bytes) -> _Lines:
     )
 
 
-def _parse_headers(path: Path, lines: list[bytes], line_no: np.ndarray) -> pd.DataFrame:
-    """The ``chain`` lines (``line_no``: their 0-based line numbers) as a :data:`HEADER_COLUMNS` table.
+def _header_numbers(path: Path, column: str, text: np.ndarray, line_no: np.ndarray) -> np.ndarray:
+    """One numeric header column: int64 (float64 for a score written with a point or exponent)."""
+    if column == "score" and any(re.search(r"[.eEnN]", t) for t in text):  # keep "1.0" a float on round trip
+        kind = np.float64
+    else:
+        kind = np.int64
+    try:
+        values = text.astype(kind) if len(text) else np.zeros(0, kind)
+        bad = values < 0 if column != "score" else np.zeros(len(values), bool)
+    except (ValueError, OverflowError):  # slow path: find the first bad value ("1e3" is an integer)
+        values, bad = np.zeros(len(text), kind), np.zeros(len(text), bool)
+        for k, t in enumerate(text):
+            try:
+                x = float(t)
+            except ValueError:
+                bad[k] = True
+                continue
+            bad[k] = column != "score" and (x < 0 or x != np.floor(x) or np.isinf(x)) or np.isnan(x)
+            if not bad[k]:
+                values[k] = x
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        what = "a number" if column == "score" else "a non-negative integer"
+        raise CrossglueError(f"{where(path, int(line_no[k]) + 1)}: expected {what} for {column}, got {text[k]!r}")
+    return values
+
+
+def _parse_headers(path: Path, lines: list[bytes], line_no: np.ndarray) -> dict[str, np.ndarray]:
+    """The ``chain`` lines (``line_no``: their 0-based line numbers) as :data:`HEADER_COLUMNS` arrays.
 
     Headers are few (thousands at most), so they are split one by one; numbers are then
     checked and converted column by column.
@@ -135,28 +195,21 @@ def _parse_headers(path: Path, lines: list[bytes], line_no: np.ndarray) -> pd.Da
                 f"got {fields[4]!r} and {fields[9]!r}"
             )
         rows.append([fields[12], *fields[1:12]])
-    header = pd.DataFrame(rows, columns=HEADER_COLUMNS)
-    score_is_float = header["score"].str.contains(r"[.eEnN]").any()  # keep "1.0" a float on round trip
-    for col in [c for c in HEADER_COLUMNS if c == "score" or c in _INT_HEADER]:
-        num = pd.to_numeric(header[col], errors="coerce")
-        bad = num.isna() if col == "score" else (num.isna() | (num < 0) | (num != np.floor(num)))
-        if bad.any():
-            k = int(np.flatnonzero(bad.to_numpy())[0])
-            what = "a number" if col == "score" else "a non-negative integer"
-            raise CrossglueError(
-                f"{where(path, int(line_no[k]) + 1)}: expected {what} for {col}, got {header[col].iloc[k]!r}"
-            )
-        header[col] = num.astype(np.float64 if col == "score" and score_is_float else np.int64)
-    if len(header):
-        bad = (
-            (header["t_start"] > header["t_end"])
-            | (header["t_end"] > header["t_size"])
-            | (header["q_start"] > header["q_end"])
-            | (header["q_end"] > header["q_size"])
-        )
-        if bad.any():
-            k = int(np.flatnonzero(bad.to_numpy())[0])
-            raise CrossglueError(f"{where(path, int(line_no[k]) + 1)}: expected start <= end <= size on both sequences")
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(HEADER_COLUMNS)
+    header = {}
+    for col, values in zip(HEADER_COLUMNS, columns, strict=True):
+        text = np.array(values, dtype=object)
+        numeric = col == "score" or col in _INT_HEADER
+        header[col] = _header_numbers(path, col, text.astype(str), line_no) if numeric else text
+    bad = (
+        (header["t_start"] > header["t_end"])
+        | (header["t_end"] > header["t_size"])
+        | (header["q_start"] > header["q_end"])
+        | (header["q_end"] > header["q_size"])
+    )
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        raise CrossglueError(f"{where(path, int(line_no[k]) + 1)}: expected start <= end <= size on both sequences")
     return header
 
 
@@ -171,7 +224,9 @@ def read_chain_headers(path: str | Path) -> pd.DataFrame:
     found = list(re.finditer(rb"(?m)^[ \t]*c[^\n]*", raw))
     newlines = np.flatnonzero(np.frombuffer(raw, dtype=np.uint8) == 10)
     line_no = np.searchsorted(newlines, np.array([m.start() for m in found], dtype=np.int64))
-    header = _parse_headers(path, [m.group(0) for m in found], line_no)
+    import pandas as pd
+
+    header = pd.DataFrame(_parse_headers(path, [m.group(0) for m in found], line_no))
     return header.assign(line=line_no + 1)
 
 
@@ -184,6 +239,13 @@ def read_chains(
     malformed record (bad header, wrong field count, non-numeric value, a chain whose blocks
     do not add up to its header's span).
     """
+    return read_chain_arrays(path, t_aliases, q_aliases).chain_set()
+
+
+def read_chain_arrays(
+    path: str | Path, t_aliases: dict[str, str] | None = None, q_aliases: dict[str, str] | None = None
+) -> ChainArrays:
+    """:func:`read_chains` as numpy columns, without pandas (the liftover command's path)."""
     path = Path(path)
     raw = _read_bytes(path)
     lines = _scan_lines(raw)
@@ -193,10 +255,10 @@ def read_chains(
     if len(data_line) and chain_of_line[data_line[0]] < 0:
         raise CrossglueError(f"{where(path, int(data_line[0]) + 1)}: alignment block before any 'chain' header line")
     header = _parse_headers(path, [raw[lines.start[ln] : lines.end[ln]] for ln in header_line], header_line)
-    header["t_name"] = _translate(header["t_name"], t_aliases).astype(object)
-    header["q_name"] = _translate(header["q_name"], q_aliases).astype(object)
+    header["t_name"] = _translate(header["t_name"], t_aliases)
+    header["q_name"] = _translate(header["q_name"], q_aliases)
     blocks = _parse_blocks(path, lines, header, header_line, data_line, chain_of_line[data_line])
-    return ChainSet(header=header.reset_index(drop=True), blocks=blocks)
+    return ChainArrays(header=header, blocks=blocks)
 
 
 def _block_numbers(path: Path, lines: _Lines, data_line: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -227,12 +289,12 @@ def _block_numbers(path: Path, lines: _Lines, data_line: np.ndarray) -> tuple[np
 def _parse_blocks(
     path: Path,
     lines: _Lines,
-    header: pd.DataFrame,
+    header: dict[str, np.ndarray],
     header_line: np.ndarray,
     data_line: np.ndarray,
     chain_idx: np.ndarray,
-) -> pd.DataFrame:
-    """The :data:`BLOCK_COLUMNS` table of every block line, checked against its chain's header."""
+) -> dict[str, np.ndarray]:
+    """The :data:`BLOCK_COLUMNS` arrays of every block line, checked against its chain's header."""
     counts = lines.n_tok[data_line]
     bad = (counts != 3) & (counts != 1)
     last_of_chain = np.zeros(len(data_line), dtype=bool)
@@ -245,11 +307,11 @@ def _parse_blocks(
         raise CrossglueError(
             f"{where(path, ln + 1)}: expected 'size dt dq' inside a chain and a single 'size' on its last block line"
         )
-    empty = np.setdiff1d(np.arange(len(header)), chain_idx)
+    empty = np.flatnonzero(np.bincount(chain_idx, minlength=len(header_line)) == 0)
     if len(empty):
         raise CrossglueError(f"{where(path, int(header_line[empty[0]]) + 1)}: chain has no alignment blocks")
     if not len(data_line):
-        return pd.DataFrame({c: np.zeros(0, np.int64) for c in BLOCK_COLUMNS})
+        return {c: np.zeros(0, np.int64) for c in BLOCK_COLUMNS}
     values, counts = _block_numbers(path, lines, data_line)
 
     # Columns: size is each line's first token; dt, dq the next two (0 on a chain's last line).
@@ -266,27 +328,23 @@ def _parse_blocks(
 
     # Block starts: the chain's start plus the sizes and gaps of the blocks before it.
     group_first = np.flatnonzero(np.concatenate(([True], chain_idx[1:] != chain_idx[:-1])))
-    blocks = pd.DataFrame(
-        {
-            "chain": chain_idx.astype(np.int64),
-            "t_start": header["t_start"].to_numpy()[chain_idx] + _exclusive_group_cumsum(size + dt, group_first),
-            "q_start": header["q_start"].to_numpy()[chain_idx] + _exclusive_group_cumsum(size + dq, group_first),
-            "size": size,
-        }
-    )
+    blocks = {
+        "chain": chain_idx.astype(np.int64),
+        "t_start": header["t_start"][chain_idx] + _exclusive_group_cumsum(size + dt, group_first),
+        "q_start": header["q_start"][chain_idx] + _exclusive_group_cumsum(size + dq, group_first),
+        "size": size,
+    }
     last = np.flatnonzero(last_of_chain)
-    t_end = blocks["t_start"].to_numpy()[last] + size[last]
-    q_end = blocks["q_start"].to_numpy()[last] + size[last]
-    mism = (t_end != header["t_end"].to_numpy()[chain_idx[last]]) | (
-        q_end != header["q_end"].to_numpy()[chain_idx[last]]
-    )
+    t_end = blocks["t_start"][last] + size[last]
+    q_end = blocks["q_start"][last] + size[last]
+    mism = (t_end != header["t_end"][chain_idx[last]]) | (q_end != header["q_end"][chain_idx[last]])
     if mism.any():
         k = int(np.flatnonzero(mism)[0])
         c = chain_idx[last[k]]
         raise CrossglueError(
             f"{where(path, int(header_line[c]) + 1)}: blocks of this chain end at "
-            f"t={t_end[k]}, q={q_end[k]}, but its header says tEnd={header['t_end'].iloc[c]}, "
-            f"qEnd={header['q_end'].iloc[c]}"
+            f"t={t_end[k]}, q={q_end[k]}, but its header says tEnd={header['t_end'][c]}, "
+            f"qEnd={header['q_end'][c]}"
         )
     return blocks
 
@@ -351,6 +409,8 @@ def chains_from_blocks(blocks: pd.DataFrame, t_sizes: dict[str, int], q_sizes: d
     must be ordered by t_start within a chain and must not overlap on either sequence.
     Chains keep the order in which their ids first appear.
     """
+    import pandas as pd
+
     need = ["chain_id", "t_name", "q_name", "q_strand", "t_start", "q_start", "size"]
     missing = [c for c in need if c not in blocks.columns]
     if missing:
@@ -439,6 +499,7 @@ class Assembly:
 
     def canonical(self, names: pd.Series) -> pd.Series:
         """Canonical name of each of ``names`` ('' where it is neither canonical nor an alias)."""
+
         aliases = self.aliases or {}
         return names.map(lambda n: n if n in self.sizes else aliases.get(n, ""))
 
@@ -459,6 +520,8 @@ class _SideFit:
 
 def _side(header: pd.DataFrame, side: str) -> pd.DataFrame:
     """Distinct (name, size) of one side of the chains, with the first line naming each."""
+    import pandas as pd
+
     prefix = "t" if side == "target" else "q"
     table = pd.DataFrame({"name": header[f"{prefix}_name"].astype(str), "size": header[f"{prefix}_size"]})
     table["line"] = header["line"].to_numpy() if "line" in header else pd.NA
@@ -474,6 +537,8 @@ def _fit(side: pd.DataFrame, assembly: Assembly) -> _SideFit:
 
 def _size_twins(side: pd.DataFrame, assembly: Assembly) -> list[str]:
     """``'name' = 'chrom'`` for chain names whose size is that of exactly one of the assembly's chromosomes."""
+    import pandas as pd
+
     by_size = pd.Series(list(assembly.sizes), index=list(assembly.sizes.values()))
     unique = by_size[~by_size.index.duplicated(keep=False)]
     twins = side[side["size"].isin(unique.index)]
@@ -517,6 +582,8 @@ def check_chain_species(
     some are known. The message says which configured assembly the chain seems to be for.
     ``header`` is :func:`read_chain_headers` (with ``line``) or a :class:`ChainSet` header.
     """
+    import pandas as pd
+
     every = {a.species: a for a in (source, target, *others)}
     sides = {"target": _side(header, "target"), "query": _side(header, "query")}
     fits = {side: {s: _fit(table, a) for s, a in every.items()} for side, table in sides.items()}

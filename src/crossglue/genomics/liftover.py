@@ -5,6 +5,10 @@ Peaks are lifted between species with the rules of UCSC ``liftOver`` (kent
 but all intervals at once with numpy (sorted block starts + running maximum of block ends
 + ``searchsorted``), instead of one interval at a time.
 
+:func:`lift_intervals` and :func:`lift_points` take and return data frames;
+:func:`block_index` + :func:`lift_arrays` are the same kernel on numpy arrays, which the
+``crossglue liftover`` command uses so that it never imports pandas.
+
 Rules reproduced from UCSC liftOver (BED without blocks):
 
 - For each chain touching the interval ``[s, e)``, ``intersect`` = bases of the interval
@@ -43,16 +47,19 @@ Deliberate differences:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from crossglue.errors import CrossglueError
-from crossglue.genomics.chain import ChainSet
+from crossglue.genomics.chain import ChainArrays, ChainSet
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _SHIFT = np.int64(1) << np.int64(40)  # chromosome code * 2**40 + position: one sorted line
 
-_REASON_CODES = ["", "deleted", "partially_deleted", "split", "duplicated", "chrom_not_in_chain"]
+REASON_CODES = ["", "deleted", "partially_deleted", "split", "duplicated", "chrom_not_in_chain"]
 REASONS = {
     "deleted": "Deleted in new",
     "partially_deleted": "Partially deleted in new",
@@ -71,10 +78,14 @@ class LiftResult:
 
 
 @dataclass
-class _BlockIndex:
-    """Every aligned block on one global target line, sorted by start."""
+class BlockIndex:
+    """Every aligned block of a chain set on one global target line, sorted by start.
 
-    chroms: pd.Index
+    Build it once with :func:`block_index` and lift many interval sets through it.
+    """
+
+    chains: ChainArrays
+    chroms: dict[str, int]  # target chromosome -> code (order of first appearance)
     start: np.ndarray  # global target start
     end: np.ndarray  # global target end
     reach: np.ndarray  # running maximum of ``end``: blocks before i end by reach[i-1]
@@ -82,28 +93,46 @@ class _BlockIndex:
     chain: np.ndarray  # positional index into the header
 
 
-def _block_index(chains: ChainSet) -> _BlockIndex:
-    header, blocks = chains.header, chains.blocks
-    chroms = pd.Index(pd.unique(header["t_name"]))
-    code = chroms.get_indexer(header["t_name"]).astype(np.int64)
-    chain = blocks["chain"].to_numpy(np.int64)
-    start = code[chain] * _SHIFT + blocks["t_start"].to_numpy(np.int64)
+@dataclass
+class ArrayLift:
+    """:func:`lift_arrays`' result: mapped pieces in input-row order, and a reason per input row."""
+
+    row: np.ndarray  # input row of each mapped piece (pieces of one row by chain target start)
+    start: np.ndarray  # lifted start, + strand coordinates of the query
+    end: np.ndarray
+    chain: np.ndarray  # positional chain index
+    minus: np.ndarray  # the chain reverses the sequence
+    mapped_fraction: np.ndarray  # aligned bases of the piece's chain / interval length
+    reason: np.ndarray  # per input row: index into REASON_CODES, 0 = lifted
+
+
+def _arrays(chains: ChainSet | ChainArrays) -> ChainArrays:
+    return chains if isinstance(chains, ChainArrays) else chains.arrays()
+
+
+def block_index(chains: ChainSet | ChainArrays) -> BlockIndex:
+    """The sorted block line of ``chains`` (what every lift searches)."""
+    arrays = _arrays(chains)
+    header, blocks = arrays.header, arrays.blocks
+    chroms = {name: k for k, name in enumerate(dict.fromkeys(header["t_name"].tolist()))}
+    code = np.array([chroms[n] for n in header["t_name"].tolist()], dtype=np.int64)
+    chain = blocks["chain"].astype(np.int64)
+    start = code[chain] * _SHIFT + blocks["t_start"].astype(np.int64)
     order = np.argsort(start, kind="stable")
     start = start[order]
-    end = start + blocks["size"].to_numpy(np.int64)[order]
-    return _BlockIndex(
+    end = start + blocks["size"].astype(np.int64)[order]
+    return BlockIndex(
+        chains=arrays,
         chroms=chroms,
         start=start,
         end=end,
         reach=np.maximum.accumulate(end) if len(end) else end,
-        q_start=blocks["q_start"].to_numpy(np.int64)[order],
+        q_start=blocks["q_start"].astype(np.int64)[order],
         chain=chain[order],
     )
 
 
-def _overlaps(
-    index: _BlockIndex, code: np.ndarray, start: np.ndarray, end: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+def _overlaps(index: BlockIndex, code: np.ndarray, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """All (row, block) pairs where block and ``[start, end)`` share at least one base.
 
     Pairs of one row are contiguous and in block (target) order; rows come in the order of
@@ -116,8 +145,9 @@ def _overlaps(
         raise CrossglueError("liftover: coordinates must lie in [0, 2**40)")
     known = np.flatnonzero(code >= 0)
     gs = code[known] * _SHIFT + start[known]
-    by_start = np.argsort(gs)
-    known, gs = known[by_start], gs[by_start]
+    if len(gs) > 1 and (gs[1:] < gs[:-1]).any():  # a sorted BED needs no sort
+        by_start = np.argsort(gs)
+        known, gs = known[by_start], gs[by_start]
     ge = code[known] * _SHIFT + end[known]
     hi = np.searchsorted(index.start, ge, side="left")  # blocks starting before the end
     lo = np.searchsorted(index.reach, gs, side="right")  # earlier blocks all end by the start
@@ -130,10 +160,17 @@ def _overlaps(
     return rows[keep], blk[keep]
 
 
-def _chrom_codes(index: _BlockIndex, chrom: np.ndarray) -> np.ndarray:
+def chrom_codes(index: BlockIndex, names: list[str]) -> np.ndarray:
+    """Code of each chromosome name in ``index`` (-1: not in the chain file)."""
+    return np.array([index.chroms.get(n, -1) for n in names], dtype=np.int64)
+
+
+def _chrom_codes(index: BlockIndex, chrom: np.ndarray) -> np.ndarray:
+    import pandas as pd
+
     cat = pd.Categorical(chrom)
     return (
-        index.chroms.get_indexer(cat.categories).astype(np.int64)[cat.codes]
+        chrom_codes(index, list(cat.categories))[cat.codes]
         if len(cat.categories)
         else np.full(len(chrom), -1, np.int64)
     )
@@ -146,26 +183,28 @@ def lift_points(chrom: np.ndarray, pos: np.ndarray, chains: ChainSet) -> pd.Data
     coordinates), ``strand`` (``-`` where the chain reverses the sequence), ``chain``
     (chain_id). Agrees with ``pyliftover.LiftOver.convert_coordinate``.
     """
+    import pandas as pd
+
     chrom = np.asarray(chrom, dtype=object)
     pos = np.asarray(pos, dtype=np.int64)
     if chrom.shape != pos.shape:
         raise CrossglueError(f"lift_points: chrom and pos differ in length ({len(chrom)} vs {len(pos)})")
-    index = _block_index(chains)
+    index = block_index(chains)
     rows, blk = _overlaps(index, _chrom_codes(index, chrom), pos, pos + 1)
     in_input_order = np.argsort(rows, kind="stable")
     rows, blk = rows[in_input_order], blk[in_input_order]
-    header = chains.header
+    header = index.chains.header
     ch = index.chain[blk]
     q = index.q_start[blk] + (pos[rows] - _local(index.start[blk]))
-    minus = (header["q_strand"].to_numpy() == "-")[ch]
-    q = np.where(minus, header["q_size"].to_numpy(np.int64)[ch] - 1 - q, q)
+    minus = (header["q_strand"] == "-")[ch]
+    q = np.where(minus, header["q_size"].astype(np.int64)[ch] - 1 - q, q)
     return pd.DataFrame(
         {
             "query": rows,
-            "chrom": header["q_name"].to_numpy()[ch],
+            "chrom": header["q_name"][ch],
             "pos": q,
             "strand": np.array(["+", "-"], dtype=object)[minus.astype(np.int8)],
-            "chain": header["chain_id"].to_numpy()[ch],
+            "chain": header["chain_id"][ch],
         }
     )
 
@@ -193,23 +232,24 @@ def _check_intervals(intervals: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, n
     return intervals["chrom"].to_numpy(dtype=object), start, end
 
 
-def lift_intervals(
-    intervals: pd.DataFrame, chains: ChainSet, min_match: float = 0.95, multiple: bool = False
-) -> LiftResult:
-    """Lift BED-like intervals as UCSC ``liftOver [-minMatch=..] [-multiple]`` does.
+def lift_arrays(
+    index: BlockIndex,
+    code: np.ndarray,
+    start: np.ndarray,
+    end: np.ndarray,
+    min_match: float = 0.95,
+    multiple: bool = False,
+) -> ArrayLift:
+    """UCSC ``liftOver [-minMatch=..] [-multiple]`` of intervals given as arrays (no pandas).
 
-    ``intervals`` has chrom, start, end, name and any further columns (carried through); a
-    ``strand`` column, if present, is flipped on ``-`` chains, otherwise the output strand is
-    the orientation of the match (``+``/``-``). ``mapped`` keeps the input's index labels
-    (repeated with ``multiple``); ``unmapped`` is the input rows plus ``reason`` (UCSC text)
-    and ``reason_code``.
+    ``code`` is each interval's target chromosome code in ``index`` (:func:`chrom_codes`; -1
+    when the chain file lacks it); ``start``/``end`` 0-based half-open, checked by the caller.
     """
     if not 0.0 <= min_match <= 1.0:
         raise CrossglueError(f"lift_intervals: min_match must lie in [0, 1], got {min_match}")
-    chrom, start, end = _check_intervals(intervals)
-    n = len(intervals)
-    index = _block_index(chains)
-    code = _chrom_codes(index, chrom)
+    n = len(code)
+    header = index.chains.header
+    n_chains = len(header["chain_id"])
     rows, blk = _overlaps(index, code, start, end)
     ch = index.chain[blk]
     b_start = _local(index.start[blk])
@@ -219,10 +259,11 @@ def lift_intervals(
     # One group per (interval, chain), blocks in target order inside it. A row's pairs are
     # contiguous already; only rows where chains alternate along the target need a sort.
     pair_rank = np.cumsum(np.concatenate(([False], rows[1:] != rows[:-1])))
-    key = pair_rank * np.int64(len(chains.header)) + ch
+    key = pair_rank * np.int64(n_chains) + ch
     if len(key) and (key[1:] < key[:-1]).any():
         order = np.argsort(key, kind="stable")
         rows, blk, ch, b_start, ov_s, ov_e, key = (a[order] for a in (rows, blk, ch, b_start, ov_s, ov_e, key))
+    del pair_rank
     new = np.ones(len(rows), dtype=bool)
     new[1:] = key[1:] != key[:-1]
     first = np.flatnonzero(new)
@@ -231,17 +272,19 @@ def lift_intervals(
     inter = np.add.reduceat(ov_e - ov_s, first) if len(first) else np.zeros(0, np.int64)
     q_lo = index.q_start[blk[first]] + (ov_s[first] - b_start[first])
     q_hi = index.q_start[blk[last]] + (ov_e[last] - b_start[last])
+    del rows, blk, ch, b_start, ov_s, ov_e, key, new
 
-    header = chains.header
-    ct_start = header["t_start"].to_numpy(np.int64)[g_chain]
-    ct_end = header["t_end"].to_numpy(np.int64)[g_chain]
+    ct_start = header["t_start"][g_chain]
     g_s, g_e = start[g_row], end[g_row]
-    span = (np.minimum(g_e, ct_end) - np.maximum(g_s, ct_start)) if multiple else (g_e - g_s)
+    if multiple:
+        span = np.minimum(g_e, header["t_end"][g_chain]) - np.maximum(g_s, ct_start)
+    else:
+        span = g_e - g_s
     hit = inter >= min_match * span.astype(np.float64)
     n_hit = np.bincount(g_row[hit], minlength=n)
     n_part = np.bincount(g_row[~hit], minlength=n)
 
-    reason = np.zeros(n, dtype=np.int8)  # index into _REASON_CODES; 0 = lifted
+    reason = np.zeros(n, dtype=np.int8)  # index into REASON_CODES; 0 = lifted
     none = n_hit == 0
     reason[none & (n_part == 0)] = 1
     reason[none & (n_part == 1)] = 2
@@ -259,38 +302,68 @@ def lift_intervals(
         by_row[g_row[one]] = one
         sel = by_row[by_row >= 0]
     sc = g_chain[sel]
-    minus = (header["q_strand"].to_numpy() == "-")[sc]
-    q_size = header["q_size"].to_numpy(np.int64)[sc]
-    m_start = np.where(minus, q_size - q_hi[sel], q_lo[sel])
-    m_end = np.where(minus, q_size - q_lo[sel], q_hi[sel])
+    minus = (header["q_strand"] == "-")[sc]
+    q_size = header["q_size"].astype(np.int64)[sc]
     src = g_row[sel]
+    length = (g_e[sel] - g_s[sel]).astype(np.float64)
+    return ArrayLift(
+        row=src,
+        start=np.where(minus, q_size - q_hi[sel], q_lo[sel]),
+        end=np.where(minus, q_size - q_lo[sel], q_hi[sel]),
+        chain=sc,
+        minus=minus,
+        mapped_fraction=np.divide(inter[sel], length, out=np.zeros(len(sel)), where=length > 0),
+        reason=reason,
+    )
+
+
+def lift_intervals(
+    intervals: pd.DataFrame, chains: ChainSet | ChainArrays, min_match: float = 0.95, multiple: bool = False
+) -> LiftResult:
+    """Lift BED-like intervals as UCSC ``liftOver [-minMatch=..] [-multiple]`` does.
+
+    ``intervals`` has chrom, start, end, name and any further columns (carried through); a
+    ``strand`` column, if present, is flipped on ``-`` chains, otherwise the output strand is
+    the orientation of the match (``+``/``-``). ``mapped`` keeps the input's index labels
+    (repeated with ``multiple``); ``unmapped`` is the input rows plus ``reason`` (UCSC text)
+    and ``reason_code``.
+    """
+    import pandas as pd
+
+    if not 0.0 <= min_match <= 1.0:
+        raise CrossglueError(f"lift_intervals: min_match must lie in [0, 1], got {min_match}")
+    chrom, start, end = _check_intervals(intervals)
+    index = block_index(chains)
+    lifted = lift_arrays(index, _chrom_codes(index, chrom), start, end, min_match, multiple)
+    header = index.chains.header
+    src, sc, minus = lifted.row, lifted.chain, lifted.minus
     if "strand" in intervals.columns:
         in_strand = intervals["strand"].to_numpy(dtype=object)[src]
         flipped = np.where(in_strand == "+", "-", np.where(in_strand == "-", "+", in_strand))
         strand = np.where(minus, flipped, in_strand)
     else:
         strand = np.array(["+", "-"], dtype=object)[minus.astype(np.int8)]
-    length = (g_e[sel] - g_s[sel]).astype(np.float64)
     extra = [c for c in intervals.columns if c not in ("chrom", "start", "end", "name", "strand")]
     # Numeric columns first, object columns inserted: avoids pandas copying them into one block.
     mapped = pd.DataFrame(
         {
-            "start": m_start,
-            "end": m_end,
-            "chain": header["chain_id"].to_numpy()[sc],
-            "mapped_fraction": np.divide(inter[sel], length, out=np.zeros(len(sel)), where=length > 0),
+            "start": lifted.start,
+            "end": lifted.end,
+            "chain": header["chain_id"][sc],
+            "mapped_fraction": lifted.mapped_fraction,
         },
         index=intervals.index[src],
     )
     mapped.insert(0, "name", intervals["name"].to_numpy()[src])
-    mapped.insert(1, "chrom", header["q_name"].to_numpy()[sc])
+    mapped.insert(1, "chrom", header["q_name"][sc])
     mapped.insert(4, "strand", strand.astype(object))
     for col in extra:
         mapped[col] = intervals[col].to_numpy()[src]
 
+    reason = lifted.reason
     failed = np.flatnonzero(reason)
     unmapped = intervals.iloc[failed].copy()
-    codes = np.asarray(_REASON_CODES, dtype=object)[reason[failed]]
+    codes = np.asarray(REASON_CODES, dtype=object)[reason[failed]]
     unmapped["reason"] = pd.Series(codes, dtype=object).map(REASONS).to_numpy(dtype=object)
     unmapped["reason_code"] = codes
     return LiftResult(mapped=mapped, unmapped=unmapped)
