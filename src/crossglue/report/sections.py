@@ -99,6 +99,15 @@ def element_html(ctx: ReportContext, element: str) -> str:
     return f"<span class='element' title='{html.escape(where)}'>{html.escape(element)}</span>"
 
 
+def _ids(value) -> list[str]:
+    return [v for v in str(value).split(",") if v] if not pd.isna(value) else []
+
+
+def _list_html(items) -> str:
+    """Comma-separated items in a box that wraps (tables otherwise keep a cell on one line)."""
+    return f"<div class='list'>{', '.join(items)}</div>"
+
+
 def with_coordinates(ctx: ReportContext, table: pd.DataFrame, column: str = "element") -> pd.DataFrame:
     """``table`` with one '<species> coordinates' column per species right after ``column``."""
     coords = ctx.element_coordinates
@@ -371,17 +380,15 @@ def modules_section(ctx: ReportContext) -> Section:
     markup: list[str] = []
     if "genes" in shown:
         shown = shown.assign(
-            genes=[
-                ", ".join(gene_html(ctx, g, id_beside=False) for g in str(v).split(",") if g) for v in shown["genes"]
-            ]
+            genes=[_list_html(gene_html(ctx, g, id_beside=False) for g in _ids(v)) for v in shown["genes"]]
         )
         shown = shown.drop(columns=[c for c in ("gene_names",) if c in shown and not ctx.gene_symbols.empty])
         markup.append("genes")
     if "elements" in shown:
-        shown = shown.assign(
-            elements=[", ".join(element_html(ctx, e) for e in str(v).split(",") if e) for v in shown["elements"]]
-        )
+        shown = shown.assign(elements=[_list_html(element_html(ctx, e) for e in _ids(v)) for v in shown["elements"]])
         markup.append("elements")
+    # the long lists last, so the scalar columns stay on screen
+    shown = shown[[c for c in shown.columns if c not in markup] + markup]
     s.tables.append(
         Table("Top modules (results/analysis/species_modules.tsv)", html_table(shown, top, markup=tuple(markup)))
     )
