@@ -102,6 +102,8 @@ def report_inputs(tmp_path: Path) -> ReportInputs:
             "species_a": "human",
             "species_b": "macaque",
             "cell_type": ["A", "A", "B"],
+            "gene_a": ["g1", "g2", "g1"],
+            "element": ["el1", "el2", "el3"],
             "log2fc": [2.0, -1.5, 0.1],
             "q_value": [0.001, 0.01, 0.9],
         }
@@ -324,6 +326,8 @@ def test_tables_show_gene_symbols_with_ids_and_elements_with_coordinates(report_
     assert "<span class='element' title='human chr1:900-1401'>el2</span>" in html
     assert "<span class='element' title='human chr1:100-601; macaque chr4:200-701'>el1</span>" in html
     assert html.count("<div class='scroll'>") == html.count("<table")
+    # differential genes and elements: the same, in their top tables
+    assert "Genes: most significant" in html and "Elements: most significant" in html
 
 
 def test_table_text_is_escaped():

@@ -352,6 +352,16 @@ def differential_section(ctx: ReportContext) -> Section:
                     html_table(counts.join(tested, how="outer").fillna(0).reset_index()),
                 )
             )
+            if caption == "Genes" and "gene_a" in table and not sig.empty:
+                top = sig.sort_values("q_value").head(10)
+                top = top.assign(**{c: [gene_html(ctx, g) for g in top[c]] for c in ("gene_a", "gene_b") if c in top})
+                top = top.drop(columns=[c for c in ("gene_name",) if c in top and not ctx.gene_symbols.empty])
+                s.tables.append(
+                    Table(
+                        "Genes: most significant (symbol, feature id beside it)",
+                        html_table(top, markup=("gene_a", "gene_b")),
+                    )
+                )
             if caption == "Elements" and "element" in table and not sig.empty:
                 top = sig.sort_values("q_value").head(10)
                 s.tables.append(
