@@ -30,6 +30,9 @@ rule report:
         differential_elements="results/analysis/differential_elements.tsv",
         modules="results/analysis/species_modules.tsv",
         module_recovery="results/analysis/module_recovery.tsv",
+        # gene symbols (var gene_name) and element coordinates for readable tables
+        rna_features=expand("results/ingest/{species}/rna.h5ad", species=species_names),
+        union_elements="results/consensus/union_peaks.tsv",
     output:
         html=report(
             "results/report/report.html",

@@ -28,6 +28,8 @@ def main(smk) -> None:
         modules=i.modules,
         module_recovery=i.module_recovery,
         has_truth=bool(smk.params.has_truth),
+        rna_features=dict(zip(smk.params.species, i.rna_features, strict=True)),
+        union_elements=i.union_elements,
     )
     cfg = smk.params.report
     build_report(

@@ -16,6 +16,7 @@ from crossglue.ingest.qc import ATAC_THRESHOLDS, QC_METRICS, RNA_THRESHOLDS  # n
 from crossglue.io_utils import atomic_path  # noqa: E402
 
 LOG_SCALE = {"n_fragments", "total_counts", "n_genes"}
+QC_COLUMNS = 4
 
 
 def plot_sample_qc(qc: pd.DataFrame, thresholds: dict, path: str | Path, title: str) -> None:
@@ -28,7 +29,14 @@ def plot_sample_qc(qc: pd.DataFrame, thresholds: dict, path: str | Path, title: 
     metrics = [m for m in QC_METRICS if m in qc]
     scores = [c for c in SCORE_COLUMNS.values() if c in qc and qc[c].notna().any()]
     n_panels = max(1, len(metrics) + len(scores))
-    fig, axes = plt.subplots(1, n_panels, figsize=(3.2 * n_panels, 3), squeeze=False)
+    # A grid of at most QC_COLUMNS panels a row, so a multiome sample's 7-9 panels stay readable
+    # when the report shows the figure at page width.
+    ncols = min(QC_COLUMNS, n_panels)
+    nrows = -(-n_panels // ncols)
+    fig, grid = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 2.9 * nrows + 0.5), squeeze=False)
+    axes = grid.reshape(1, -1)
+    for ax in axes[0][n_panels:]:
+        ax.axis("off")
     for ax, column in zip(axes[0][len(metrics) :], scores, strict=False):
         # Scores exist for the nuclei that passed the thresholds; the called doublets in red.
         scored = qc[column].notna().to_numpy()
@@ -53,10 +61,11 @@ def plot_sample_qc(qc: pd.DataFrame, thresholds: dict, path: str | Path, title: 
         for v in lines.get(metric, []):
             ax.axvline(np.log10(v + 1) if metric in LOG_SCALE else v, color="red", lw=1)
         ax.set_xlabel(f"log10({metric} + 1)" if metric in LOG_SCALE else metric)
-    axes[0][0].set_ylabel("barcodes")
+    for row in grid:
+        row[0].set_ylabel("barcodes")
     doublets = f", {int(qc['doublet'].sum())} doublets removed" if "doublet" in qc else ""
     fig.suptitle(f"{title}: {int(qc['pass'].sum())} of {len(qc)} barcodes pass{doublets}")
     fig.tight_layout()
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=80, format="png")
+        fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)

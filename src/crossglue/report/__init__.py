@@ -1,67 +1,35 @@
 """The HTML report: one self-contained file (figures embedded as base64 PNG), built from the
 outputs of every stage. ``build_report`` is the one entry point; sections live in
-``sections.py``, figures in ``figures.py``, the layout in ``template.html.j2``.
+``sections.py`` (the list ``SECTIONS``), their shared inputs and lookups in ``context.py``,
+figures in ``figures.py``, the layout in ``template.html.j2``.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
 import jinja2
 
+from crossglue.errors import CrossglueError
 from crossglue.io_utils import atomic_path
 from crossglue.report import sections as sec
-
-
-@dataclass
-class ReportInputs:
-    """Paths of everything the report shows; any may be None (the section then says so)."""
-
-    species: list[str]
-    qc_summary: str | None = None
-    qc_plots: list[str] = field(default_factory=list)
-    consensus_summary: str | None = None
-    liftover_reasons: str | None = None
-    peak_widths: str | None = None
-    consensus_plots: list[str] = field(default_factory=list)
-    graph_summary: str | None = None
-    graph_plots: list[str] = field(default_factory=list)
-    training_logs: dict[str, str] = field(default_factory=dict)
-    cells: str | None = None
-    metrics: str | None = None
-    links: str | None = None
-    link_evaluation: str | None = None
-    differential_genes: str | None = None
-    differential_elements: str | None = None
-    modules: str | None = None
-    module_recovery: str | None = None
-    has_truth: bool = False
+from crossglue.report.context import ReportContext, ReportInputs
 
 
 def build_sections(inputs: ReportInputs, max_q: float = 0.05, top_modules: int = 20) -> list[sec.Section]:
-    """Every section, in report order."""
-    cells = None
-    if inputs.cells and Path(inputs.cells).is_file():
-        import anndata as ad
-
-        cells = ad.read_h5ad(inputs.cells)
-    return [
-        sec.inputs_section(inputs.qc_summary, inputs.qc_plots),
-        sec.peaks_section(
-            inputs.consensus_summary, inputs.liftover_reasons, inputs.peak_widths, inputs.consensus_plots
-        ),
-        sec.graph_section(inputs.graph_summary, inputs.graph_plots),
-        sec.training_section(inputs.training_logs),
-        sec.umap_section(cells),
-        sec.metrics_section(inputs.metrics),
-        sec.regulatory_section(inputs.links, inputs.link_evaluation, max_q),
-        sec.differential_section(inputs.differential_genes, inputs.differential_elements, max_q),
-        sec.modules_section(inputs.modules, top_modules),
-        sec.truth_section(inputs.metrics, inputs.link_evaluation, inputs.module_recovery, inputs.has_truth),
-    ]
+    """Every section of ``sections.SECTIONS``, in report order, sharing one context."""
+    ctx = ReportContext(inputs, max_q=max_q, top_modules=top_modules)
+    built = []
+    for sid, builder in sec.SECTIONS:
+        section = builder(ctx)
+        if section.id != sid:
+            raise CrossglueError(
+                f"report: section builder {builder.__name__} returned id {section.id!r}, expected {sid!r}"
+            )
+        built.append(section)
+    return built
 
 
 def render_html(sections: list[sec.Section], species: list[str], title: str) -> str:
@@ -107,4 +75,4 @@ def build_report(
     return sections
 
 
-__all__ = ["ReportInputs", "build_report", "build_sections", "render_html"]
+__all__ = ["ReportContext", "ReportInputs", "build_report", "build_sections", "render_html"]

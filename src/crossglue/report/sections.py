@@ -1,32 +1,33 @@
-"""The sections of the report: each reads its inputs and returns text, tables and images.
+"""The sections of the report: each reads the context and returns text, tables and images.
 
-Sections are fixed (ids are stable anchors that tests and users link to); a section whose
-inputs are absent says so instead of disappearing, so a reader can tell "not run" from "empty".
+``SECTIONS`` is the one list of sections, in report order: (stable id, builder). To add a
+section, write a ``def my_section(ctx: ReportContext) -> Section`` here (or in its own module),
+add its inputs to ``ReportInputs`` and the report rule, and append ``("my_id", my_section)``
+to ``SECTIONS`` where it belongs. Ids are anchors that tests and users link to; a section
+whose inputs are absent says so instead of disappearing, so a reader can tell "not run" from
+"empty".
 """
 
 from __future__ import annotations
 
+import html
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from crossglue.errors import CrossglueError
-from crossglue.report.figures import data_uri, file_png, metrics_figure, training_figure, umap_figure
-
-SECTION_IDS = [
-    "inputs",
-    "peaks",
-    "graph",
-    "training",
-    "umaps",
-    "metrics",
-    "regulatory",
-    "differential",
-    "modules",
-    "truth",
-]
+from crossglue.analysis.metrics import seurat_alignment_score
+from crossglue.report.context import ReportContext, given, read_tsv
+from crossglue.report.figures import (
+    data_uri,
+    file_png,
+    metrics_figure,
+    split_umap_figure,
+    training_figure,
+    umap_figure,
+)
 
 
 @dataclass
@@ -55,26 +56,73 @@ class Section:
     images: list[Image] = field(default_factory=list)
 
 
-def read_tsv(path: str | Path) -> pd.DataFrame:
-    try:
-        return pd.read_csv(path, sep="\t", compression="infer")
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise CrossglueError(f"report: cannot read table {path} ({err})") from None
+# --- tables --------------------------------------------------------------------------------
 
 
-def html_table(frame: pd.DataFrame, max_rows: int = 60) -> str:
-    """An HTML table of at most ``max_rows`` rows, numbers to 4 significant digits."""
-    shown = frame.head(max_rows)
-    html = shown.to_html(
-        index=False, border=0, classes="data", na_rep="NA", float_format=lambda v: f"{v:.4g}", escape=True
+def html_table(frame: pd.DataFrame, max_rows: int = 60, markup: tuple[str, ...] = ()) -> str:
+    """An HTML table of at most ``max_rows`` rows, numbers to 4 significant digits, in a box
+    that scrolls sideways when the table is wider than the page. Columns in ``markup`` hold
+    HTML built here (gene symbols, element coordinates); every other text is escaped."""
+    shown = frame.head(max_rows).copy()
+    for column in shown.columns:
+        if column not in markup and shown[column].dtype == object:
+            shown[column] = [v if pd.isna(v) else html.escape(str(v)) for v in shown[column]]
+    columns = [html.escape(str(c)) for c in shown.columns]
+    shown.columns = columns
+    table = shown.to_html(
+        index=False, border=0, classes="data", na_rep="NA", float_format=lambda v: f"{v:.4g}", escape=False
     )
+    out = f"<div class='scroll'>{table}</div>"
     if len(frame) > max_rows:
-        html += f"<p class='more'>{len(frame) - max_rows} more rows in the TSV.</p>"
-    return html
+        out += f"<p class='more'>{len(frame) - max_rows} more rows in the TSV.</p>"
+    return out
+
+
+def gene_html(ctx: ReportContext, gene: str, id_beside: bool = True) -> str:
+    """A gene by its symbol, its feature id on hover and (``id_beside``) in grey beside it."""
+    gene = str(gene)
+    symbol = ctx.gene_symbols.get(gene)
+    if symbol is None or symbol == gene:
+        return html.escape(gene)
+    sid = html.escape(gene)
+    beside = f" <span class='id'>{sid}</span>" if id_beside else ""
+    return f"<span class='gene' title='{sid}'>{html.escape(symbol)}</span>{beside}"
+
+
+def element_html(ctx: ReportContext, element: str) -> str:
+    """An element id with its coordinates in every species on hover."""
+    element = str(element)
+    coords = ctx.element_coordinates
+    if element not in coords.index:
+        return html.escape(element)
+    where = "; ".join(f"{sp} {c}" for sp, c in coords.loc[element].items() if c)
+    return f"<span class='element' title='{html.escape(where)}'>{html.escape(element)}</span>"
+
+
+def _ids(value) -> list[str]:
+    return [v for v in str(value).split(",") if v] if not pd.isna(value) else []
+
+
+def _list_html(items) -> str:
+    """Comma-separated items in a box that wraps (tables otherwise keep a cell on one line)."""
+    return f"<div class='list'>{', '.join(items)}</div>"
+
+
+def with_coordinates(ctx: ReportContext, table: pd.DataFrame, column: str = "element") -> pd.DataFrame:
+    """``table`` with one '<species> coordinates' column per species right after ``column``."""
+    coords = ctx.element_coordinates
+    if coords.empty or column not in table:
+        return table
+    out = table.copy()
+    at = list(out.columns).index(column) + 1
+    ids = out[column].astype(str)
+    for i, species in enumerate(coords.columns):
+        out.insert(at + i, f"{species} coordinates", ids.map(coords[species]).fillna("").to_numpy())
+    return out
 
 
 def _tables(paths: dict[str, str | None]) -> list[Table]:
-    return [Table(caption, html_table(read_tsv(p))) for caption, p in paths.items() if p and Path(p).is_file()]
+    return [Table(caption, html_table(read_tsv(p))) for caption, p in paths.items() if given(p)]
 
 
 def _images(paths: list[str], caption_of=None) -> list[Image]:
@@ -85,18 +133,55 @@ def _images(paths: list[str], caption_of=None) -> list[Image]:
     ]
 
 
-def inputs_section(qc_summary: str | None, qc_plots: list[str]) -> Section:
+# --- species mixing per cell type -----------------------------------------------------------
+
+MIXING_NEIGHBOURS = 15
+
+
+def species_mixing_per_type(
+    x: np.ndarray, species, cell_types, min_cells: int = 10, k: int = MIXING_NEIGHBOURS
+) -> pd.DataFrame:
+    """Per cell type found with at least ``min_cells`` cells in every species: its cells per
+    species, each species' share, and the Seurat alignment score of species among that type's
+    cells alone (analysis.metrics.seurat_alignment_score with ``k`` neighbours: 1 = species as
+    mixed as their numbers allow, 0 = each cell's neighbours all of its own species)."""
+    species = np.asarray(species).astype(str)
+    cell_types = np.asarray(cell_types).astype(str)
+    names = sorted(set(species))
+    counts = pd.crosstab(pd.Series(cell_types, name="cell_type"), pd.Series(species, name="species"))
+    counts = counts.reindex(columns=names, fill_value=0)
+    shared = counts[(counts >= min_cells).all(axis=1) & (counts.index != "unassigned")]
+    rows = []
+    for cell_type, row in shared.iterrows():
+        mine = cell_types == cell_type
+        total = int(row.sum())
+        record = {"cell_type": cell_type, "cells": total}
+        record.update({f"{sp} cells": int(row[sp]) for sp in names})
+        record.update({f"{sp} share": row[sp] / total for sp in names})
+        record["species_mixing_sas"] = seurat_alignment_score(x[mine], species[mine], k=k)
+        rows.append(record)
+    columns = ["cell_type", "cells", *[f"{sp} cells" for sp in names], *[f"{sp} share" for sp in names]]
+    return pd.DataFrame(rows, columns=[*columns, "species_mixing_sas"])
+
+
+# --- the sections ---------------------------------------------------------------------------
+
+
+def inputs_section(ctx: ReportContext) -> Section:
+    i = ctx.inputs
     s = Section("inputs", "Inputs and QC per sample")
     s.text.append(
         "Cells kept and removed per sample by the QC thresholds of config.ingest and by doublet detection "
-        "(config.ingest.doublets: n_doublets), and per-sample QC and doublet-score distributions."
+        "(config.ingest.doublets: n_doublets), and per-sample QC and doublet-score distributions "
+        "(red lines: thresholds)."
     )
-    s.tables = _tables({"QC summary per sample (results/ingest/qc_summary.tsv)": qc_summary})
-    s.images = _images(qc_plots, lambda p: f"QC of sample {Path(p).stem}")
+    s.tables = _tables({"QC summary per sample (results/ingest/qc_summary.tsv)": i.qc_summary})
+    s.images = _images(i.qc_plots, lambda p: f"QC of sample {Path(p).stem}")
     return s
 
 
-def peaks_section(summary: str | None, reasons: str | None, widths: str | None, plots: list[str]) -> Section:
+def peaks_section(ctx: ReportContext) -> Section:
+    i = ctx.inputs
     s = Section("peaks", "Peaks, liftOver and element classes")
     s.text.append(
         "Union elements per species pair and class (conserved, <species>_accessible, <species>_sequence, ambiguous); "
@@ -104,35 +189,37 @@ def peaks_section(summary: str | None, reasons: str | None, widths: str | None, 
     )
     s.tables = _tables(
         {
-            "Element classes per species pair": summary,
-            "liftOver success and failure reasons": reasons,
-            "Peak widths": widths,
+            "Element classes per species pair": i.consensus_summary,
+            "liftOver success and failure reasons": i.liftover_reasons,
+            "Peak widths": i.peak_widths,
         }
     )
-    s.images = _images(plots)
+    s.images = _images(i.consensus_plots)
     return s
 
 
-def graph_section(summary: str | None, plots: list[str]) -> Section:
+def graph_section(ctx: ReportContext) -> Section:
     s = Section("graph", "Guidance graph")
     s.text.append(
         "Nodes and edges of the guidance graph by type (self, peak_gene, ortholog, element) and the "
         "degree distribution."
     )
-    s.tables = _tables({"Graph summary (results/graph/summary.tsv)": summary})
-    s.images = _images(plots)
+    s.tables = _tables({"Graph summary (results/graph/summary.tsv)": ctx.inputs.graph_summary})
+    s.images = _images(ctx.inputs.graph_plots)
     return s
 
 
-def training_section(logs: dict[str, str]) -> Section:
+def training_section(ctx: ReportContext) -> Section:
     s = Section("training", "Training curves")
-    frames = {name: read_tsv(p) for name, p in logs.items() if p and Path(p).is_file()}
+    frames = {name: read_tsv(p) for name, p in ctx.inputs.training_logs.items() if given(p)}
     if frames:
         s.text.append(
-            "Loss terms per epoch of the main run and of the ablation run (no element–element "
-            "edges); dashed lines mark stage changes."
+            "Loss terms per epoch, one panel per loss family, for the main run and the ablation run (no "
+            "element–element edges); dashed lines mark stage changes (pretrain → finetune). The training log "
+            "holds the validation loss as one total (the VAE terms on held-out cells), shown in the last "
+            "panel beside the training objective."
         )
-        s.images.append(Image("Training curves", training_figure(frames), "training_curves.png"))
+        s.images.append(Image("Training curves per loss family", training_figure(frames), "training_curves.png"))
         last = pd.DataFrame([f.iloc[-1].rename(name) for name, f in frames.items()])
         s.tables.append(Table("Last epoch of each run", html_table(last.reset_index(names="run"))))
     else:
@@ -140,24 +227,55 @@ def training_section(logs: dict[str, str]) -> Section:
     return s
 
 
-def umap_section(cells) -> Section:
+UMAP_KEYS = {
+    "species": "species",
+    "modality": "modality",
+    "cell_type_annotated": "cell type (given or transferred)",
+    "leiden": "Leiden cluster",
+}
+
+
+def umap_section(ctx: ReportContext) -> Section:
     s = Section("umaps", "Joint embedding (UMAP)")
+    cells = ctx.cells
     if cells is None:
         s.text.append("No annotated cells were given.")
         return s
     obs = cells.obs
-    keys = ["species", "modality", "sample", "cell_type_annotated"]
+    if "X_umap" not in cells.obsm:
+        s.text.append(f"{ctx.inputs.cells} has no obsm['X_umap'], so no UMAP is drawn.")
+        return s
+    umap = np.asarray(cells.obsm["X_umap"])
+    keys = [k for k in UMAP_KEYS if k in obs]
     s.text.append(
-        f"{cells.n_obs} cells of every sample in X_glue, coloured by species, modality, sample and "
-        "cell type (given or transferred)."
+        f"{cells.n_obs} cells of every sample in X_glue, coloured by " + ", ".join(UMAP_KEYS[k] for k in keys) + "."
     )
-    s.images.append(Image("UMAP of X_glue", umap_figure(np.asarray(cells.obsm["X_umap"]), obs, keys), "umap.png"))
-    counts = (
-        pd.crosstab(obs["cell_type_annotated"].astype(str), obs["species"].astype(str)) if "species" in obs else None
-    )
-    if counts is not None:
+    s.images.append(Image("UMAP of X_glue", umap_figure(umap, obs, keys, UMAP_KEYS), "umap.png"))
+    if "species" in obs and "cell_type_annotated" in obs:
+        s.images.append(
+            Image(
+                "UMAP per species: each species' cells coloured by cell type, the other species in grey",
+                split_umap_figure(umap, obs, "species", "cell_type_annotated"),
+                "umap_per_species.png",
+            )
+        )
+    if "species" in obs and "cell_type_annotated" in obs and "X_glue" in cells.obsm:
+        mixing = species_mixing_per_type(np.asarray(cells.obsm["X_glue"]), obs["species"], obs["cell_type_annotated"])
+        s.tables.append(
+            Table(
+                "Species mixing per shared cell type (types with at least 10 cells in every species): the share of "
+                "each species, and the Seurat alignment score of species among that type's cells alone in X_glue "
+                f"({MIXING_NEIGHBOURS} neighbours; 1 = species as mixed as their numbers allow, 0 = every neighbour of "
+                "the cell's own species). A type drawn as two blobs in the species UMAP with a low score is kept "
+                "apart by species in the embedding; compare it with the ablation's metrics and with known species "
+                "differences before calling it biology.",
+                html_table(mixing, 100),
+            )
+        )
+    if "species" in obs and "cell_type_annotated" in obs:
+        counts = pd.crosstab(obs["cell_type_annotated"].astype(str), obs["species"].astype(str))
         s.tables.append(Table("Cells per annotated cell type and species", html_table(counts.reset_index(), 100)))
-    if "cell_type_confidence" in obs:
+    if "cell_type_confidence" in obs and "species" in obs:
         conf = obs.groupby(obs["species"].astype(str))["cell_type_confidence"].describe()[
             ["count", "mean", "25%", "50%"]
         ]
@@ -165,12 +283,12 @@ def umap_section(cells) -> Section:
     return s
 
 
-def metrics_section(metrics: str | None) -> Section:
+def metrics_section(ctx: ReportContext) -> Section:
     s = Section("metrics", "Integration metrics with the ablation")
-    if not metrics or not Path(metrics).is_file():
+    if not given(ctx.inputs.metrics):
         s.text.append("No metrics table was given.")
         return s
-    table = read_tsv(metrics)
+    table = read_tsv(ctx.inputs.metrics)
     s.text.append(
         "Biology conservation (cell-type ASW, NMI/ARI of Leiden, MAP; ALCS: lower is better), species and batch mixing "
         "(batch ASW, graph connectivity, Seurat alignment score) and FOSCTTM of multiome nuclei "
@@ -188,31 +306,36 @@ def metrics_section(metrics: str | None) -> Section:
     return s
 
 
-def regulatory_section(links: str | None, evaluation: str | None, max_q: float) -> Section:
+def regulatory_section(ctx: ReportContext) -> Section:
     s = Section("regulatory", "Regulatory inference")
-    if links and Path(links).is_file():
-        table = read_tsv(links)
+    i = ctx.inputs
+    if given(i.links):
+        table = read_tsv(i.links)
         summary = table.groupby("species").agg(
-            candidates=("q_value", "size"), significant=("q_value", lambda q: int((q <= max_q).sum()))
+            candidates=("q_value", "size"), significant=("q_value", lambda q: int((q <= ctx.max_q).sum()))
         )
         s.text.append(
             "Cosine similarity of element and gene embeddings for every candidate pair; significant "
-            f"= q ≤ {max_q} against shuffled pairs."
+            f"= q ≤ {ctx.max_q} against shuffled pairs. Genes by symbol (feature id beside), elements with "
+            "their coordinates in every species (0-based, half-open, as in BED)."
         )
         s.tables.append(Table("Candidate and significant links per species", html_table(summary.reset_index())))
         top = table.sort_values(["q_value", "cosine"], ascending=[True, False]).head(15)
-        s.tables.append(Table("Strongest links", html_table(top)))
-    s.tables += _tables({"Scores against planted links (AUROC, AUPRC)": evaluation})
+        top = top.assign(gene=[gene_html(ctx, g) for g in top["gene"]])
+        top = top[["species", "gene", "element", *[c for c in top.columns if c not in ("species", "gene", "element")]]]
+        s.tables.append(Table("Strongest links", html_table(with_coordinates(ctx, top), markup=("gene",))))
+    s.tables += _tables({"Scores against planted links (AUROC, AUPRC)": i.link_evaluation})
     return s
 
 
-def differential_section(genes: str | None, elements: str | None, max_q: float) -> Section:
+def differential_section(ctx: ReportContext) -> Section:
     s = Section("differential", "Species-differential expression and accessibility")
+    max_q = ctx.max_q
     s.text.append(
         f"DESeq2 on pseudobulks per donor × cell type (donors are the replicates); counts of features with q ≤ {max_q}."
     )
-    for caption, path in (("Genes", genes), ("Elements", elements)):
-        if path and Path(path).is_file():
+    for caption, path in (("Genes", ctx.inputs.differential_genes), ("Elements", ctx.inputs.differential_elements)):
+        if given(path):
             table = read_tsv(path)
             if table.empty:
                 s.text.append(f"{caption}: no cell type had enough donors in both species.")
@@ -229,37 +352,90 @@ def differential_section(genes: str | None, elements: str | None, max_q: float) 
                     html_table(counts.join(tested, how="outer").fillna(0).reset_index()),
                 )
             )
+            if caption == "Genes" and "gene_a" in table and not sig.empty:
+                top = sig.sort_values("q_value").head(10)
+                top = top.assign(**{c: [gene_html(ctx, g) for g in top[c]] for c in ("gene_a", "gene_b") if c in top})
+                top = top.drop(columns=[c for c in ("gene_name",) if c in top and not ctx.gene_symbols.empty])
+                s.tables.append(
+                    Table(
+                        "Genes: most significant (symbol, feature id beside it)",
+                        html_table(top, markup=("gene_a", "gene_b")),
+                    )
+                )
+            if caption == "Elements" and "element" in table and not sig.empty:
+                top = sig.sort_values("q_value").head(10)
+                s.tables.append(
+                    Table(
+                        "Elements: most significant, with coordinates per species",
+                        html_table(with_coordinates(ctx, top)),
+                    )
+                )
     return s
 
 
-def modules_section(modules: str | None, top: int) -> Section:
+def modules_section(ctx: ReportContext) -> Section:
     s = Section("modules", "Species-specific regulatory modules")
-    if modules and Path(modules).is_file():
-        table = read_tsv(modules)
-        s.text.append(
-            f"{len(table)} modules: species-specific elements linked to genes changed in the same "
-            "direction, grouped by shared motif; "
-            f"the top {min(top, len(table))} by motif enrichment and size."
-        )
-        shown = table.sort_values(["motif_q", "n_elements"], ascending=[True, False], na_position="last").head(top)
-        s.tables.append(Table("Top modules (results/analysis/species_modules.tsv)", html_table(shown, top)))
-    else:
+    if not given(ctx.inputs.modules):
         s.text.append("No module table was given.")
+        return s
+    table = read_tsv(ctx.inputs.modules)
+    top = ctx.top_modules
+    s.text.append(
+        f"{len(table)} modules: species-specific elements linked to genes changed in the same "
+        "direction, grouped by shared motif; "
+        f"the top {min(top, len(table))} by motif enrichment and size. Genes by symbol (feature id on hover), "
+        "elements by id (coordinates in every species on hover)."
+    )
+    shown = table.sort_values(["motif_q", "n_elements"], ascending=[True, False], na_position="last").head(top)
+    markup: list[str] = []
+    if "genes" in shown:
+        shown = shown.assign(
+            genes=[_list_html(gene_html(ctx, g, id_beside=False) for g in _ids(v)) for v in shown["genes"]]
+        )
+        shown = shown.drop(columns=[c for c in ("gene_names",) if c in shown and not ctx.gene_symbols.empty])
+        markup.append("genes")
+    if "elements" in shown:
+        shown = shown.assign(elements=[_list_html(element_html(ctx, e) for e in _ids(v)) for v in shown["elements"]])
+        markup.append("elements")
+    # the long lists last, so the scalar columns stay on screen
+    shown = shown[[c for c in shown.columns if c not in markup] + markup]
+    s.tables.append(
+        Table("Top modules (results/analysis/species_modules.tsv)", html_table(shown, top, markup=tuple(markup)))
+    )
     return s
 
 
-def truth_section(metrics: str | None, link_eval: str | None, recovery: str | None, has_truth: bool) -> Section:
+def truth_section(ctx: ReportContext) -> Section:
     s = Section("truth", "Comparison with the simulated truth")
-    if not has_truth:
+    i = ctx.inputs
+    if not i.has_truth:
         s.text.append("No truth tables: this is not a simulated dataset, so nothing is compared with truth.")
         return s
     s.text.append(
         "The demo's simulator planted cell types, CRE–gene links and species-specific modules; these "
         "tables score the results against them."
     )
-    if metrics and Path(metrics).is_file():
-        table = read_tsv(metrics)
+    if given(i.metrics):
+        table = read_tsv(i.metrics)
         cols = [c for c in ("metric", "main_truth", "ablation_truth") if c in table]
         s.tables.append(Table("Metrics against true cell types", html_table(table[cols])))
-    s.tables += _tables({"Regulatory inference against planted links": link_eval, "Planted module recovery": recovery})
+    s.tables += _tables(
+        {"Regulatory inference against planted links": i.link_evaluation, "Planted module recovery": i.module_recovery}
+    )
     return s
+
+
+# The report, in order. Extension point: append (id, builder) pairs here.
+SECTIONS: list[tuple[str, Callable[[ReportContext], Section]]] = [
+    ("inputs", inputs_section),
+    ("peaks", peaks_section),
+    ("graph", graph_section),
+    ("training", training_section),
+    ("umaps", umap_section),
+    ("metrics", metrics_section),
+    ("regulatory", regulatory_section),
+    ("differential", differential_section),
+    ("modules", modules_section),
+    ("truth", truth_section),
+]
+SECTION_IDS = [sid for sid, _ in SECTIONS]
