@@ -110,6 +110,21 @@ def test_pseudobulk_writes_both_cut_sites_of_each_cell_fragment(tmp_path):
     assert sorted(glia[1]) == [100, 179]
 
 
+def test_pseudobulk_leaves_out_the_mitochondrial_chromosome_under_any_name(tmp_path):
+    frags = pd.DataFrame(
+        {"chrom": ["1", "MT"], "start": [10, 100], "end": [60, 180], "barcode": ["AA-1", "AA-1"], "count": [1, 1]}
+    )
+    path = write_fragments(tmp_path / "f.tsv.gz", frags.to_csv(sep="\t", header=False, index=False))
+    beds = write_pseudobulk_insertions(
+        {"s": path},
+        pd.Series(["neuron"], index=["s#AA-1"]),
+        {"1": "chr1", "MT": "chrM"},
+        {"chr1": 1000, "chrM": 16569},
+        tmp_path / "pb",
+    )
+    assert set(pd.read_csv(beds["neuron"], sep="\t", header=None)[0]) == {"chr1"}
+
+
 def test_groups_are_labels_when_every_cell_has_one_else_clusters():
     obs = pd.DataFrame({"cell_type": ["A"] * 30 + ["B"] * 25 + ["C"] * 3}, index=[f"s#{i}" for i in range(58)])
     groups = cell_groups(obs, min_cells=20)

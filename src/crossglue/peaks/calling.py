@@ -27,7 +27,7 @@ import pandas as pd
 from crossglue.config import schema_defaults, settings_from
 from crossglue.errors import CrossglueError
 from crossglue.genomics.fragments import cell_index, iter_fragments
-from crossglue.genomics.genome import canonical_names
+from crossglue.genomics.genome import canonical_names, mito_chromosomes
 from crossglue.genomics.intervals import expand_ranges, insertion_sites, overlaps_any
 
 log = logging.getLogger(__name__)
@@ -151,8 +151,12 @@ def write_pseudobulk_insertions(
     """One 6-column BED of Tn5 insertions (1 bp, '+') per group, from every sample's fragments.
 
     ``fragments`` maps sample -> fragments path; ``groups`` is indexed by ``{sample}#{barcode}``.
-    Returns group -> BED path. Each fragments file is read once.
+    Returns group -> BED path. Each fragments file is read once. Insertions on the
+    mitochondrial chromosome are left out, as ArchR leaves chrM out of its peak set: its
+    reads are organelle DNA, not chromatin, and its "peaks" linked mitochondrial genes to
+    themselves at the top of the regulatory links.
     """
+    mito = mito_chromosomes(sizes, aliases)
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     names = pd.Index(sorted(groups.unique()))
@@ -167,7 +171,8 @@ def write_pseudobulk_insertions(
             group_code = names.get_indexer(groups.to_numpy()[rows])
             for chunk in iter_fragments(path, sizes, aliases):
                 cell = barcodes.get_indexer(chunk.barcodes)[chunk.barcode]
-                keep = cell >= 0
+                nuclear = ~np.isin(np.asarray(chunk.chrom_names, dtype=object), list(mito))
+                keep = (cell >= 0) & nuclear[chunk.chrom]
                 pos, frag = insertion_sites(chunk.start[keep], chunk.end[keep])
                 code = group_code[cell[keep]][frag]
                 chrom = np.asarray(chunk.chrom_names, dtype=object)[chunk.chrom[keep][frag]]
