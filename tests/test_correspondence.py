@@ -120,6 +120,7 @@ def test_correct_run_matches_every_shared_type_to_itself_and_warns_of_no_swap(co
     with caplog.at_level(logging.WARNING):
         type_correspondence(cells.obs, cells.obsm["X_glue"], cells.obs["cell_type_annotated"].to_numpy(), *_inputs())
     assert not [r for r in caplog.records if "possible swap" in r.getMessage()]
+    assert not tables["species_clusters"]["label_mismatch"].any()
 
 
 def _inputs():
@@ -140,6 +141,9 @@ def test_broken_embedding_is_a_warned_swap_naming_both_types(caplog):
         for m in messages
     )
     assert any(m.startswith("possible swap: b T2 is matched to a T2") and "better with a T1" in m for m in messages)
+    mismatch = tables["species_clusters"]
+    mismatch = mismatch[mismatch["label_mismatch"]]
+    assert set(zip(mismatch["top_label"], mismatch["partner"])) == {("T1", "T2"), ("T2", "T1")}
 
 
 def test_swapped_labels_in_one_species_pseudobulk_warn_naming_the_two_types(correct_run, caplog):

@@ -284,6 +284,27 @@ def find_species_specific_clusters(
             if c in unassign_clusters
             else f"its {r['n_labelled']} given labels are kept",
         )
+    # A merge or swap the type-level check cannot see (two types of one species transferred
+    # as one): a cluster with a counterpart whose majority transferred label is not the type
+    # its ortholog expression correlates best with.
+    table["label_mismatch"] = (
+        ~table["species_specific"]
+        & table["cluster"].map(big_enough).astype(bool)
+        & (table["n_labelled"] == 0)
+        & (table["top_label"].astype(str) != table["partner"].astype(str))
+        & (table["ratio"] >= min_ratio)
+    )
+    for r in table[table["label_mismatch"]].itertuples():
+        log.warning(
+            "cluster %s (%d cells) is labelled %s by transfer, but its one2one-ortholog expression correlates best "
+            "with %s %s (r = %.2f): a possible merge or swap of types; check results/analysis/species_clusters.tsv",
+            r.cluster,
+            r.n_cells,
+            r.top_label,
+            r.other_species,
+            r.partner,
+            r.ortholog_correlation,
+        )
     unassign = np.isin(cluster.astype(str), unassign_clusters) & ~given
     ratio_per_cell = pd.Series(cluster).map(per_cluster).fillna(1.0).to_numpy(dtype=float)
     cols = [
@@ -300,6 +321,7 @@ def find_species_specific_clusters(
         "reliability",
         "ratio",
         "species_specific",
+        "label_mismatch",
     ]
     return {"cluster": cluster, "ratio": ratio_per_cell, "unassign": unassign, "table": table[cols]}
 

@@ -518,10 +518,15 @@ def correspondence_figures(
     table: pd.DataFrame | None, clusters: pd.DataFrame | None, run: str = "main", reason: str = ""
 ) -> pd.DataFrame:
     """The swap check's output (``correspondence.tsv``, ``species_clusters.tsv``): how many
-    type pairs it flags as swapped (the swaps are named in the reason) and how many clusters
-    it reports as candidate species-specific types."""
+    type pairs it flags as swapped (the swaps are named in the reason), how many clusters it
+    reports as candidate species-specific types, and how many clusters' transferred label is
+    not their best ortholog partner."""
     f = _Figures("labels")
-    names = [f"labels.{run}.swapped_pairs", f"labels.{run}.species_specific_clusters"]
+    names = [
+        f"labels.{run}.swapped_pairs",
+        f"labels.{run}.species_specific_clusters",
+        f"labels.{run}.mislabelled_clusters",
+    ]
     if table is None or clusters is None:
         f.na(names, reason)
         return f.frame()
@@ -533,6 +538,12 @@ def correspondence_figures(
     specific = clusters[clusters["species_specific"].astype(str) == "True"].drop_duplicates("cluster")
     f.add(names[1], len(specific))
     f.rows[-1]["reason"] = "; ".join(f"{r.cluster} ({r.top_label})" for r in specific.itertuples())
+    if "label_mismatch" in clusters:
+        wrong = clusters[clusters["label_mismatch"].astype(str) == "True"]
+        f.add(names[2], len(wrong))
+        f.rows[-1]["reason"] = "; ".join(f"{r.cluster} {r.top_label} -> {r.partner}" for r in wrong.itertuples())
+    else:
+        f.na(names[2:], "species_clusters.tsv has no label_mismatch column")
     return f.frame()
 
 
