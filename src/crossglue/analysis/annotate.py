@@ -210,7 +210,8 @@ def find_species_specific_clusters(
     one type fall to 0.86.
     """
     ids, species, modality = _obs_arrays(obs)
-    names = [s for s in pd.unique(species) if s in rna]
+    has_rna = set(species[modality == "rna"])
+    names = [s for s in pd.unique(species) if s in rna and s in has_rna]
     cluster = np.full(len(obs), None, dtype=object)
     for s in names:
         rows = np.flatnonzero(species == s)
@@ -360,7 +361,7 @@ def type_correspondence(
     ids, species, modality = _obs_arrays(obs)
     groups = np.asarray(types, dtype=object).copy()
     groups[groups == UNASSIGNED] = None
-    names = [s for s in pd.unique(species) if s in rna]
+    names = [s for s in pd.unique(species) if s in rna and s in set(species[modality == "rna"])]
     profiles = species_profiles(rna, ids, species, modality, groups)
     parts = []
     for a in names:

@@ -231,10 +231,13 @@ def species_profiles(
     rna: Mapping[str, object], cell_ids: np.ndarray, species: np.ndarray, modality: np.ndarray, groups: np.ndarray
 ) -> dict[str, pd.DataFrame]:
     """Pseudobulk profile per species of ``groups`` from its RNA AnnData (rows of cells.h5ad
-    with modality rna, matched by cell id)."""
+    with modality rna, matched by cell id); species without RNA rows are left out."""
     out = {}
     for s, adata in rna.items():
         rows = (species == s) & (modality == "rna")
+        if not rows.any():  # a species without RNA cells has no expression to compare
+            log.info("correspondence: %s has no RNA cells; left out of the ortholog comparison", s)
+            continue
         table = pd.Series(np.asarray(groups, dtype=object)[rows], index=pd.Index(cell_ids[rows]).astype(str))
         table = table[~table.index.duplicated()]
         per_cell = table.reindex(adata.obs_names.astype(str)).to_numpy()
