@@ -178,7 +178,8 @@ def warn_swaps(table: pd.DataFrame) -> list[str]:
             f"possible swap: {row.species_a} {row.group_a} is matched to {row.species_b} {row.group_b} in the joint "
             f"embedding (mapping score {row.mapping_score:.2f}), but its one2one-ortholog expression correlates "
             f"better with {row.species_b} {row.best_ortholog_partner} (r = {best:.2f}) than with "
-            f"{row.group_b} (r = {row.ortholog_correlation:.2f}); check results/analysis/correspondence.tsv"
+            f"{row.species_b} {row.group_b} (r = {row.ortholog_correlation:.2f}); "
+            "check results/analysis/correspondence.tsv"
         )
         log.warning(msg)
         messages.append(msg)
