@@ -70,6 +70,8 @@ rule annotate_cells:
 use rule annotate_cells as annotate_cells_ablation with:
     input:
         cells="results/model_ablation/cells.h5ad",
+        rna=expand("results/ingest/{species}/rna.h5ad", species=species_names),
+        orthologs="results/graph/ortholog_links.tsv.gz",
     output:
         cells="results/analysis/ablation/cells.h5ad",
         correspondence="results/analysis/ablation/correspondence.tsv",
