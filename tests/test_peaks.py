@@ -131,9 +131,27 @@ def test_groups_are_labels_when_every_cell_has_one_else_clusters():
     assert groups.value_counts().to_dict() == {"A": 30, "B": 25, "other": 3}
     obs.loc["s#0", "cell_type"] = np.nan
     clusters = pd.Series(["0"] * 29 + ["1"] * 29, index=obs.index)
-    assert set(cell_groups(obs, clusters, min_cells=20)) == {"cluster0", "cluster1"}
+    assert cell_groups(obs, clusters, min_cells=20)["s#0"] == "A"  # its cluster's labelled cells are A
+    unlabelled = obs.assign(cell_type=np.nan)
+    assert set(cell_groups(unlabelled, clusters, min_cells=20)) == {"cluster0", "cluster1"}
     with pytest.raises(CrossglueError, match="some cells have no cell_type and no clusters"):
         cell_groups(obs)
+
+
+def test_partly_labelled_species_keeps_its_labels_for_peak_groups():
+    """Only one sample labelled (the realistic preset's human ATAC: multiome labelled, atac1
+    not): labelled cells keep their type, unlabelled cells take their cluster's majority type,
+    and a cluster no labelled cell explains stays a cluster group of its own."""
+    labelled = ["A"] * 40 + ["B"] * 40
+    obs = pd.DataFrame(
+        {"cell_type": labelled + [np.nan] * 90},
+        index=[f"s{i // 80}#{i}" for i in range(170)],
+    )
+    # clusters: 0 = A (labelled and not), 1 = B, 2 = a population only the unlabelled sample has
+    clusters = pd.Series(["0"] * 40 + ["1"] * 40 + ["0"] * 30 + ["1"] * 30 + ["2"] * 30, index=obs.index)
+    groups = cell_groups(obs, clusters, min_cells=20)
+    assert groups.value_counts().to_dict() == {"A": 70, "B": 70, "cluster2": 30}
+    assert (groups.iloc[:80] == np.array(labelled)).all()
 
 
 def test_leiden_on_lsi_recovers_planted_cell_groups():

@@ -43,8 +43,13 @@ MOTIF_INPUTS = (
 rule annotate_cells:
     input:
         cells="results/model/cells.h5ad",
+        rna=expand("results/ingest/{species}/rna.h5ad", species=species_names),
+        orthologs="results/graph/ortholog_links.tsv.gz",
     output:
         cells="results/analysis/cells.h5ad",
+        correspondence="results/analysis/correspondence.tsv",
+        species_clusters="results/analysis/species_clusters.tsv",
+        figure="results/analysis/correspondence.png",
     log:
         "logs/analysis/annotate_cells.log",
     benchmark:
@@ -58,6 +63,7 @@ rule annotate_cells:
         runtime=30,
     params:
         annotation=ANALYSIS["annotation"],
+        species=species_names,
     script:
         "../scripts/annotate_cells.py"
 
@@ -65,8 +71,13 @@ rule annotate_cells:
 use rule annotate_cells as annotate_cells_ablation with:
     input:
         cells="results/model_ablation/cells.h5ad",
+        rna=expand("results/ingest/{species}/rna.h5ad", species=species_names),
+        orthologs="results/graph/ortholog_links.tsv.gz",
     output:
         cells="results/analysis/ablation/cells.h5ad",
+        correspondence="results/analysis/ablation/correspondence.tsv",
+        species_clusters="results/analysis/ablation/species_clusters.tsv",
+        figure="results/analysis/ablation/correspondence.png",
     log:
         "logs/analysis/annotate_cells_ablation.log",
     benchmark:

@@ -1,20 +1,26 @@
-"""Rules annotate_cells / annotate_cells_ablation: Leiden, UMAP and label transfer in X_glue.
+"""Rules annotate_cells / annotate_cells_ablation: Leiden, UMAP and label transfer in X_glue,
+species-specific clusters and the cross-species swap check.
 
 Writes a copy of the model's cells.h5ad with the annotation added (Snakemake cannot rewrite
-a rule's own input, so results/model/cells.h5ad stays as the model wrote it).
+a rule's own input, so results/model/cells.h5ad stays as the model wrote it), the cluster and
+correspondence tables and the correspondence figure.
 """
 
 import anndata as ad
+import pandas as pd
 
 from crossglue.analysis.annotate import annotate_cells
-from crossglue.io_utils import write_h5ad
+from crossglue.analysis.correspondence import correspondence_figure
+from crossglue.io_utils import write_h5ad, write_tsv
 from crossglue.snakemake_script import run
 
 
 def main(smk) -> None:
     cfg = smk.params.annotation
     cells = ad.read_h5ad(smk.input.cells)
-    annotate_cells(
+    rna = {s: ad.read_h5ad(path) for s, path in zip(smk.params.species, smk.input.rna, strict=True)}
+    orthologs = pd.read_csv(smk.input.orthologs, sep="\t")
+    tables = annotate_cells(
         cells,
         label_key=cfg["label_key"],
         n_neighbors=cfg["n_neighbors"],
@@ -22,7 +28,16 @@ def main(smk) -> None:
         transfer_k=cfg["transfer_k"],
         min_confidence=cfg["min_confidence"],
         seed=cfg["seed"],
+        rna=rna,
+        orthologs=orthologs,
+        species_resolution=cfg["species_resolution"],
+        min_counterpart_ratio=cfg["min_counterpart_ratio"],
+        min_cluster_cells=cfg["min_cluster_cells"],
+        mapping_k=cfg["mapping_k"],
     )
+    write_tsv(tables["correspondence"], smk.output.correspondence)
+    write_tsv(tables["species_clusters"], smk.output.species_clusters)
+    correspondence_figure(tables["correspondence"], smk.output.figure)
     write_h5ad(cells, smk.output.cells)
 
 

@@ -31,7 +31,11 @@ def main(smk) -> None:
     atac = ad.read_h5ad(smk.input.atac)
     clusters = None
     if not every_cell_labelled(atac.obs):
-        log.info("%s: not every cell has a cell_type; grouping %d cells by Leiden on LSI", species, atac.n_obs)
+        log.info(
+            "%s: not every cell has a cell_type; Leiden on LSI of %d cells groups the unlabelled ones",
+            species,
+            atac.n_obs,
+        )
         clusters = leiden_clusters(
             atac.X,
             atac.obs_names,

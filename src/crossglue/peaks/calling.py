@@ -85,8 +85,26 @@ def every_cell_labelled(obs: pd.DataFrame) -> bool:
     return len(obs) > 0 and bool(given_labels(obs).notna().all())
 
 
+def labels_by_cluster(labels: pd.Series, clusters: pd.Series, min_share: float = 0.5) -> pd.Series:
+    """Given labels kept; an unlabelled cell takes the label most of its cluster's labelled
+    cells carry (at least ``min_share`` of them), else its cluster's name: where only some
+    samples are labelled, their labels still name the groups (``cluster<n>`` only for
+    clusters the labelled cells do not explain)."""
+    labels = labels.astype(object).where(labels.notna(), None)
+    name = "cluster" + clusters.astype(str)
+    have = labels.notna()
+    votes = pd.crosstab(name[have], labels[have].astype(str))
+    top = votes.idxmax(axis=1)
+    share = votes.max(axis=1) / votes.sum(axis=1)
+    by_cluster = top.where(share >= min_share)
+    filled = name.map(by_cluster).where(lambda v: v.notna(), name)
+    return labels.where(have, filled).astype(str)
+
+
 def cell_groups(obs: pd.DataFrame, cluster_labels: pd.Series | None = None, min_cells: int = 20) -> pd.Series:
-    """Group name per cell: the given cell type where every cell has one, else its cluster.
+    """Group name per cell: the given cell type where every cell has one; where only some
+    have one, the given labels plus, for unlabelled cells, their cluster's majority label or
+    the cluster itself (:func:`labels_by_cluster`); without labels, the cluster.
 
     Groups smaller than ``min_cells`` are pooled into ``other`` (too few insertions for MACS2
     to estimate a local background); if that pool is itself small it still gets called.
@@ -94,6 +112,13 @@ def cell_groups(obs: pd.DataFrame, cluster_labels: pd.Series | None = None, min_
     labels = given_labels(obs)
     if every_cell_labelled(obs):
         groups = labels.astype(str)
+    elif cluster_labels is not None and labels.notna().any():
+        groups = labels_by_cluster(labels, cluster_labels)
+        log.info(
+            "%d of %d cells labelled; the others grouped by their cluster's label or cluster",
+            int(labels.notna().sum()),
+            len(labels),
+        )
     elif cluster_labels is not None:
         groups = "cluster" + cluster_labels.astype(str)
     else:

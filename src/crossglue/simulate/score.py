@@ -514,6 +514,39 @@ def pipeline_label_figures(
     return f.frame(), tables
 
 
+def correspondence_figures(
+    table: pd.DataFrame | None, clusters: pd.DataFrame | None, run: str = "main", reason: str = ""
+) -> pd.DataFrame:
+    """The swap check's output (``correspondence.tsv``, ``species_clusters.tsv``): how many
+    type pairs it flags as swapped (the swaps are named in the reason), how many clusters it
+    reports as candidate species-specific types, and how many clusters' transferred label is
+    not their best ortholog partner."""
+    f = _Figures("labels")
+    names = [
+        f"labels.{run}.swapped_pairs",
+        f"labels.{run}.species_specific_clusters",
+        f"labels.{run}.mislabelled_clusters",
+    ]
+    if table is None or clusters is None:
+        f.na(names, reason)
+        return f.frame()
+    swaps = table[table["swap"].astype(str) == "True"]
+    f.add(names[0], len(swaps))
+    f.rows[-1]["reason"] = "; ".join(
+        f"{r.species_a} {r.group_a} / {r.species_b} {r.group_b}" for r in swaps.itertuples()
+    )
+    specific = clusters[clusters["species_specific"].astype(str) == "True"].drop_duplicates("cluster")
+    f.add(names[1], len(specific))
+    f.rows[-1]["reason"] = "; ".join(f"{r.cluster} ({r.top_label})" for r in specific.itertuples())
+    if "label_mismatch" in clusters:
+        wrong = clusters[clusters["label_mismatch"].astype(str) == "True"]
+        f.add(names[2], len(wrong))
+        f.rows[-1]["reason"] = "; ".join(f"{r.cluster} {r.top_label} -> {r.partner}" for r in wrong.itertuples())
+    else:
+        f.na(names[2:], "species_clusters.tsv has no label_mismatch column")
+    return f.frame()
+
+
 # --- integration ------------------------------------------------------------------------------
 
 
@@ -739,6 +772,11 @@ def score_run(root, truth: Path | None = None) -> Score:
         fr, tb = pipeline_label_figures(data[0] if data else None, truth_cells, species, name, why or why_t)
         parts.append(fr)
         tables |= tb
+        folder = rel.rsplit("/", 1)[0]
+        check, why_c = _try(
+            lambda folder=folder: (run.tsv(f"{folder}/correspondence.tsv"), run.tsv(f"{folder}/species_clusters.tsv"))
+        )
+        parts.append(correspondence_figures(*(check or (None, None)), name, why_c))
 
     lt, why = _try(
         lambda: (
