@@ -336,14 +336,42 @@ def test_table_text_is_escaped():
 
 
 def test_a_section_added_to_the_list_appears_in_the_report(report_inputs, tmp_path, monkeypatch):
-    def swap_check(ctx):
-        return Section("correspondence", "Cell-type correspondence", text=["added by a test"])
+    def extra(ctx):
+        return Section("extra", "An extra section", text=["added by a test"])
 
-    monkeypatch.setattr(sections, "SECTIONS", [*sections.SECTIONS, ("correspondence", swap_check)])
+    monkeypatch.setattr(sections, "SECTIONS", [*sections.SECTIONS, ("extra", extra)])
     build_report(report_inputs, tmp_path / "r.html")
     html = (tmp_path / "r.html").read_text()
-    assert '<section id="correspondence">' in html and "added by a test" in html
-    assert html.index('<section id="truth">') < html.index('<section id="correspondence">')
+    assert '<section id="extra">' in html and "added by a test" in html
+    assert html.index('<section id="truth">') < html.index('<section id="extra">')
+
+
+def test_the_swap_check_section_lists_flagged_pairs_and_clusters(tmp_path):
+    from crossglue.report.context import ReportContext, ReportInputs
+
+    pairs = pd.DataFrame(
+        {
+            "species_a": ["macaque", "macaque"],
+            "group_a": ["Astrocyte", "Oligodendrocyte"],
+            "species_b": ["human", "human"],
+            "group_b": ["Oligodendrocyte", "Oligodendrocyte"],
+            "mapping_score": [0.9, 0.05],
+            "ortholog_correlation": [0.2, 0.8],
+            "embedding_match": [True, False],
+            "swap": [True, False],
+        }
+    )
+    pairs.to_csv(tmp_path / "c.tsv", sep="\t", index=False)
+    clusters = pd.DataFrame(
+        {"cluster": ["macaque:c0", "macaque:c1"], "species_specific": [True, False], "label_mismatch": [False, False]}
+    )
+    clusters.to_csv(tmp_path / "k.tsv", sep="\t", index=False)
+    inputs = ReportInputs(species=["human", "macaque"], correspondence=str(tmp_path / "c.tsv"))
+    inputs.species_clusters = str(tmp_path / "k.tsv")
+    s = sections.correspondence_section(ReportContext(inputs))
+    assert "1 possible swap(s) flagged" in " ".join(s.text)
+    matched, flagged = (t.html for t in s.tables)
+    assert "Astrocyte" in matched and "macaque:c0" in flagged and "macaque:c1" not in flagged
 
 
 def test_multiome_qc_figure_is_a_grid_not_one_long_row(tmp_path):

@@ -30,6 +30,9 @@ rule report:
         differential_elements="results/analysis/differential_elements.tsv",
         modules="results/analysis/species_modules.tsv",
         module_recovery="results/analysis/module_recovery.tsv",
+        correspondence="results/analysis/correspondence.tsv",
+        species_clusters="results/analysis/species_clusters.tsv",
+        correspondence_figure="results/analysis/correspondence.png",
         # gene symbols (var gene_name) and element coordinates for readable tables
         rna_features=expand("results/ingest/{species}/rna.h5ad", species=species_names),
         union_elements="results/consensus/union_peaks.tsv",

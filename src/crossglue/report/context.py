@@ -35,6 +35,10 @@ class ReportInputs:
     differential_elements: str | None = None
     modules: str | None = None
     module_recovery: str | None = None
+    # The swap check (analysis.correspondence): type pairs, per-species clusters, heat maps.
+    correspondence: str | None = None
+    species_clusters: str | None = None
+    correspondence_figure: str | None = None
     has_truth: bool = False
     # Lookups that make tables readable: per species the RNA AnnData whose var holds
     # gene_name (from the GTF at ingest), and the union element table with coordinates.

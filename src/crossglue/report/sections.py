@@ -306,6 +306,41 @@ def metrics_section(ctx: ReportContext) -> Section:
     return s
 
 
+def correspondence_section(ctx: ReportContext) -> Section:
+    """The swap check: where the embedding matches types across species, beside what their
+    one2one-ortholog expression says; flagged pairs and clusters first."""
+    s = Section("correspondence", "Cell-type correspondence across species (swap check)")
+    i = ctx.inputs
+    if not given(i.correspondence):
+        s.text.append("No correspondence table was given.")
+        return s
+    pairs = read_tsv(i.correspondence)
+    swaps = pairs[pairs["swap"].astype(bool)]
+    s.text.append(
+        "Left: the share of each type's nuclei whose neighbours in the joint embedding carry each "
+        "type of the other species (SAMap-style mapping score). Right: the correlation of their "
+        "pseudobulk expression over one2one orthologs. A pair the embedding matches whose ortholog "
+        "correlation is not the best available is a possible swap (boxed red, listed below, and "
+        "logged as a warning)."
+    )
+    if len(swaps):
+        s.text.append(f"{len(swaps)} possible swap(s) flagged: check the table below before trusting the labels.")
+    else:
+        s.text.append("No swap flagged: every embedding match is also the best ortholog-expression match.")
+    s.images += _images([i.correspondence_figure] if i.correspondence_figure else [], lambda _: "Type correspondence")
+    matched = pairs[pairs["embedding_match"].astype(bool) | pairs["swap"].astype(bool)]
+    s.tables.append(Table("Matched type pairs (results/analysis/correspondence.tsv)", html_table(matched)))
+    if given(i.species_clusters):
+        clusters = read_tsv(i.species_clusters)
+        flagged = clusters[clusters["species_specific"].astype(bool) | clusters["label_mismatch"].astype(bool)]
+        caption = (
+            "Clusters with no counterpart in the other species (candidate species-specific types) or whose "
+            "transferred label disagrees with their ortholog-expression partner (results/analysis/species_clusters.tsv)"
+        )
+        s.tables.append(Table(caption, html_table(flagged) if len(flagged) else "<p>None.</p>"))
+    return s
+
+
 def regulatory_section(ctx: ReportContext) -> Section:
     s = Section("regulatory", "Regulatory inference")
     i = ctx.inputs
@@ -433,6 +468,7 @@ SECTIONS: list[tuple[str, Callable[[ReportContext], Section]]] = [
     ("training", training_section),
     ("umaps", umap_section),
     ("metrics", metrics_section),
+    ("correspondence", correspondence_section),
     ("regulatory", regulatory_section),
     ("differential", differential_section),
     ("modules", modules_section),
