@@ -6,6 +6,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 from statsmodels.stats.multitest import multipletests
 
 from crossglue.analysis import regulatory as reg
@@ -224,3 +225,85 @@ def test_truth_link_labels_through_union_coordinates():
     )
     truth_links = pd.DataFrame({"species": ["human"], "cre": ["cre1"], "gene_id": ["GH1"]})
     assert reg.truth_link_labels(links, element_truth, truth_links).tolist() == [True, False, False]
+
+
+def multiome_species(seed: int = 0, n_cells: int = 400, n_genes: int = 40, per_gene: int = 4):
+    """One species of paired nuclei in 8 cell types: each gene's expression follows the
+    accessibility of its first candidate element (the link); the other candidates have their own,
+    unrelated, cell-type patterns, and distances say nothing. Half the genes lie on chr2."""
+    rng = np.random.default_rng(seed)
+    types = rng.integers(0, 8, n_cells)
+    n_el = n_genes * per_gene
+    open_p = rng.beta(0.6, 1.5, size=(8, n_el))
+    atac_x = rng.binomial(2, open_p[types])
+    linked = np.arange(n_genes) * per_gene
+    rate = np.exp(0.5 + 2.5 * open_p[types][:, linked]) * rng.lognormal(0, 0.2, (n_cells, 1))
+    rna_x = rng.poisson(rate)
+    nuclei = [f"n{i}" for i in range(n_cells)]
+    chrom_g = np.where(np.arange(n_genes) < n_genes // 2, "chr1", "chr2")
+    rna = ad.AnnData(
+        sp.csr_matrix(rna_x.astype(float)),
+        obs=pd.DataFrame({"nucleus": nuclei}, index=[f"r_{n}" for n in nuclei]),
+        var=pd.DataFrame({"chrom": chrom_g}, index=[f"g{i}" for i in range(n_genes)]),
+    )
+    atac = ad.AnnData(
+        sp.csr_matrix(atac_x.astype(float)),
+        obs=pd.DataFrame({"nucleus": nuclei}, index=[f"a_{n}" for n in nuclei]),
+        var=pd.DataFrame({"chrom": np.repeat(chrom_g, per_gene)}, index=[f"el{i}" for i in range(n_el)]),
+    )
+    rep = np.eye(8)[types] + rng.normal(scale=0.1, size=(n_cells, 8))
+    cells = ad.AnnData(
+        obs=pd.DataFrame(
+            {
+                "species": "h",
+                "modality": ["rna"] * n_cells + ["atac"] * n_cells,
+                "cell_id": list(rna.obs_names) + list(atac.obs_names),
+            },
+            index=[f"c{i}" for i in range(2 * n_cells)],
+        ),
+        obsm={"X_glue": np.vstack([rep, rep + rng.normal(scale=0.05, size=rep.shape)])},
+    )
+    nodes = [f"h:g{i}" for i in range(n_genes)] + [f"h:el{i}" for i in range(n_el)]
+    features = ad.AnnData(
+        obs=pd.DataFrame(
+            {"species": "h", "feature": [n[2:] for n in nodes], "kind": ["gene"] * n_genes + ["element"] * n_el},
+            index=nodes,
+        ),
+        obsm={"X_glue": rng.normal(size=(len(nodes), 4))},
+    )
+    el = np.arange(n_el)
+    pairs = pd.DataFrame(
+        {
+            "species": "h",
+            "element": [f"el{i}" for i in el],
+            "gene": [f"g{i // per_gene}" for i in el],
+            "element_node": [f"h:el{i}" for i in el],
+            "gene_node": [f"h:g{i // per_gene}" for i in el],
+            "prior": 1.0,
+            "distance": rng.choice([5_000, 20_000], size=n_el),  # says nothing about the link
+        }
+    )
+    return pairs, cells, features, rna, atac, el % per_gene == 0
+
+
+def test_score_links_finds_the_element_that_drives_expression_beyond_distance():
+    pairs, cells, features, rna, atac, truth = multiome_species()
+    settings = {"n_null": 20, "seed": 0, "n_metacells": 60, "k": 10, "min_paired_cells": 100}
+    settings["evidence"] = ["corr_paired", "corr_joint"]
+    links, variants = reg.score_links(pairs, cells, features, {"h": rna}, {"h": atac}, settings)
+    metrics = reg.evaluate_scores(
+        truth, {"score": links["score"].to_numpy(), "distance": -links["distance"].to_numpy(dtype=float)}
+    ).set_index("score")
+    assert metrics.loc["score", "auroc"] > 0.95 and metrics.loc["distance", "auroc"] < 0.7
+    called = links["q_value"].to_numpy() <= 0.1
+    assert truth[called].mean() >= 0.9 and truth[called].sum() >= 0.7 * truth.sum()
+    assert {"without_corr_paired", "distance+corr_joint", "with_cosine", "evidence_alone"} <= set(variants)
+    assert links["corr_paired"].between(-1, 1).all() and links["corr_joint"].between(-1, 1).all()
+
+
+def test_no_usable_evidence_is_explained():
+    pairs, cells, features, rna, atac, _ = multiome_species(n_cells=120)
+    settings = {"n_null": 2, "seed": 0, "n_metacells": 20, "k": 10, "min_paired_cells": 1000}
+    settings["evidence"] = ["corr_paired"]  # too few paired nuclei for it
+    with pytest.raises(CrossglueError, match="none of the evidence scores corr_paired"):
+        reg.score_links(pairs, cells, features, {"h": rna}, {"h": atac}, settings)

@@ -196,8 +196,9 @@ def regulatory_section(links: str | None, evaluation: str | None, max_q: float) 
             candidates=("q_value", "size"), significant=("q_value", lambda q: int((q <= max_q).sum()))
         )
         s.text.append(
-            "Cosine similarity of element and gene embeddings for every candidate pair; significant "
-            f"= q ≤ {max_q} against shuffled pairs."
+            "Every candidate pair scored by co-variation of accessibility and expression across metacells "
+            "and by co-divergence between species, tested against trans-chromosomal pairs; significant "
+            f"= q ≤ {max_q} (BH over all candidates, weighted by the distance prior)."
         )
         s.tables.append(Table("Candidate and significant links per species", html_table(summary.reset_index())))
         top = table.sort_values(["q_value", "cosine"], ascending=[True, False]).head(15)
