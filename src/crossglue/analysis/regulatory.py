@@ -387,6 +387,8 @@ def species_evidence(
         out[name]["corr_joint"] = np.einsum("ij,ij->j", z_rna[:, g], z_atac[:, e])
 
     # Paired nuclei: the same nucleus in both count tables; metacells by its RNA embedding.
+    if "nucleus" not in rna.obs or "nucleus" not in atac.obs:
+        return _with_cosine(out, node_sets, emb, pair_sets, divergence, rna, atac)
     nucleus_rna = pd.Series(np.arange(rna.n_obs), index=rna.obs["nucleus"].astype(str).to_numpy())
     nucleus_atac = pd.Series(np.arange(atac.n_obs), index=atac.obs["nucleus"].astype(str).to_numpy())
     shared = nucleus_rna.index.intersection(nucleus_atac.index)
@@ -402,6 +404,11 @@ def species_evidence(
             for name, (e, g) in pair_sets.items():
                 out[name]["corr_paired"] = np.einsum("ij,ij->j", z_rna_p[:, g], z_atac_p[:, e])
 
+    return _with_cosine(out, node_sets, emb, pair_sets, divergence, rna, atac)
+
+
+def _with_cosine(out, node_sets, emb, pair_sets, divergence, rna, atac) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The scores that need no metacells: embedding cosine and co-divergence."""
     for name, (e, g) in node_sets.items():
         out[name]["cosine"] = _cosine(emb, e, g)
     if divergence is not None:
