@@ -36,14 +36,14 @@ def tables():
         [
             ("human", "e1", "hA", 0.001),
             ("human", "e2", "hA", 0.01),
-            ("human", "e3", "hA", 0.2),  # e3 link not significant (p > 0.1)
+            ("human", "e3", "hA", 0.2),  # e3 link not significant (q > 0.1)
             ("human", "e4", "hB", 0.001),
             ("human", "e5", "hA", 0.001),
             ("human", "e6", "hA", 0.001),
             ("human", "e1", "hC", 0.001),
             ("macaque", "m1", "mB", 0.001),
         ],
-        columns=["species", "element", "gene", "p_value"],
+        columns=["species", "element", "gene", "q_value"],
     )
     de = pd.DataFrame(
         [
@@ -61,7 +61,7 @@ def tables():
     return links, de, da, classes
 
 
-def test_elements_need_specificity_a_significant_link_and_a_gene_changed_the_same_way():
+def test_elements_need_specificity_a_link_at_q_and_a_gene_changed_the_same_way():
     links, de, da, classes = tables()
     linked = specific_linked_elements(links, de, da, classes, SPECIES, ModuleSettings())
     got = set(map(tuple, linked[["species", "cell_type", "element", "gene"]].to_numpy()))
@@ -73,6 +73,13 @@ def test_elements_need_specificity_a_significant_link_and_a_gene_changed_the_sam
         ("macaque", "Ex", "m1", "mB"),  # hB down in human = mB up in macaque
     }
     assert linked.loc[linked["species"] == "macaque", "gene_log2fc"].tolist() == [2.0]
+
+
+def test_link_q_is_the_module_link_threshold():
+    links, de, da, classes = tables()
+    strict = specific_linked_elements(links, de, da, classes, SPECIES, ModuleSettings(link_q=0.005))
+    assert "e2" not in set(strict["element"]) and "e1" in set(strict["element"])  # e2 has q 0.01
+    assert ModuleSettings().link_q == 0.1  # the schema default: links at FDR 10 %
 
 
 def test_class_alone_does_not_count_where_the_differential_test_said_no():
@@ -112,7 +119,7 @@ def test_modules_with_motifs_keep_only_enriched_motif_members():
             "cell_type": "Ex",
             "element": members,
             "gene": [f"g{i % 4}" for i in range(12)],
-            "link_p": 0.001,
+            "link_q": 0.001,
             "gene_log2fc": 1.0,
         }
     )

@@ -232,8 +232,10 @@ def test_links_auroc_distal_subset_and_empirical_fdr():
     assert f["links.all.score.auroc"] == 1.0 and f["links.distal.score.auroc"] == 1.0
     assert f["links.all.distance.auroc"] == pytest.approx(0.5)
     assert f["links.called"] == 4 and f["links.called_fdr"] == 0.25
+    assert f["links.called_recall"] == 0.75  # 3 of the 4 planted links
     no_q = sc.link_figures(links.drop(columns="q_value"), et, truth_links)[0]
     assert "no q_value" in _reasons(no_q)["links.called_fdr"]
+    assert "no q_value" in _reasons(no_q)["links.called_recall"]
 
 
 def test_modules_precision_recall_and_motif_named_by_id_or_name():

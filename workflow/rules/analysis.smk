@@ -128,6 +128,11 @@ rule regulatory_links:
             lambda wc: ablation_inputs(ablation="results/model_ablation/features.h5ad")
         ),
         features="results/model/features.h5ad",
+        cells="results/model/cells.h5ad",
+        rna=expand("results/ingest/{species}/rna.h5ad", species=species_names),
+        atac=expand("results/counts/{species}/atac.h5ad", species=species_names),
+        differential_genes="results/analysis/differential_genes.tsv",
+        differential_elements="results/analysis/differential_elements.tsv",
         edges="results/graph/guidance_edges.tsv.gz",
         union="results/consensus/union_peaks.tsv",
     output:
@@ -145,7 +150,7 @@ rule regulatory_links:
         "../../envs/analysis.yaml"
     threads: 1
     resources:
-        mem_mb=mem_mb(250),
+        mem_mb=mem_mb(800),
         runtime=30,
     params:
         regulatory=ANALYSIS["regulatory"],

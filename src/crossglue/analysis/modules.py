@@ -5,13 +5,10 @@ For every cell type and species s (against each other species):
 1. elements specific to s in that cell type: significantly more accessible in s there (for
    elements with sequence in both species, which the differential test can compare); by
    class alone (``s_sequence``, and any element of s the test did not cover) otherwise;
-2. kept when regulatory inference links them (empirical p <= ``link_p`` of the embedding
-   cosine against shuffled pairs) to a gene that is significantly higher in s in that cell
-   type (one-to-one orthologue DE, BH q <= ``de_q``). The link threshold is a nominal p, not
-   an FDR over all candidates: by this step the pairs are already restricted by two FDR-
-   controlled tests (and then a motif test), and on the demo BH over all ~50,000 window
-   candidates keeps almost none of the planted module links (recall 0.06 at q <= 0.05), while
-   p <= 0.1 keeps most of them (recall 0.77, precision 0.97);
+2. kept when regulatory inference links them (q <= ``link_q``: BH over all candidates of the
+   link evidence against trans-chromosomal pairs, weighted by the distance prior) to a gene
+   that is significantly higher in s in that cell type (one-to-one orthologue DE, BH q <=
+   ``de_q``);
 3. grouped: with motif hits, one module per motif enriched among these elements against all
    elements of s (hypergeometric, BH over motifs); without motifs, one module per
    (species, cell type).
@@ -40,7 +37,7 @@ MODULE_COLUMNS = [
     "elements",
     "genes",
     "gene_names",
-    "min_link_p",
+    "min_link_q",
     "mean_gene_log2fc",
 ]
 
@@ -52,7 +49,7 @@ _DEFAULTS = schema_defaults("analysis.modules")
 class ModuleSettings:
     """Thresholds of module calling (config ``analysis.modules``)."""
 
-    link_p: float = _DEFAULTS["link_p"]
+    link_q: float = _DEFAULTS["link_q"]
     de_q: float = _DEFAULTS["de_q"]
     da_q: float = _DEFAULTS["da_q"]
     min_log2fc: float = _DEFAULTS["min_log2fc"]
@@ -89,13 +86,13 @@ def specific_linked_elements(
 ) -> pd.DataFrame:
     """Every (species, cell type, element, gene) passing steps 1-2, with link q and gene log2fc.
 
-    ``links``: regulatory_links (species, element, gene, p_value); ``de_genes``: differential
+    ``links``: regulatory_links (species, element, gene, q_value); ``de_genes``: differential
     genes with species_a/species_b, cell_type, log2fc, q_value, gene_a, gene_b;
     ``da_elements``: differential elements with species_a/species_b, cell_type, feature,
     log2fc, q_value; ``classes``: union element class by element id.
     """
     out = []
-    sig_links = links[links["p_value"] <= settings.link_p]
+    sig_links = links[links["q_value"] <= settings.link_q]
     for s in species:
         s_links = sig_links[sig_links["species"] == s]
         if s_links.empty:
@@ -125,12 +122,12 @@ def specific_linked_elements(
             ],
             ignore_index=True,
         ).drop_duplicates()
-        joined = specific.merge(s_links[["element", "gene", "p_value"]], on="element").merge(
+        joined = specific.merge(s_links[["element", "gene", "q_value"]], on="element").merge(
             up_genes.rename(columns={"id": "gene", "log2fc": "gene_log2fc"}), on=["cell_type", "gene"]
         )
         joined.insert(0, "species", s)
-        out.append(joined.rename(columns={"p_value": "link_p"}))
-    columns = ["species", "cell_type", "element", "gene", "link_p", "gene_log2fc"]
+        out.append(joined.rename(columns={"q_value": "link_q"}))
+    columns = ["species", "cell_type", "element", "gene", "link_q", "gene_log2fc"]
     return pd.concat(out, ignore_index=True)[columns] if out else pd.DataFrame(columns=columns)
 
 
@@ -199,7 +196,7 @@ def call_modules(
                     "elements": ",".join(elements),
                     "genes": ",".join(genes),
                     "gene_names": ",".join(gene_names.get(g, g) for g in genes),
-                    "min_link_p": part["link_p"].min(),
+                    "min_link_q": part["link_q"].min(),
                     "mean_gene_log2fc": part.drop_duplicates("gene")["gene_log2fc"].mean(),
                 }
             )

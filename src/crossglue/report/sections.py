@@ -350,12 +350,13 @@ def regulatory_section(ctx: ReportContext) -> Section:
             candidates=("q_value", "size"), significant=("q_value", lambda q: int((q <= ctx.max_q).sum()))
         )
         s.text.append(
-            "Cosine similarity of element and gene embeddings for every candidate pair; significant "
-            f"= q ≤ {ctx.max_q} against shuffled pairs. Genes by symbol (feature id beside), elements with "
-            "their coordinates in every species (0-based, half-open, as in BED)."
+            "Every candidate pair scored by co-variation of accessibility and expression across metacells "
+            "and by co-divergence between species, tested against trans-chromosomal pairs; significant "
+            f"= q ≤ {ctx.max_q} (BH over all candidates, weighted by the distance prior). Genes by symbol "
+            "(feature id beside), elements with their coordinates in every species (0-based, half-open, as in BED)."
         )
         s.tables.append(Table("Candidate and significant links per species", html_table(summary.reset_index())))
-        top = table.sort_values(["q_value", "cosine"], ascending=[True, False]).head(15)
+        top = table.sort_values(["q_value", "score"], ascending=[True, False]).head(15)
         top = top.assign(gene=[gene_html(ctx, g) for g in top["gene"]])
         top = top[["species", "gene", "element", *[c for c in top.columns if c not in ("species", "gene", "element")]]]
         s.tables.append(Table("Strongest links", html_table(with_coordinates(ctx, top), markup=("gene",))))

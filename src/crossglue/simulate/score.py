@@ -601,7 +601,7 @@ def integration_figures(
 
 def link_figures(links, element_truth, truth_links, reason: str = "") -> tuple[pd.DataFrame, dict]:
     """AUROC / AUPRC of the link score and of distance alone (all and distal candidates), and
-    the empirical FDR among links called at q <= 0.1."""
+    the empirical FDR among links called at q <= 0.1 and the share of planted links they hold."""
     f = _Figures("links")
     names = [
         f"links.{sub}.{score}.{m}"
@@ -610,6 +610,7 @@ def link_figures(links, element_truth, truth_links, reason: str = "") -> tuple[p
         for m in ("auroc", "auprc")
     ]
     names += ["links.candidates", "links.planted", "links.planted_fraction", "links.called_fdr", "links.called"]
+    names += ["links.called_recall"]
     if links is None:
         f.na(names, reason)
         return f.frame(), {}
@@ -649,8 +650,9 @@ def link_figures(links, element_truth, truth_links, reason: str = "") -> tuple[p
             1.0 - truth[called].mean() if called.any() else NA,
             "" if called.any() else f"no link has q <= {LINK_Q}",
         )
+        f.add("links.called_recall", truth[called].sum() / truth.sum() if truth.any() else NA)
     else:
-        f.na(["links.called", "links.called_fdr"], "regulatory_links.tsv has no q_value column")
+        f.na(["links.called", "links.called_fdr", "links.called_recall"], "regulatory_links.tsv has no q_value column")
     return f.frame(), {"links: AUROC/AUPRC": pd.concat(rows).set_index(["subset", "score"])}
 
 
