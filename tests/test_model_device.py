@@ -3,12 +3,17 @@ never reads a tensor back to the host (on a GPU every such read waits for the de
 
 from __future__ import annotations
 
+import io
+import logging
+import sys
+
 import numpy as np
 import pytest
 import torch
 
 from crossglue.errors import CrossglueError
 from crossglue.model import GlueModel
+from crossglue.model import trainer as trainer_module
 from crossglue.model.api import resolve_device
 from crossglue.model.synthetic import add_representations, make_toy
 from crossglue.model.trainer import TrainConfig, Trainer, format_seconds
@@ -73,3 +78,18 @@ def test_one_epoch_sends_cells_in_one_copy_per_domain(small):
 
 def test_time_left_reads_like_a_clock():
     assert [format_seconds(s) for s in (42.2, 185, 3720)] == ["42s", "3m05s", "1h02m"]
+
+
+def test_progress_reaches_the_terminal_when_stderr_goes_to_a_log(small, monkeypatch, caplog):
+    """A pipeline rule sends stderr to its log; the terminal still sees a throttled line."""
+    terminal, logfile = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(sys, "__stderr__", terminal)
+    monkeypatch.setattr(sys, "stderr", logfile)
+    monkeypatch.setattr(trainer_module, "PROGRESS_SECONDS", 1e9)  # the first line only
+    model = GlueModel.from_anndata(small.domains, small.edges, small.specs, seed=0, device="cpu")
+    with caplog.at_level(logging.INFO, logger="crossglue.model"):
+        model.fit(max_epochs=2, threads=1, finetune=False, graph_warmup=0)
+    lines = terminal.getvalue().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("crossglue model: pretrain epoch 1 of at most 2, loss ")
+    assert lines[0].endswith("left in this stage")
+    assert "pretrain epoch 2 of at most 2: x_nll=" in caplog.text and "stage ends in at most 0s" in caplog.text
