@@ -15,6 +15,8 @@ cross-species label transfer (kNN), RNA↔ATAC FOSCTTM of paired nuclei, species
     .venv/bin/python bench/bench_model.py --demo . --tools crossglue,crossglue-ablation,scglue
     .venv/bin/python bench/bench_model.py --demo . --scale 4 --tools crossglue  # scaling
     .venv/bin/python bench/bench_model.py --demo RUN --preset realistic  # a realistic run
+    .venv/bin/python bench/bench_model.py --demo RUN --steps 32 --scales 1,16,64 \
+        --compare-src main=/path/to/main/src   # step cost and memory at atlas scale, vs main
 
 scglue is an optional extra (``pip install scglue==0.4.1``); without it only crossglue runs.
 Results are not tests: they are printed and written to ``--out`` as TSV.
@@ -196,6 +198,97 @@ def scglue_epochs(directory: Path) -> int | None:
     return epochs
 
 
+def tiled(workdir: Path, scale: int, seed: int):
+    """The prepared domains with every cell copied ``scale`` times: counts binomially thinned
+    (p = 0.8) and kept sparse, representations repeated (a step's cost does not depend on
+    their values, and recomputing PCA/LSI on millions of cells is not what is measured)."""
+    import anndata as ad
+    import scipy.sparse as sp
+
+    domains, specs, edges = load(workdir)
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name, adata in domains.items():
+        x = sp.vstack([adata.X] * scale, format="csr")
+        x.data = rng.binomial(x.data.astype(np.int64), 0.8).astype(np.float32)
+        x.eliminate_zeros()
+        obs = pd.concat([adata.obs] * scale)
+        obs.index = [f"{c}~{i}" for i in range(scale) for c in adata.obs_names]
+        nucleus = obs["nucleus"].astype(object)
+        copy = np.repeat(np.arange(scale), adata.n_obs).astype(str)
+        obs["nucleus"] = nucleus.where(nucleus.isna(), nucleus.astype(str) + "~" + copy)
+        obsm = {k: np.tile(np.asarray(v), (scale, 1)) for k, v in adata.obsm.items()}
+        out[name] = ad.AnnData(x, obs=obs, var=adata.var, obsm=obsm)
+    return out, specs, edges
+
+
+def step_child(args) -> None:
+    """Time a fixed number of training steps (and one validation) at ``--scale``."""
+    import torch
+
+    from crossglue.model import GlueModel
+    from crossglue.model.trainer import TrainConfig, Trainer
+
+    torch.set_num_threads(args.threads)
+    workdir = Path(args.workdir)
+    domains, specs, edges = tiled(workdir, args.scale, args.seed)
+    counts_mb = sum(a.X.data.nbytes + a.X.indices.nbytes + a.X.indptr.nbytes for a in domains.values()) / 2**20
+    model = GlueModel.from_anndata(domains, edges, specs, seed=args.seed, device=args.device)
+    del domains
+    trainer = Trainer(
+        model.nets, model._domains, model._graph, model._label_codes(), model._pairs(), TrainConfig(),
+        model.device, args.seed,
+    )  # fmt: skip
+    trainer.steps_per_epoch = args.steps  # a fixed number of steps, whatever the data size
+    trainer._epoch()  # warm-up
+    sync = torch.cuda.synchronize if model.device.type == "cuda" else (lambda: None)
+    sync()
+    t0, c0 = time.perf_counter(), time.process_time()
+    trainer._epoch()
+    sync()
+    step_s, step_cpu = (time.perf_counter() - t0) / args.steps, (time.process_time() - c0) / args.steps
+    t0 = time.perf_counter()
+    trainer.validation_loss()
+    result = {
+        "scale": args.scale,
+        "cells": sum(d.n_cells for d in model._domains.values()),
+        "step_s": step_s,
+        "step_cpu_s": step_cpu,
+        "validation_s": time.perf_counter() - t0,
+        "counts_mb": counts_mb,
+        "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2,
+        "counts_sparse": all(hasattr(d.counts, "indptr") for d in model._domains.values()),
+    }
+    if model.device.type == "cuda":
+        result["peak_gpu_gb"] = torch.cuda.max_memory_allocated() / 1024**3
+    (workdir / f"steps_{args.scale}_{args.label}.json").write_text(json.dumps(result))
+
+
+def run_steps(args, workdir: Path) -> None:
+    """The scaling table: one subprocess per (source tree, scale), so memory is its own."""
+    trees = {"this": str(HERE.parents[1] / "src"), **dict(t.split("=", 1) for t in args.compare_src)}
+    rows = []
+    for scale in (int(x) for x in args.scales.split(",")):
+        for label, src in trees.items():
+            cmd = [sys.executable, str(HERE), *sys.argv[1:], "--step-child", "--workdir", str(workdir)]
+            cmd += ["--scale", str(scale), "--label", label]
+            env = {**os.environ, "PYTHONPATH": src, "OMP_NUM_THREADS": str(args.threads)}
+            proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+            if proc.returncode != 0:
+                print(f"{label} at {scale}x failed:\n{proc.stderr[-2000:]}")
+                continue
+            rows.append({"code": label, **json.loads((workdir / f"steps_{scale}_{label}.json").read_text())})
+            print(f"{label} {scale}x: {rows[-1]['step_s']:.3f} s/step", flush=True)
+    table = pd.DataFrame(rows)
+    if len(trees) > 1 and len(table):
+        base = table[table["code"] == "this"].set_index("scale")["step_cpu_s"]
+        table["step_cpu_vs_this"] = table["step_cpu_s"] / table["scale"].map(base)
+    with pd.option_context("display.float_format", "{:.3f}".format, "display.width", 200):
+        print(table.to_string(index=False))
+    if args.out:
+        table.to_csv(args.out, sep="\t", index=False)
+
+
 def child(args) -> None:
     workdir = Path(args.workdir)
     result = run_scglue(args, workdir) if args.tool == "scglue" else run_crossglue(args, workdir)
@@ -285,13 +378,34 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="TSV of the results (child logs beside it)")
     p.add_argument("--keep", default=None, help="work folder to keep (data, embeddings); reused if it holds data")
+    p.add_argument("--steps", type=int, default=0, help="time this many training steps per scale instead of fitting")
+    p.add_argument("--scales", default="1,16,64", help="with --steps: copies of every cell, comma-separated")
+    p.add_argument(
+        "--compare-src",
+        action="append",
+        default=[],
+        help="with --steps: LABEL=PATH of another source tree (e.g. a checkout of main) timed side by side",
+    )
+    p.add_argument("--step-child", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--label", default="this", help=argparse.SUPPRESS)
     p.add_argument("--tool", help=argparse.SUPPRESS)
     p.add_argument("--workdir", help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.step_child:
+        step_child(args)
+        return
     if args.tool:
         child(args)
         return
     preset = run_preset(args)
+    if args.steps:
+        with tempfile.TemporaryDirectory(prefix="bench_model_") as tmp:
+            workdir = Path(args.keep or tmp)
+            workdir.mkdir(parents=True, exist_ok=True)
+            if not (workdir / "edges.tsv.gz").exists():
+                prepare(argparse.Namespace(**{**vars(args), "scale": 1}), workdir)
+            run_steps(args, workdir)
+        return
     with tempfile.TemporaryDirectory(prefix="bench_model_") as tmp:
         workdir = Path(args.keep or tmp)
         workdir.mkdir(parents=True, exist_ok=True)

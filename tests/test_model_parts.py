@@ -7,11 +7,13 @@ import logging
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 import torch
 from scipy import stats
 
 from crossglue.errors import CrossglueError
 from crossglue.model.balancing import balancing_weights
+from crossglue.model.data import row_log_factorial
 from crossglue.model.graph import EdgeSampler, GuidanceGraph
 from crossglue.model.losses import graph_nll, kl_standard_normal, nb_nll
 from crossglue.model.nets import GraphEncoder
@@ -105,15 +107,16 @@ def test_negative_binomial_nll_matches_scipy():
     theta = rng.uniform(0.5, 5, (7, 9))
     x = rng.poisson(mu).astype(np.float32)
     rows, cols = np.nonzero(x)
-    nll = nb_nll(
-        torch.tensor(np.log(mu)),
-        torch.tensor(np.log(theta)),
-        torch.tensor(rows),
-        torch.tensor(cols),
-        torch.tensor(x[rows, cols], dtype=torch.float64),
-    )
+    values = torch.tensor(x[rows, cols], dtype=torch.float64)
+    nll = nb_nll(torch.tensor(np.log(mu)), torch.tensor(np.log(theta)), torch.tensor(rows * 9 + cols), values)
     reference = -stats.nbinom.logpmf(x, theta, theta / (theta + mu)).mean()
     assert float(nll) == pytest.approx(reference, rel=1e-9)
+    # the trainer's per-cell log x! sums give the same likelihood
+    log_factorial = torch.from_numpy(row_log_factorial(sp.csr_matrix(x)).astype(np.float64)).sum()
+    given = nb_nll(
+        torch.tensor(np.log(mu)), torch.tensor(np.log(theta)), torch.tensor(rows * 9 + cols), values, log_factorial
+    )
+    assert float(given) == pytest.approx(reference, rel=1e-6)
 
 
 def test_kl_matches_torch_distributions():
@@ -126,9 +129,8 @@ def test_kl_matches_torch_distributions():
 
 def test_graph_nll_averages_positives_and_negatives_separately():
     v = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
-    src, dst = torch.tensor([0, 0, 0]), torch.tensor([1, 2, 2])
-    label = torch.tensor([1.0, 0.0, 0.0])
-    loss = graph_nll(v, src, dst, torch.ones(3), label)
+    # one positive edge 0 -> 1 with two negatives 0 -> 2
+    loss = graph_nll(v, torch.tensor([0]), torch.tensor([1]), torch.tensor([[2, 2]]), torch.ones(1))
     expected = 0.5 * (np.log1p(np.exp(-1.0)) + np.log(2.0))
     assert float(loss) == pytest.approx(expected, rel=1e-6)
 

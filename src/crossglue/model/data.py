@@ -191,42 +191,100 @@ def epoch_draws(pool: np.ndarray, n_steps: int, batch_size: int, rng: np.random.
 
 @dataclass
 class CellBatch:
-    """Tensors of one minibatch of one domain, on the training device."""
+    """Tensors of one minibatch of one domain, on the training device; the counts are the
+    non-zeros only, ``flat`` their row-major positions in the (cells, features) block."""
 
     x: torch.Tensor
-    rows: torch.Tensor
-    cols: torch.Tensor
+    flat: torch.Tensor
     values: torch.Tensor
     batch: torch.Tensor
     log_library: torch.Tensor
     labels: torch.Tensor
-    idx: np.ndarray
+    idx: torch.Tensor
+    log_factorial: torch.Tensor  # Σ log x! over the batch's counts (a constant of the likelihood)
 
 
-def _encoder_input(domain: DomainData, idx: np.ndarray, sub: sp.csr_matrix | None = None) -> torch.Tensor:
-    if domain.rep is not None:
-        return torch.from_numpy(domain.rep[idx])
-    dense = (domain.counts[idx] if sub is None else sub).toarray()
-    return torch.from_numpy(np.log1p(1e4 * dense / np.exp(domain.log_library[idx])[:, None]).astype(np.float32))
+@dataclass
+class DomainTensors:
+    """A domain's per-cell arrays on the training device, copied once, so a step only
+    sends cell positions and the batch's non-zero counts (counts stay sparse on the host:
+    device memory does not grow with the domain)."""
+
+    rep: torch.Tensor | None
+    log_library: torch.Tensor
+    batch_codes: torch.Tensor
+    labels: torch.Tensor
+    log_factorial: torch.Tensor  # per cell, Σ_j log x_ij!: computed once, not per step
+
+    @classmethod
+    def of(cls, domain: DomainData, label_codes: np.ndarray, device: torch.device) -> DomainTensors:
+        return cls(
+            rep=torch.from_numpy(domain.rep).to(device) if domain.rep is not None else None,
+            log_library=torch.from_numpy(domain.log_library).to(device),
+            batch_codes=torch.from_numpy(domain.batch_codes).to(device),
+            labels=torch.from_numpy(label_codes).to(device),
+            log_factorial=torch.from_numpy(row_log_factorial(domain.counts)).to(device),
+        )
+
+
+def row_log_factorial(counts: sp.csr_matrix) -> np.ndarray:
+    """``Σ_j log x_ij!`` per row of a CSR count matrix (float32)."""
+    per_value = torch.lgamma(torch.from_numpy(counts.data.astype(np.float64)) + 1).numpy()
+    sums = np.zeros(counts.shape[0])
+    rows = np.repeat(np.arange(counts.shape[0]), np.diff(counts.indptr))
+    np.add.at(sums, rows, per_value)
+    return sums.astype(np.float32)
+
+
+def sparse_rows(domain: DomainData, idx: np.ndarray, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows ``idx`` of the counts as (row-major flat positions, values) on ``device``."""
+    sub = domain.counts[idx]
+    n_features = domain.counts.shape[1]
+    flat = np.repeat(np.arange(len(idx), dtype=np.int64) * n_features, np.diff(sub.indptr)) + sub.indices
+    return torch.from_numpy(flat).to(device), torch.from_numpy(sub.data).to(device)
+
+
+def normalised_counts(
+    flat: torch.Tensor, values: torch.Tensor, log_library: torch.Tensor, n_features: int
+) -> torch.Tensor:
+    """``log1p(1e4 · x / library)`` of a batch given as non-zeros (dense only for the batch)."""
+    dense = torch.zeros(len(log_library) * n_features, device=values.device, dtype=values.dtype)
+    dense = dense.index_put((flat,), values).view(len(log_library), n_features)
+    return torch.log1p(1e4 * dense * torch.exp(-log_library)[:, None])
 
 
 def cell_inputs(domain: DomainData, idx: np.ndarray, device: torch.device) -> torch.Tensor:
     """The encoder input of rows ``idx``: the representation, or ``log1p(1e4 · x / library)``."""
-    return _encoder_input(domain, idx).to(device)
+    if domain.rep is not None:
+        return torch.from_numpy(domain.rep[idx]).to(device)
+    flat, values = sparse_rows(domain, idx, device)
+    log_library = torch.from_numpy(domain.log_library[idx]).to(device)
+    return normalised_counts(flat, values, log_library, domain.counts.shape[1])
 
 
-def make_batch(domain: DomainData, idx: np.ndarray, label_codes: np.ndarray, device: torch.device) -> CellBatch:
-    """Slice rows ``idx`` of a domain into tensors (counts as non-zero triplets)."""
-    sub = domain.counts[idx]
-    rows = np.repeat(np.arange(len(idx)), np.diff(sub.indptr))
-    log_library = domain.log_library[idx]
+def make_batch(
+    domain: DomainData,
+    idx: np.ndarray,
+    tensors: DomainTensors,
+    device: torch.device,
+    idx_device: torch.Tensor | None = None,
+) -> CellBatch:
+    """Slice rows ``idx`` of a domain into tensors (counts as non-zeros); ``idx_device`` is
+    ``idx`` already on the device (the trainer sends a whole epoch's draws at once)."""
+    at = torch.from_numpy(idx).to(device) if idx_device is None else idx_device
+    flat, values = sparse_rows(domain, idx, device)
+    log_library = tensors.log_library[at]
+    if tensors.rep is not None:
+        x = tensors.rep[at]
+    else:
+        x = normalised_counts(flat, values, log_library, domain.counts.shape[1])
     return CellBatch(
-        x=_encoder_input(domain, idx, sub).to(device),
-        rows=torch.from_numpy(rows).to(device),
-        cols=torch.from_numpy(sub.indices.astype(np.int64)).to(device),
-        values=torch.from_numpy(sub.data).to(device),
-        batch=torch.from_numpy(domain.batch_codes[idx]).to(device),
-        log_library=torch.from_numpy(log_library).to(device),
-        labels=torch.from_numpy(label_codes[idx]).to(device),
-        idx=idx,
+        x=x,
+        flat=flat,
+        values=values,
+        batch=tensors.batch_codes[at],
+        log_library=log_library,
+        labels=tensors.labels[at],
+        idx=at,
+        log_factorial=tensors.log_factorial[at].sum(),
     )

@@ -99,17 +99,28 @@ class EdgeSampler:
         self._edge_cdf = _cdf(graph.weight)
         self._node_cdf = _cdf(graph.weighted_degree())
 
+    def sample_grouped(
+        self, n_positive: int, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Return (source, target, sign) of ``n_positive`` positive edges and their
+        (n_positive, negatives) negative targets; each negative keeps its positive's source
+        and sign."""
+        pos = _draw(self._edge_cdf, n_positive, rng)
+        neg_dst = _draw(self._node_cdf, n_positive * self.negatives, rng)
+        return self.src[pos], self.dst[pos], self.sign[pos], neg_dst.reshape(n_positive, self.negatives)
+
     def sample(
         self, n_positive: int, rng: np.random.Generator
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Return (source, target, sign, label) arrays: positives first, then their negatives."""
-        pos = _draw(self._edge_cdf, n_positive, rng)
-        neg_dst = _draw(self._node_cdf, n_positive * self.negatives, rng)
-        src = np.concatenate([self.src[pos], np.repeat(self.src[pos], self.negatives)])
-        dst = np.concatenate([self.dst[pos], neg_dst])
-        sign = np.concatenate([self.sign[pos], np.repeat(self.sign[pos], self.negatives)])
-        label = np.concatenate([np.ones(n_positive, np.float32), np.zeros(n_positive * self.negatives, np.float32)])
-        return src, dst, sign, label
+        """The same draws as :meth:`sample_grouped`, flat: (source, target, sign, label)
+        arrays, positives first, then their negatives."""
+        src, dst, sign, neg = self.sample_grouped(n_positive, rng)
+        return (
+            np.concatenate([src, np.repeat(src, self.negatives)]),
+            np.concatenate([dst, neg.reshape(-1)]),
+            np.concatenate([sign, np.repeat(sign, self.negatives)]),
+            np.concatenate([np.ones(n_positive, np.float32), np.zeros(n_positive * self.negatives, np.float32)]),
+        )
 
 
 def _cdf(weights: np.ndarray) -> np.ndarray:

@@ -20,7 +20,7 @@ from crossglue.model.graph import GuidanceGraph
 from crossglue.model.losses import graph_nll, kl_standard_normal, nb_nll, pairing_loss
 from crossglue.model.nets import CellEncoder, GlueNetworks
 
-# (source, target, sign, label) arrays from EdgeSampler.sample
+# (source, target, sign, negative targets) arrays from EdgeSampler.sample_grouped
 EdgeBatch = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 # Called with every domain's posterior means (in domain order) and the batches; returns the
 # discriminator loss and the adversarial loss the generator is penalised with.
@@ -91,8 +91,8 @@ class GlueModule:
 
     def graph_terms(self, features: FeaturePosterior, edges: EdgeBatch) -> tuple[torch.Tensor, torch.Tensor]:
         """(graph NLL of an edge batch, KL of v per node)."""
-        src, dst, sign, label = (torch.from_numpy(a).to(self.device) for a in edges)
-        g_nll = graph_nll(features.v, src, dst, sign, label)
+        src, dst, sign, negatives = (torch.from_numpy(a).to(self.device) for a in edges)
+        g_nll = graph_nll(features.v, src, dst, negatives, sign)
         return g_nll, kl_standard_normal(features.mean, features.std).mean() / self.n_nodes
 
     @staticmethod
@@ -124,7 +124,7 @@ class GlueModule:
             u_mean, u_std = nets.cell_encoders[k](b.x)
             u = u_mean + u_std * torch.randn_like(u_std) if sample else u_mean
             log_mu, log_theta = nets.decoders[k](u, features.v[self.feature_nodes[k]], b.batch, b.log_library)
-            x_nll = x_nll + nb_nll(log_mu, log_theta, b.rows, b.cols, b.values)
+            x_nll = x_nll + nb_nll(log_mu, log_theta, b.flat, b.values, b.log_factorial)
             x_kl = x_kl + kl_standard_normal(u_mean, u_std).mean() / len(self.feature_nodes[k])
             means.append(u_mean)
             if nets.classifier is not None:
@@ -134,10 +134,12 @@ class GlueModule:
         dsc, adversarial = adversary(means, batches) if adversary is not None else (self.zero(), self.zero())
         sup = self.zero()
         if sup_labels:
+            # mean over the labelled cells, written without a data-dependent branch or mask
+            # (either would wait for the GPU on every step); 0 when none is labelled
             labels = torch.cat(sup_labels)
             known = labels >= 0
-            if known.any():
-                sup = F.cross_entropy(nets.classifier(torch.cat(sup_means)[known]), labels[known])
+            per_cell = F.cross_entropy(nets.classifier(torch.cat(sup_means)), labels.clamp(min=0), reduction="none")
+            sup = (per_cell * known).sum() / known.sum().clamp(min=1)
         pair = self.zero()
         for (a, b), (xa, xb) in (pair_inputs or {}).items():
             pair = pair + pairing_loss(nets.cell_encoders[a](xa)[0], nets.cell_encoders[b](xb)[0])

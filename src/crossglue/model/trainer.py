@@ -14,6 +14,7 @@ import hashlib
 import logging
 import math
 import pickle
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -26,7 +27,7 @@ from crossglue.config import schema_defaults
 from crossglue.errors import CrossglueError
 from crossglue.io_utils import atomic_path
 from crossglue.model.balancing import balancing_weights
-from crossglue.model.data import CellBatch, DomainData, cell_inputs, epoch_draws, make_batch
+from crossglue.model.data import CellBatch, DomainData, DomainTensors, cell_inputs, epoch_draws, make_batch
 from crossglue.model.graph import EdgeSampler, GuidanceGraph
 from crossglue.model.losses import weighted_domain_ce
 from crossglue.model.module import EdgeBatch, GlueModule, LossWeights, encode_cells
@@ -35,8 +36,23 @@ from crossglue.model.nets import GlueNetworks
 log = logging.getLogger("crossglue.model")
 
 CHECKPOINT = "checkpoint.pt"
-# Total optimisation steps per stage when max_epochs is left to the trainer.
+# The nominal length of a stage (optimisation steps) when max_epochs is left to the trainer:
+# the alignment burn-in and the patience are fractions of it, as they were when it was the
+# fixed length of a stage.
 AUTO_STEPS = 2000
+# A stage then runs until validation stops improving (patience), but never beyond this many
+# steps. On the demo and realistic presets pretraining was still improving when the fixed
+# 2,000 steps ran out (best epoch = last epoch), and a shorter schedule once swapped two glial
+# types across species: so the cap lies above the old fixed length, never below it.
+AUTO_MAX_STEPS = 6000
+# Validation must improve by this relative amount to reset the patience count (the same
+# threshold as ReduceLROnPlateau's); any improvement still updates the best checkpoint.
+MIN_IMPROVEMENT = 1e-4
+# Held-out cells per domain that validation scores (evenly spaced over the held-out set):
+# its cost stays bounded at atlas scale; the demo holds out about 250 per domain, all scored.
+VALIDATION_CELLS = 4096
+# Seconds between progress lines on the terminal (the log file gets every epoch).
+PROGRESS_SECONDS = 10.0
 # An epoch is one pass over the largest domain's training cells, but never fewer steps than
 # this: with tiny domains, per-epoch validation, checkpoints and patience would otherwise
 # act every couple of steps.
@@ -92,14 +108,16 @@ class TrainConfig:
     def resolved(self, steps_per_epoch: int) -> TrainConfig:
         """Fill the automatic values from the epoch length."""
         cfg = copy.copy(self)
+        nominal = cfg.max_epochs
         if cfg.max_epochs is None:
-            cfg.max_epochs = int(np.clip(math.ceil(AUTO_STEPS / steps_per_epoch), 30, 500))
+            nominal = int(np.clip(math.ceil(AUTO_STEPS / steps_per_epoch), 30, 500))
+            cfg.max_epochs = int(np.clip(math.ceil(AUTO_MAX_STEPS / steps_per_epoch), nominal, 1500))
         if cfg.patience is None:
-            cfg.patience = max(8, cfg.max_epochs // 10)
+            cfg.patience = max(8, nominal // 10)
         if cfg.reduce_lr_patience is None:
             cfg.reduce_lr_patience = max(4, cfg.patience // 2)
         if cfg.align_burnin is None:
-            cfg.align_burnin = max(1, cfg.max_epochs // 4)
+            cfg.align_burnin = max(1, nominal // 4)
         return cfg
 
 
@@ -112,6 +130,8 @@ class StageState:
     best_val: float = math.inf
     best_epoch: int = -1
     bad_epochs: int = 0
+    # the validation loss the patience count started from (last improvement by MIN_IMPROVEMENT)
+    plateau_val: float = math.inf
     history: list[dict] = field(default_factory=list)
 
 
@@ -145,10 +165,12 @@ class Trainer:
         self.edges_per_step = max(1, math.ceil(graph.n_edges / self.steps_per_epoch))
         self.config = config.resolved(self.steps_per_epoch)
         self.loss_weights = LossWeights.from_config(self.config)
+        self.tensors = {k: DomainTensors.of(d, label_codes[k], device) for k, d in domains.items()}
         self.weights = {k: np.ones(d.n_cells, np.float32) for k, d in domains.items()}
         self.rng = np.random.default_rng(seed)
         self.state = StageState()
         self._digest: str | None = None
+        self._last_progress = -math.inf
         self._new_optimisers()
 
     # ----------------------------------------------------------------- setup
@@ -217,7 +239,7 @@ class Trainer:
                     for i, b in enumerate(batches.values())
                 ]
             )
-            weight = torch.cat([torch.from_numpy(self.weights[k][b.idx]).to(self.device) for k, b in batches.items()])
+            weight = torch.cat([self._device_weights[k][b.idx] for k, b in batches.items()])
             if noise_scale > 0:
                 u_all = u_all + noise_scale * u_all.detach().std(dim=0) * torch.randn_like(u_all)
             dsc_loss = weighted_domain_ce(nets.discriminator(u_all.detach()), target, weight)
@@ -261,23 +283,37 @@ class Trainer:
             key: epoch_draws(np.arange(len(ia)), steps, min(cfg.batch_size, len(ia)), self.rng)
             for key, (ia, _) in self.pairs.items()
         }
+        # A whole epoch's cell positions go to the device at once; a step then sends only
+        # its batches' non-zero counts and edge draws (host to device), and reads nothing back.
+        on_device = {k: torch.from_numpy(v).to(self.device) for k, v in draws.items()}
+        pair_cells = {
+            (a, b): [
+                (ia[pair_draws[(a, b)]], torch.from_numpy(ia[pair_draws[(a, b)]]).to(self.device)),
+                (ib[pair_draws[(a, b)]], torch.from_numpy(ib[pair_draws[(a, b)]]).to(self.device)),
+            ]
+            for (a, b), (ia, ib) in self.pairs.items()
+        }
+        self._device_weights = {k: torch.from_numpy(w).to(self.device) for k, w in self.weights.items()}
         noise = self._noise_scale()
         totals = torch.zeros(len(LOSS_TERMS), device=self.device)
         for step in range(steps):
             batches = {
-                k: make_batch(d, draws[k][step], self.label_codes[k], self.device) for k, d in self.domains.items()
+                k: make_batch(d, draws[k][step], self.tensors[k], self.device, on_device[k][step])
+                for k, d in self.domains.items()
             }
             pair_inputs = {
-                (a, b): (
-                    cell_inputs(self.domains[a], ia[pair_draws[(a, b)][step]], self.device),
-                    cell_inputs(self.domains[b], ib[pair_draws[(a, b)][step]], self.device),
-                )
-                for (a, b), (ia, ib) in self.pairs.items()
+                key: tuple(self._inputs(name, cells[step], at[step]) for name, (cells, at) in zip(key, sides))
+                for key, sides in pair_cells.items()
             }
-            edges = self.sampler.sample(self.edges_per_step, self.rng)
+            edges = self.sampler.sample_grouped(self.edges_per_step, self.rng)
             terms = self._step(batches, pair_inputs, edges, noise)
             totals += torch.stack([terms[k].detach().float() for k in LOSS_TERMS]) / steps
         return dict(zip(LOSS_TERMS, totals.tolist(), strict=True))
+
+    def _inputs(self, name: str, idx: np.ndarray, at: torch.Tensor) -> torch.Tensor:
+        """Encoder input of cells ``idx`` (``at`` on the device) of domain ``name``."""
+        rep = self.tensors[name].rep
+        return rep[at] if rep is not None else cell_inputs(self.domains[name], idx, self.device)
 
     # ------------------------------------------------------------ validation
     @torch.no_grad()
@@ -288,11 +324,12 @@ class Trainer:
         features = self.module.features(sample=False)
         total = 0.0
         for k, d in self.domains.items():
-            for start in range(0, len(d.val), chunk):
-                idx = d.val[start : start + chunk]
-                batch = {k: make_batch(d, idx, self.label_codes[k], self.device)}
+            held_out = validation_cells(d.val)
+            for start in range(0, len(held_out), chunk):
+                idx = held_out[start : start + chunk]
+                batch = {k: make_batch(d, idx, self.tensors[k], self.device)}
                 loss = self.module.loss(self.loss_weights, batch, features, sample=False)
-                total += len(idx) / len(d.val) * float(loss.vae)
+                total += len(idx) / len(held_out) * float(loss.vae)
         return total
 
     def embed(self, domain: DomainData) -> np.ndarray:
@@ -421,7 +458,7 @@ class Trainer:
         first = float("nan")
         for step in range(steps):
             features = self.module.features(sample=True)
-            g_nll, g_kl = self.module.graph_terms(features, self.sampler.sample(self.edges_per_step, self.rng))
+            g_nll, g_kl = self.module.graph_terms(features, self.sampler.sample_grouped(self.edges_per_step, self.rng))
             loss = self.module.graph_elbo(g_nll, g_kl, self.loss_weights)
             optim.zero_grad(set_to_none=True)
             loss.backward()
@@ -444,8 +481,10 @@ class Trainer:
             for sched in self.schedulers:
                 sched.step(val)
             if not math.isfinite(st.best_val) or val < st.best_val - 1e-6 * abs(st.best_val):
-                st.best_val, st.best_epoch, st.bad_epochs = val, st.epoch, 0
+                st.best_val, st.best_epoch = val, st.epoch
                 self._best_nets = copy.deepcopy(self.nets.state_dict())
+            if not math.isfinite(st.plateau_val) or val < st.plateau_val - MIN_IMPROVEMENT * abs(st.plateau_val):
+                st.plateau_val, st.bad_epochs = val, 0
             elif st.stage != "pretrain" or st.epoch > cfg.align_burnin:
                 st.bad_epochs += 1
             row = {
@@ -458,15 +497,7 @@ class Trainer:
                 "seconds": round(time.perf_counter() - start, 3),
             }
             st.history.append(row)
-            log.info(
-                "%s epoch %d: %s val=%.5f lr=%.1e (%.2fs)",
-                st.stage,
-                st.epoch,
-                " ".join(f"{k}={terms[k]:.4f}" for k in LOSS_TERMS),
-                val,
-                row["lr"],
-                row["seconds"],
-            )
+            self._progress(row, terms)
             if checkpoint_dir is not None:
                 self.save_checkpoint(checkpoint_dir)
             if log_path is not None:
@@ -474,6 +505,39 @@ class Trainer:
             if on_epoch_end is not None:
                 on_epoch_end(row)
         self._end_stage(checkpoint_dir, log_path)
+
+    def _progress(self, row: dict, terms: dict[str, float]) -> None:
+        """Log the epoch; every PROGRESS_SECONDS also print a compact line to the terminal
+        when stderr goes to a log file (a pipeline rule), so a user sees training advance."""
+        st, cfg = self.state, self.config
+        stage_rows = [r for r in st.history if r["stage"] == st.stage]
+        per_epoch = sum(r["seconds"] for r in stage_rows) / len(stage_rows)
+        left = format_seconds(per_epoch * (cfg.max_epochs - st.epoch))
+        log.info(
+            "%s epoch %d of at most %d: %s val=%.5f lr=%.1e (%.2fs; stage ends in at most %s, "
+            "earlier once validation stops improving for %d epochs, now %d)",
+            st.stage,
+            st.epoch,
+            cfg.max_epochs,
+            " ".join(f"{k}={terms[k]:.4f}" for k in LOSS_TERMS),
+            row["val"],
+            row["lr"],
+            row["seconds"],
+            left,
+            cfg.patience,
+            st.bad_epochs,
+        )
+        now = time.monotonic()
+        terminal = sys.__stderr__
+        if terminal is None or sys.stderr is terminal or now - self._last_progress < PROGRESS_SECONDS:
+            return
+        self._last_progress = now
+        print(
+            f"crossglue model: {st.stage} epoch {st.epoch} of at most {cfg.max_epochs}, "
+            f"loss {terms['gen']:.4f}, val {row['val']:.4f}, at most {left} left in this stage",
+            file=terminal,
+            flush=True,
+        )
 
     def _noise_scale_at(self, epoch: int) -> float:
         if self.state.stage != "pretrain":
@@ -505,6 +569,24 @@ class Trainer:
             )
         if checkpoint_dir is not None:
             self.save_checkpoint(checkpoint_dir)
+
+
+def validation_cells(val: np.ndarray, most: int = VALIDATION_CELLS) -> np.ndarray:
+    """The held-out cells validation scores: all of them, or ``most`` evenly spaced ones
+    (no random draw, so the figure is the same however often it is computed)."""
+    if len(val) <= most:
+        return val
+    return val[np.linspace(0, len(val) - 1, most).round().astype(np.int64)]
+
+
+def format_seconds(seconds: float) -> str:
+    """``1h02m``, ``3m05s`` or ``42s``."""
+    seconds = int(round(seconds))
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    if seconds >= 60:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds}s"
 
 
 def fingerprint_differences(saved: object, current: dict, prefix: str = "") -> list[str]:
