@@ -92,9 +92,10 @@ def report_inputs(tmp_path: Path) -> ReportInputs:
             "element": ["el1", "el2"],
             "gene": ["g1", "g1"],
             "prior": [1.0, 0.4],
-            "cosine": [0.9, 0.1],
+            "evidence": [3.1, 0.2],
             "p_value": [0.001, 0.6],
             "q_value": [0.002, 0.6],
+            "score": [0.95, 0.1],
         }
     )
     de = pd.DataFrame(

@@ -40,14 +40,15 @@ CHECKPOINT = "checkpoint.pt"
 # the alignment burn-in and the patience are fractions of it, as they were when it was the
 # fixed length of a stage.
 AUTO_STEPS = 2000
-# A stage then runs until validation stops improving (patience), but never beyond this many
-# steps. On the demo and realistic presets pretraining was still improving when the fixed
-# 2,000 steps ran out (best epoch = last epoch), and a shorter schedule once swapped two glial
-# types across species: so the cap lies above the old fixed length, never below it.
-AUTO_MAX_STEPS = 6000
-# Validation must improve by this relative amount to reset the patience count (the same
-# threshold as ReduceLROnPlateau's); any improvement still updates the best checkpoint.
-MIN_IMPROVEMENT = 1e-4
+# A stage runs until validation stops improving (patience), but never beyond this many steps.
+# On the demo and realistic presets pretraining was still improving when 2,000 steps ran out
+# (best epoch = last epoch), and a shorter schedule once swapped two glial types across
+# species. A longer cap is the candidate (3x the cost when nothing plateaus), but it is not yet
+# measured against the cross-species robustness targets, so the cap stays the nominal length.
+AUTO_MAX_STEPS = AUTO_STEPS
+# Validation must improve by this relative amount to reset the patience count (as before the
+# cap and the patience were split); any improvement updates the best checkpoint.
+MIN_IMPROVEMENT = 1e-6
 # Held-out cells per domain that validation scores (evenly spaced over the held-out set):
 # its cost stays bounded at atlas scale; the demo holds out about 250 per domain, all scored.
 VALIDATION_CELLS = 4096
