@@ -9,11 +9,23 @@ results/model/cells.h5ad, its own input): same cells, plus Leiden, UMAP and tran
 TRUTH_DIR = ANALYSIS["truth_dir"] or (
     f"{DEMO['outdir']}/truth" if DEMO["enabled"] else None
 )
-MOTIF_FILE = ANALYSIS["motifs"] or (
-    f"{DEMO['outdir']}/truth/motifs.meme" if DEMO["enabled"] else None
+# The motif database: JASPAR 2024 CORE vertebrates, written under resources/ by `make install`
+# (crossglue motif-database), unless analysis.motifs names another MEME file. The demo uses it
+# too: the simulator's truth/motifs.meme is the answer.
+MOTIF_FILE = ANALYSIS["motifs"] or str(
+    REPO / "resources/motifs/JASPAR2024_CORE_vertebrates_non-redundant.meme"
 )
 GENOME_FASTA = [species_cfg(s).get("fasta") for s in species_names]
-USE_MOTIFS = bool(MOTIF_FILE) and all(GENOME_FASTA)
+USE_MOTIFS = all(GENOME_FASTA)
+if USE_MOTIFS and not os.path.isfile(MOTIF_FILE):
+    raise WorkflowError(
+        f"crossglue: config analysis.motifs: motif file {MOTIF_FILE} does not exist; "
+        + (
+            "name an existing MEME file there"
+            if ANALYSIS["motifs"]
+            else "run `make install` (or `crossglue motif-database`) to write the default JASPAR 2024 database"
+        )
+    )
 
 
 # Named truth inputs per rule; empty without truth (the scripts then skip truth).
