@@ -218,3 +218,44 @@ rule species_modules:
         aliases=CHROM_ALIASES,
     script:
         "../scripts/species_modules.py"
+
+
+
+# Motifs gained / lost where a species gained accessibility (both genomes' sequence needed).
+if USE_MOTIFS:
+
+    rule motif_turnover:
+        input:
+            unpack(
+                lambda wc: {
+                    k: TRUTH[k] for k in ("truth_cres", "truth_modules") if k in TRUTH
+                }
+            ),
+            motifs=MOTIF_FILE,
+            fasta=GENOME_FASTA,
+            union="results/consensus/union_peaks.tsv",
+            elements="results/analysis/differential_elements.tsv",
+        output:
+            turnover=report(
+                "results/analysis/motif_turnover.tsv",
+                caption="../report/motif_turnover.rst",
+                category="Analysis",
+            ),
+            elements="results/analysis/motif_turnover_elements.tsv",
+            recovery="results/analysis/turnover_recovery.tsv",
+        log:
+            "logs/analysis/motif_turnover.log",
+        benchmark:
+            "benchmarks/analysis/motif_turnover.tsv"
+        conda:
+            "../../envs/analysis.yaml"
+        threads: 1
+        resources:
+            mem_mb=mem_mb(400, per_input={"fasta": 0}),
+            runtime=60,
+        params:
+            turnover=ANALYSIS["turnover"],
+            species=species_names,
+            aliases=CHROM_ALIASES,
+        script:
+            "../scripts/motif_turnover.py"

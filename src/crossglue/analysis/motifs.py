@@ -219,10 +219,10 @@ def motif_hits(
         for k, m in enumerate(motifs)
     }
     out = np.zeros((n, len(motifs)), dtype=bool)
-    n_count = np.zeros((n, length + 1), dtype=np.int32)
-    np.cumsum(codes >= 4, axis=1, out=n_count[:, 1:])
     for lo in range(0, n, _SCAN_CHUNK):
         part = codes[lo : lo + _SCAN_CHUNK]
+        n_count = np.zeros((len(part), length + 1), dtype=np.int32)  # Ns before each position
+        np.cumsum(part >= 4, axis=1, out=n_count[:, 1:])
         one_hot = np.zeros((len(part), 4, length), dtype=np.int8)
         row, col = np.nonzero(part < 4)
         one_hot[row, part[row, col], col] = 1
@@ -230,9 +230,9 @@ def motif_hits(
         for k, table in enumerate(tables):
             if not len(table):
                 continue
-            seq = table["sequence_name"].to_numpy(np.int64) + lo
+            seq = table["sequence_name"].to_numpy(np.int64)
             clean = n_count[seq, table["end"].to_numpy(np.int64)] == n_count[seq, table["start"].to_numpy(np.int64)]
-            out[seq[clean], k] = True
+            out[seq[clean] + lo, k] = True
     return pd.DataFrame(out, columns=[m.id for m in motifs])
 
 
