@@ -191,7 +191,9 @@ def _liftover_run(args: argparse.Namespace) -> int:
 def _motif_database_arguments(parser: argparse.ArgumentParser) -> None:
     from crossglue.analysis.motifs import DEFAULT_DATABASE, JASPAR_RELEASE
 
-    parser.add_argument("--out", type=Path, default=DEFAULT_DATABASE, help=f"MEME file to write (default {DEFAULT_DATABASE})")
+    parser.add_argument(
+        "--out", type=Path, default=DEFAULT_DATABASE, help=f"MEME file to write (default {DEFAULT_DATABASE})"
+    )
     parser.add_argument("--release", default=JASPAR_RELEASE, help=f"pyjaspar release (default {JASPAR_RELEASE})")
 
 

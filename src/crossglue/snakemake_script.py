@@ -39,7 +39,8 @@ def configure_logging(log_path: str | None) -> None:
 def limit_threads(n: int) -> None:
     """Pin BLAS, torch and numba (memelite's motif scanner) to the rule's ``threads`` so jobs
     do not fight over cores."""
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    blas = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+    for var in (*blas, "NUMBA_NUM_THREADS"):
         os.environ[var] = str(n)
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(n)

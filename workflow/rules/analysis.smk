@@ -220,7 +220,6 @@ rule species_modules:
         "../scripts/species_modules.py"
 
 
-
 # Motifs gained / lost where a species gained accessibility (both genomes' sequence needed).
 if USE_MOTIFS:
 

@@ -185,9 +185,7 @@ def element_sequences(
     return out
 
 
-def motif_hits_exact(
-    codes: np.ndarray, motifs: list[Motif], background: np.ndarray, p: float = 1e-4
-) -> pd.DataFrame:
+def motif_hits_exact(codes: np.ndarray, motifs: list[Motif], background: np.ndarray, p: float = 1e-4) -> pd.DataFrame:
     """Boolean table (sequences × motif ids): does the sequence hold a hit at p-value ``p``?
     The numpy reference scanner (exact background thresholds; slow: one gather per motif
     position)."""
@@ -206,9 +204,7 @@ _BIN = 0.01
 _SCAN_CHUNK = 20_000  # sequences per memelite call: 40 MB of one-hot int8 at 501 bp
 
 
-def motif_hits(
-    codes: np.ndarray, motifs: list[Motif], background: np.ndarray, p: float = 1e-4
-) -> pd.DataFrame:
+def motif_hits(codes: np.ndarray, motifs: list[Motif], background: np.ndarray, p: float = 1e-4) -> pd.DataFrame:
     """Boolean table (sequences × motif ids): does the sequence hold a hit at p-value ``p``
     (memelite FIMO on both strands; windows touching an N or the padding do not count)."""
     from memelite import fimo
@@ -289,9 +285,10 @@ def jaspar_meme(release: str = JASPAR_RELEASE, collection: str = "CORE", tax_gro
         counts = np.array([m.counts[b] for b in "ACGT"], dtype=np.float64).T  # (width, 4)
         probs = counts / counts.sum(axis=1, keepdims=True)
         rows = "\n".join(" ".join(f"{v:.6f}" for v in row) for row in probs)
+        nsites = int(round(counts[0].sum()))
         parts.append(
             f"MOTIF {m.matrix_id} {m.name}\n"
-            f"letter-probability matrix: alength= 4 w= {len(probs)} nsites= {int(round(counts[0].sum()))} E= 0\n{rows}\n"
+            f"letter-probability matrix: alength= 4 w= {len(probs)} nsites= {nsites} E= 0\n{rows}\n"
             f"URL http://jaspar.genereg.net/matrix/{m.matrix_id}\n\n"
         )
     return "".join(parts)

@@ -41,6 +41,7 @@ class TurnoverSettings:
     da_q: float = _DEFAULTS["da_q"]
     min_log2fc: float = _DEFAULTS["min_log2fc"]
 
+
 GAIN_COLUMNS = ["element_id", "class", "gained_in"]
 SUMMARY_COLUMNS = [
     "species",
