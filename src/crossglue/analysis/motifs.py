@@ -273,10 +273,12 @@ def jaspar_meme(release: str = JASPAR_RELEASE, collection: str = "CORE", tax_gro
             "the motif database is built from pyjaspar, which is not installed; run `make install` "
             "(or `pip install pyjaspar==4.0.0`)"
         ) from None
-    try:
-        matrices = jaspardb(release=release).fetch_motifs(collection=collection, tax_group=[tax_group])
-    except Exception as err:  # pyjaspar raises bare exceptions for unknown releases
-        raise CrossglueError(f"pyjaspar has no {release} {collection} {tax_group} matrices ({err})") from None
+    import pyjaspar
+
+    shipped = sorted(p.stem for p in (Path(pyjaspar.__file__).parent / "data").glob("JASPAR*.sqlite"))
+    if release not in shipped:
+        raise CrossglueError(f"JASPAR release {release} is not in the pyjaspar package (it has {', '.join(shipped)})")
+    matrices = jaspardb(release=release).fetch_motifs(collection=collection, tax_group=[tax_group])
     if not matrices:
         raise CrossglueError(f"pyjaspar returned no {release} {collection} {tax_group} matrices")
     parts = ["MEME version 4\n\nALPHABET= ACGT\n\nstrands: + -\n\nBackground letter frequencies\n"]
