@@ -217,11 +217,10 @@ def motif_hits(codes: np.ndarray, motifs: list[Motif], background: np.ndarray, p
     out = np.zeros((n, len(motifs)), dtype=bool)
     for lo in range(0, n, _SCAN_CHUNK):
         part = codes[lo : lo + _SCAN_CHUNK]
+        one_hot = (part[:, None, :] == np.arange(4, dtype=part.dtype)[None, :, None]).view(np.int8)
+        with_n = np.flatnonzero((part >= 4).any(axis=1))  # memelite scores N as 0: drop its windows
         n_count = np.zeros((len(part), length + 1), dtype=np.int32)  # Ns before each position
-        np.cumsum(part >= 4, axis=1, out=n_count[:, 1:])
-        one_hot = np.zeros((len(part), 4, length), dtype=np.int8)
-        row, col = np.nonzero(part < 4)
-        one_hot[row, part[row, col], col] = 1
+        n_count[with_n, 1:] = np.cumsum(part[with_n] >= 4, axis=1)
         tables = fimo(pwms, one_hot, eps=_MEMELITE_EPS, threshold=p, bin_size=_BIN)
         for k, table in enumerate(tables):
             if not len(table):
