@@ -220,8 +220,10 @@ rule species_modules:
         "../scripts/species_modules.py"
 
 
-# Motifs gained / lost where a species gained accessibility (both genomes' sequence needed).
-if USE_MOTIFS:
+# Motifs gained / lost where a species gained accessibility: a species pair, both genomes'
+# sequence needed.
+USE_TURNOVER = USE_MOTIFS and len(species_names) == 2
+if USE_TURNOVER:
 
     rule motif_turnover:
         input:

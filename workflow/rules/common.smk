@@ -174,11 +174,9 @@ def final_outputs():
         "results/analysis/metrics.tsv",
         "results/analysis/regulatory_links.tsv",
         "results/analysis/species_modules.tsv",
-        *(  # needs both genomes' sequence
-            ["results/analysis/motif_turnover.tsv"]
-            if all(species_cfg(s).get("fasta") for s in species_names)
-            else []
-        ),
+        *(
+            ["results/analysis/motif_turnover.tsv"] if USE_TURNOVER else []
+        ),  # analysis.smk
         "results/report/report.html",
     ]
 
