@@ -16,7 +16,14 @@ $(VENV)/.installed: pyproject.toml
 system-deps:
 	bash .ci/install_system_deps.sh
 
-install: system-deps $(VENV)/.installed
+# The default motif database (JASPAR 2024 CORE vertebrates, from the pinned pyjaspar wheel;
+# git-ignored: derived data, rebuilt byte-identically here).
+MOTIF_DB := resources/motifs/JASPAR2024_CORE_vertebrates_non-redundant.meme
+
+$(MOTIF_DB): $(VENV)/.installed
+	$(VENV)/bin/crossglue motif-database --out $@
+
+install: system-deps $(VENV)/.installed $(MOTIF_DB)
 
 ## Run the whole pipeline on the bundled simulated demo (config/config.yaml).
 demo: install

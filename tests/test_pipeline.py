@@ -141,6 +141,7 @@ def test_edited_parameter_reruns_exactly_the_affected_rules(tiny_run):
         "regulatory_links": 1,
         "species_differential": 1,
         "species_modules": 1,
+        "motif_turnover": 1,  # reads differential_elements.tsv
         "report": 1,
     }
 

@@ -163,11 +163,33 @@ def _liftover_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _motif_database_arguments(parser: argparse.ArgumentParser) -> None:
+    from crossglue.analysis.motifs import DEFAULT_DATABASE, JASPAR_RELEASE
+
+    parser.add_argument(
+        "--out", type=Path, default=DEFAULT_DATABASE, help=f"MEME file to write (default {DEFAULT_DATABASE})"
+    )
+    parser.add_argument("--release", default=JASPAR_RELEASE, help=f"pyjaspar release (default {JASPAR_RELEASE})")
+
+
+def _motif_database_run(args: argparse.Namespace) -> int:
+    from crossglue.analysis.motifs import write_motif_database
+
+    n = write_motif_database(args.out, args.release)
+    print(f"wrote {n} {args.release} CORE vertebrate motifs to {args.out}")
+    return 0
+
+
 _COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
     "liftover": (
         "move BED intervals between assemblies through a chain file (UCSC liftOver rules)",
         _liftover_arguments,
         _liftover_run,
+    ),
+    "motif-database": (
+        "write JASPAR CORE vertebrates as MEME from the pyjaspar package (the pipeline's default motifs)",
+        _motif_database_arguments,
+        _motif_database_run,
     ),
 }
 

@@ -37,11 +37,15 @@ def configure_logging(log_path: str | None) -> None:
 
 
 def limit_threads(n: int) -> None:
-    """Pin BLAS and torch to the rule's ``threads`` so jobs do not fight over cores."""
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
+    """Pin BLAS, torch and numba (memelite's motif scanner) to the rule's ``threads`` so jobs
+    do not fight over cores."""
+    blas = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+    for var in (*blas, "NUMBA_NUM_THREADS"):
         os.environ[var] = str(n)
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(n)
+    if "numba" in sys.modules:
+        sys.modules["numba"].set_num_threads(min(n, sys.modules["numba"].config.NUMBA_NUM_THREADS))
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:

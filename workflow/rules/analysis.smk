@@ -9,11 +9,23 @@ results/model/cells.h5ad, its own input): same cells, plus Leiden, UMAP and tran
 TRUTH_DIR = ANALYSIS["truth_dir"] or (
     f"{DEMO['outdir']}/truth" if DEMO["enabled"] else None
 )
-MOTIF_FILE = ANALYSIS["motifs"] or (
-    f"{DEMO['outdir']}/truth/motifs.meme" if DEMO["enabled"] else None
+# The motif database: JASPAR 2024 CORE vertebrates, written under resources/ by `make install`
+# (crossglue motif-database), unless analysis.motifs names another MEME file. The demo uses it
+# too: the simulator's truth/motifs.meme is the answer.
+MOTIF_FILE = ANALYSIS["motifs"] or str(
+    REPO / "resources/motifs/JASPAR2024_CORE_vertebrates_non-redundant.meme"
 )
 GENOME_FASTA = [species_cfg(s).get("fasta") for s in species_names]
-USE_MOTIFS = bool(MOTIF_FILE) and all(GENOME_FASTA)
+USE_MOTIFS = all(GENOME_FASTA)
+if USE_MOTIFS and not os.path.isfile(MOTIF_FILE):
+    raise WorkflowError(
+        f"crossglue: config analysis.motifs: motif file {MOTIF_FILE} does not exist; "
+        + (
+            "name an existing MEME file there"
+            if ANALYSIS["motifs"]
+            else "run `make install` (or `crossglue motif-database`) to write the default JASPAR 2024 database"
+        )
+    )
 
 
 # Named truth inputs per rule; empty without truth (the scripts then skip truth).
@@ -224,3 +236,45 @@ rule species_modules:
         aliases=CHROM_ALIASES,
     script:
         "../scripts/species_modules.py"
+
+
+# Motifs gained / lost where a species gained accessibility: a species pair, both genomes'
+# sequence needed.
+USE_TURNOVER = USE_MOTIFS and len(species_names) == 2
+if USE_TURNOVER:
+
+    rule motif_turnover:
+        input:
+            unpack(
+                lambda wc: {
+                    k: TRUTH[k] for k in ("truth_cres", "truth_modules") if k in TRUTH
+                }
+            ),
+            motifs=MOTIF_FILE,
+            fasta=GENOME_FASTA,
+            union="results/consensus/union_peaks.tsv",
+            elements="results/analysis/differential_elements.tsv",
+        output:
+            turnover=report(
+                "results/analysis/motif_turnover.tsv",
+                caption="../report/motif_turnover.rst",
+                category="Analysis",
+            ),
+            elements="results/analysis/motif_turnover_elements.tsv",
+            recovery="results/analysis/turnover_recovery.tsv",
+        log:
+            "logs/analysis/motif_turnover.log",
+        benchmark:
+            "benchmarks/analysis/motif_turnover.tsv"
+        conda:
+            "../../envs/analysis.yaml"
+        threads: 1
+        resources:
+            mem_mb=mem_mb(400, per_input={"fasta": 0}),
+            runtime=60,
+        params:
+            turnover=ANALYSIS["turnover"],
+            species=species_names,
+            aliases=CHROM_ALIASES,
+        script:
+            "../scripts/motif_turnover.py"

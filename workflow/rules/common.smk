@@ -175,6 +175,9 @@ def final_outputs():
         "results/analysis/metrics.tsv",
         "results/analysis/regulatory_links.tsv",
         "results/analysis/species_modules.tsv",
+        *(
+            ["results/analysis/motif_turnover.tsv"] if USE_TURNOVER else []
+        ),  # analysis.smk
         "results/report/report.html",
     ]
 

@@ -1,11 +1,19 @@
-"""TF motifs: read MEME files, scan element sequences, call hits at a p-value-derived log-odds
-threshold.
+"""TF motifs: the motif database, MEME files, element sequences and motif hits.
+
+The default database is JASPAR 2024 CORE vertebrates (non-redundant, 879 matrices), written
+as MEME at install (``crossglue motif-database``, run by ``make install``) from the SQLite
+file shipped inside the pinned pyjaspar wheel, so no run downloads anything.
 
 Sequences come from an indexed (optionally bgzip-compressed) FASTA through pysam; each
 chromosome is read once and elements are cut out with one fancy index, so scanning never
-loops over elements. A motif hit is a window (either strand) whose log-odds score reaches the
-score that a background window exceeds with probability ``p`` (FIMO's default 1e-4),
-computed exactly from the PWM on an integer score grid.
+loops over elements. A motif hit is a window (either strand, no N) whose log-odds score
+against the file's background reaches the score that a random window exceeds with
+probability ``p`` (FIMO's rule). :func:`motif_hits` scans with memelite's FIMO (numba;
+~30x faster than the numpy scanner, 1.1 s for 20,000 × 501 bp × 20 JASPAR motifs on one
+core, bench/bench_motifs.py); its p values assume uniform letters on a 0.1-bit grid.
+:func:`motif_hits_exact` is the numpy reference: thresholds exact under the file's
+background on a 0.01-bit grid; the two agree on >= 98 % of hits on real sequence
+(tests/test_motifs.py).
 """
 
 from __future__ import annotations
@@ -177,13 +185,50 @@ def element_sequences(
     return out
 
 
-def motif_hits(codes: np.ndarray, motifs: list[Motif], background: np.ndarray, p: float = 1e-4) -> pd.DataFrame:
-    """Boolean table (sequences × motif ids): does the sequence hold a hit at p-value ``p``?"""
+def motif_hits_exact(codes: np.ndarray, motifs: list[Motif], background: np.ndarray, p: float = 1e-4) -> pd.DataFrame:
+    """Boolean table (sequences × motif ids): does the sequence hold a hit at p-value ``p``?
+    The numpy reference scanner (exact background thresholds; slow: one gather per motif
+    position)."""
     hits = {}
     for motif in motifs:
         lo = log_odds(motif, background)
         hits[motif.id] = scan(codes, lo) >= score_threshold(lo, background, p) - 1e-9
     return pd.DataFrame(hits)
+
+
+# memelite scores log2(pwm + eps) - log2(0.25); feeding it 0.25 * 2**lo - eps makes its score
+# our log-odds against the file's background exactly (lo >= log2(0.01/1.01/bg), so the fed
+# matrix stays positive).
+_MEMELITE_EPS = 1e-4
+_BIN = 0.01
+_SCAN_CHUNK = 20_000  # sequences per memelite call: 40 MB of one-hot int8 at 501 bp
+
+
+def motif_hits(codes: np.ndarray, motifs: list[Motif], background: np.ndarray, p: float = 1e-4) -> pd.DataFrame:
+    """Boolean table (sequences × motif ids): does the sequence hold a hit at p-value ``p``
+    (memelite FIMO on both strands; windows touching an N or the padding do not count)."""
+    from memelite import fimo
+
+    n, length = codes.shape
+    pwms = {
+        str(k): np.ascontiguousarray((0.25 * 2.0 ** log_odds(m, background) - _MEMELITE_EPS).T)
+        for k, m in enumerate(motifs)
+    }
+    out = np.zeros((n, len(motifs)), dtype=bool)
+    for lo in range(0, n, _SCAN_CHUNK):
+        part = codes[lo : lo + _SCAN_CHUNK]
+        one_hot = (part[:, None, :] == np.arange(4, dtype=part.dtype)[None, :, None]).view(np.int8)
+        with_n = np.flatnonzero((part >= 4).any(axis=1))  # memelite scores N as 0: drop its windows
+        n_count = np.zeros((len(part), length + 1), dtype=np.int32)  # Ns before each position
+        n_count[with_n, 1:] = np.cumsum(part[with_n] >= 4, axis=1)
+        tables = fimo(pwms, one_hot, eps=_MEMELITE_EPS, threshold=p, bin_size=_BIN)
+        for k, table in enumerate(tables):
+            if not len(table):
+                continue
+            seq = table["sequence_name"].to_numpy(np.int64)
+            clean = n_count[seq, table["end"].to_numpy(np.int64)] == n_count[seq, table["start"].to_numpy(np.int64)]
+            out[seq[clean] + lo, k] = True
+    return pd.DataFrame(out, columns=[m.id for m in motifs])
 
 
 def union_motif_hits(
@@ -209,3 +254,55 @@ def union_motif_hits(
         )
         hits[s] = motif_hits(codes, motifs, background, p).set_axis(rows["element_id"].astype(str).to_numpy())
     return hits
+
+
+# The default motif database: written at install, read by the pipeline (workflow/rules/analysis.smk).
+JASPAR_RELEASE = "JASPAR2024"
+DEFAULT_DATABASE = Path("resources") / "motifs" / "JASPAR2024_CORE_vertebrates_non-redundant.meme"
+
+
+def jaspar_meme(release: str = JASPAR_RELEASE, collection: str = "CORE", tax_group: str = "vertebrates") -> str:
+    """JASPAR's latest version of every matrix of ``collection`` / ``tax_group`` as MEME v4
+    text (probabilities = counts / column total, uniform background, as JASPAR's own MEME
+    downloads), read from the SQLite file inside the pyjaspar wheel (no network)."""
+    try:
+        from pyjaspar import jaspardb
+    except ImportError:
+        raise CrossglueError(
+            "the motif database is built from pyjaspar, which is not installed; run `make install` "
+            "(or `pip install pyjaspar==4.0.0`)"
+        ) from None
+    import pyjaspar
+
+    shipped = sorted(p.stem for p in (Path(pyjaspar.__file__).parent / "data").glob("JASPAR*.sqlite"))
+    if release not in shipped:
+        raise CrossglueError(f"JASPAR release {release} is not in the pyjaspar package (it has {', '.join(shipped)})")
+    matrices = jaspardb(release=release).fetch_motifs(collection=collection, tax_group=[tax_group])
+    if not matrices:
+        raise CrossglueError(f"pyjaspar returned no {release} {collection} {tax_group} matrices")
+    parts = ["MEME version 4\n\nALPHABET= ACGT\n\nstrands: + -\n\nBackground letter frequencies\n"]
+    parts.append("A 0.25 C 0.25 G 0.25 T 0.25\n\n")
+    for m in matrices:
+        counts = np.array([m.counts[b] for b in "ACGT"], dtype=np.float64).T  # (width, 4)
+        probs = counts / counts.sum(axis=1, keepdims=True)
+        rows = "\n".join(" ".join(f"{v:.6f}" for v in row) for row in probs)
+        nsites = int(round(counts[0].sum()))
+        parts.append(
+            f"MOTIF {m.matrix_id} {m.name}\n"
+            f"letter-probability matrix: alength= 4 w= {len(probs)} nsites= {nsites} E= 0\n{rows}\n"
+            f"URL http://jaspar.genereg.net/matrix/{m.matrix_id}\n\n"
+        )
+    return "".join(parts)
+
+
+def write_motif_database(path: str | Path = DEFAULT_DATABASE, release: str = JASPAR_RELEASE) -> int:
+    """Write JASPAR ``release`` CORE vertebrates as MEME to ``path`` (atomically); the number
+    of motifs written."""
+    from crossglue.io_utils import atomic_path
+
+    text = jaspar_meme(release)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(text)
+    return text.count("\nMOTIF ")

@@ -29,6 +29,9 @@ Sections and what they score:
   candidates and on distal ones (> 2 kb); empirical FDR among links with q <= 0.1.
 - ``modules``: element and gene precision / recall of the called modules against the
   planted ones, and the fraction of planted modules whose motif the pipeline names.
+- ``turnover``: of the union elements of planted modules, the fraction where the motif
+  turnover analysis finds the planted motif gained in the module's species, and the
+  fraction of planted modules with >= 80 % of their elements so found.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ from crossglue.analysis.metrics import (
 )
 from crossglue.analysis.modules import module_recovery
 from crossglue.analysis.regulatory import distance_prior, evaluate_scores, truth_link_labels, union_element_truth
+from crossglue.analysis.turnover import planted_turnover
 
 # ---------------------------------------------------------------------------------------------
 
@@ -61,7 +65,7 @@ DISTAL_BP = 2_000
 LINK_Q = 0.1
 MODALITIES = ("rna", "atac")
 BAD_STATUSES = ("doublet", "low_quality", "empty")  # always reported; others in the truth too
-SECTIONS = ("qc", "union", "transfer", "labels", "integration", "links", "modules")
+SECTIONS = ("qc", "union", "transfer", "labels", "integration", "links", "modules", "turnover")
 RUNS = {"main": "model", "ablation": "model_ablation"}
 LABEL_RUNS = {"main": "results/analysis/cells.h5ad", "ablation": "results/analysis/ablation/cells.h5ad"}
 
@@ -725,6 +729,24 @@ def module_figures(modules, element_truth, planted, reason: str = "") -> pd.Data
     return f.frame()
 
 
+def turnover_figures(changes, element_truth, planted, reason: str = "") -> pd.DataFrame:
+    """Planted motifs found gained by the motif turnover analysis (``planted_turnover``)."""
+    f = _Figures("turnover")
+    names = ["turnover.planted_gained", "turnover.modules_80pct_gained"]
+    if changes is None:
+        f.na(names, reason)
+        return f.frame()
+    per_module = planted_turnover(changes, element_truth, planted)
+    total = per_module["n_elements"].sum()
+    f.add(names[0], per_module["n_gained"].sum() / total if total else NA, "" if total else "no planted elements")
+    f.add(
+        names[1],
+        (per_module["fraction_gained"] >= 0.8).mean() if len(per_module) else NA,
+        "" if len(per_module) else "no planted modules",
+    )
+    return f.frame()
+
+
 # --- the whole run ----------------------------------------------------------------------------
 
 
@@ -799,6 +821,15 @@ def score_run(root, truth: Path | None = None) -> Score:
         )
     )
     parts.append(module_figures(*(mt or (None, None, None)), why))
+
+    tt, why = _try(
+        lambda: (
+            run.tsv("results/analysis/motif_turnover_elements.tsv", dtype=str),
+            run.element_truth(),
+            run.tsv("modules.tsv", truth=True, dtype=str),
+        )
+    )
+    parts.append(turnover_figures(*(tt or (None, None, None)), why))
 
     figures = pd.concat(parts, ignore_index=True)
     order = {name: i for i, name in enumerate(SECTIONS)}
