@@ -451,6 +451,11 @@ def _activity(rng, cres: pd.DataFrame, cell_types: dict[str, list[str]]) -> dict
     return activity
 
 
+# The demo's planted matrices: the longest of the simulator's JASPAR set first (short
+# matrices such as SOX2's 7 bp are hard to find in 501 bp at FIMO's p value).
+DEMO_JASPAR = sorted(JASPAR_COUNTS, key=lambda m: -len(jaspar_pwm(m)))
+
+
 def _plant_modules(rng, cres, genes, links, activity, cell_types, n_per_species: int, size: int, realistic=False):
     """Species-specific modules: conserved distal CREs that gain activity in one species in
     one or two cell types, driving their targets there; each has a TF and a motif.
@@ -480,8 +485,13 @@ def _plant_modules(rng, cres, genes, links, activity, cell_types, n_per_species:
                 motifs[motif] = jaspar_pwm(motif)
                 genes.loc[genes.anc_gene == tfs[m], "gene_name"] = jaspar_name(motif).upper()
             else:
-                motif = f"SIMM{m + 1:03d}"
-                motifs[motif] = random_motif(rng, int(rng.integers(10, 15)))
+                # The demo plants a real JASPAR matrix too (users scan JASPAR, so the planted
+                # motif can be named); the synthetic one is still drawn so that the demo's
+                # annotation stream, hence its cells and counts, stays as it was.
+                random_motif(rng, int(rng.integers(10, 15)))
+                motif = DEMO_JASPAR[m % len(DEMO_JASPAR)]
+                motifs[motif] = jaspar_pwm(motif)
+                genes.loc[genes.anc_gene == tfs[m], "gene_name"] = jaspar_name(motif).upper()
             cres.loc[mcres, "class"] = f"{s}_accessible"
             cres.loc[mcres, "module"] = mid
             for o in species:
@@ -517,7 +527,7 @@ def _plant_modules(rng, cres, genes, links, activity, cell_types, n_per_species:
         for extra in range(4):  # decoy motifs that no module uses
             motifs[f"SIMM{m + extra + 1:03d}"] = random_motif(rng, int(rng.integers(10, 15)))
     modules = pd.DataFrame(rows)
-    if realistic:
+    if len(modules):
         modules.insert(modules.columns.get_loc("motif") + 1, "motif_name", [jaspar_name(x) for x in modules.motif])
     genes["is_tf"] = genes.anc_gene.isin(tfs) & (genes.kind == "shared")
     return modules, motifs
@@ -580,7 +590,7 @@ def annotate(rng: np.random.Generator, anc: Ancestor, genomes: dict[str, Species
     unnamed = (genes.species == "macaque") & (genes.kind == "shared") & ~genes.is_tf & (rng.random(len(genes)) < 0.03)
     genes.loc[unnamed, "gene_name"] = ""
     orthologs = _orthologs(rng, genes, species[0], species[1], realistic)
-    motif_names = {m: jaspar_name(m) for m in motifs} if realistic else {}
+    motif_names = {m: jaspar_name(m) for m in motifs if m in JASPAR_COUNTS}
     ann = Annotation(species, cell_types, genes, exons, cres, activity, links, modules, orthologs, motifs, motif_names)
     if realistic:
         ann.state_model = states.build_state_model(rng, ann, activity)
