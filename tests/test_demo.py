@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import re
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from crossglue.analysis.modules import ModuleSettings, call_modules, specific_linked_elements
-from crossglue.analysis.motifs import read_meme, union_motif_hits
+from crossglue.analysis.motifs import DEFAULT_DATABASE, read_meme, union_motif_hits
 from crossglue.report.sections import SECTION_IDS
 from crossglue.simulate.score import score_run
 
 pytestmark = pytest.mark.demo
 SPECIES = ["human", "macaque"]
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +85,7 @@ def test_planted_modules_recovered_at_default_thresholds(demo_run, demo_score):
     )
     classes = pd.Series(union["class"].to_numpy(), index=union["element_id"].to_numpy())
     linked = specific_linked_elements(links, de, da, classes, SPECIES, settings)
-    motifs, background = read_meme(root / "demo/truth/motifs.meme")
+    motifs, background = read_meme(REPO / DEFAULT_DATABASE)  # the run's default: JASPAR 2024
     hits = union_motif_hits(
         union, SPECIES, {s: root / f"demo/genome/{s}.fa.gz" for s in SPECIES}, motifs, background, motif_p
     )
