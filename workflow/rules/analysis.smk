@@ -12,7 +12,8 @@ TRUTH_DIR = ANALYSIS["truth_dir"] or (
 MOTIF_FILE = ANALYSIS["motifs"] or (
     f"{DEMO['outdir']}/truth/motifs.meme" if DEMO["enabled"] else None
 )
-GENOME_FASTA = [species_cfg(s).get("fasta") for s in species_names]
+# Elements (motifs, links, modules) exist in the species with ATAC samples only.
+GENOME_FASTA = [species_cfg(s).get("fasta") for s in ATAC_SPECIES]
 USE_MOTIFS = bool(MOTIF_FILE) and all(GENOME_FASTA)
 
 
@@ -28,7 +29,7 @@ TRUTH = (
     if TRUTH_DIR
     else {}
 )
-CHROM_ALIASES = {s: species_cfg(s).get("chrom_aliases") for s in species_names}
+CHROM_ALIASES = {s: species_cfg(s).get("chrom_aliases") for s in ATAC_SPECIES}
 MOTIF_INPUTS = (
     {
         "motifs": MOTIF_FILE,
@@ -136,7 +137,7 @@ rule regulatory_links:
         runtime=30,
     params:
         regulatory=ANALYSIS["regulatory"],
-        species=species_names,
+        species=ATAC_SPECIES,
     script:
         "../scripts/regulatory_links.py"
 
@@ -145,7 +146,7 @@ rule species_differential:
     input:
         cells="results/analysis/cells.h5ad",
         rna=expand("results/ingest/{species}/rna.h5ad", species=species_names),
-        atac=expand("results/counts/{species}/atac.h5ad", species=species_names),
+        atac=per_atac_species("results/counts/{species}/atac.h5ad"),
         orthologs="results/graph/ortholog_links.tsv.gz",
     output:
         genes="results/analysis/differential_genes.tsv",
@@ -163,6 +164,7 @@ rule species_differential:
     params:
         differential=ANALYSIS["differential"],
         species=species_names,
+        atac_species=ATAC_SPECIES,
     script:
         "../scripts/species_differential.py"
 
@@ -202,7 +204,7 @@ rule species_modules:
         runtime=60,
     params:
         modules=ANALYSIS["modules"],
-        species=species_names,
+        species=ATAC_SPECIES,
         aliases=CHROM_ALIASES,
     script:
         "../scripts/species_modules.py"

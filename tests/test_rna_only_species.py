@@ -1,0 +1,132 @@
+"""A species with snRNA-seq samples only: no peaks, no liftOver, no chain file; its genes join
+the guidance graph through ortholog edges and its cells the joint space.
+
+End to end on the tiny demo plus ``rhesus``, a renamed copy of the macaque that keeps only the
+macaque's RNA (the multiome sample's counts become an RNA sample); and the two-species case
+where the macaque itself keeps only its RNA. Neither config names a chain to the RNA-only
+species.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import anndata as ad
+import pandas as pd
+import pytest
+import yaml
+
+from crossglue.simulate import simulate
+
+REPO = Path(__file__).resolve().parents[1]
+TRAIN = {"ablation": False, "train": {"max_epochs": 15, "patience": 5}}
+
+
+def _rna_only(sheet: pd.DataFrame, species: str, renamed: str | None = None) -> pd.DataFrame:
+    """The RNA of ``species``' samples, as RNA samples (of ``renamed`` when given)."""
+    rows = sheet[(sheet["species"] == species) & sheet["modality"].isin(["rna", "multiome"])].copy()
+    rows = rows.assign(modality="rna", fragments="")
+    if renamed:
+        rows = rows.assign(
+            species=renamed,
+            sample=rows["sample"].str.replace(species, renamed),
+            donor=rows["donor"].str.replace(species, renamed),
+        )
+    return rows
+
+
+def _write(work: Path, config: dict, sheet: pd.DataFrame) -> Path:
+    sheet.to_csv(work / "samples.tsv", sep="\t", index=False)
+    config["samples"] = str(work / "samples.tsv")
+    config["model"] = TRAIN
+    path = work / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def three_species_rna_only_config(work: Path) -> Path:
+    """human + macaque (RNA and ATAC) + rhesus (RNA only, no chain)."""
+    simulate(work / "demo", preset="tiny", seed=0)
+    config = yaml.safe_load((work / "demo" / "config.yaml").read_text())
+    macaque = next(s for s in config["species"] if s["name"] == "macaque")
+    config["species"].append({**macaque, "name": "rhesus", "assembly": "rhSim1"})
+    human_macaque = config["orthologs"][0]["path"]
+    config["orthologs"].append({"species_a": "human", "species_b": "rhesus", "path": human_macaque})
+    table = pd.read_csv(human_macaque, sep="\t", dtype=str)
+    ids = table[["Macaque gene stable ID", "Macaque gene name"]].drop_duplicates()
+    same = pd.DataFrame(
+        {
+            "Gene stable ID": ids.iloc[:, 0],
+            "Gene name": ids.iloc[:, 1],
+            "Rhesus gene stable ID": ids.iloc[:, 0],
+            "Rhesus gene name": ids.iloc[:, 1],
+            "Rhesus homology type": "ortholog_one2one",
+            "Rhesus orthology confidence [0 low, 1 high]": "1",
+        }
+    )
+    same.to_csv(work / "macaque_rhesus.tsv", sep="\t", index=False)
+    config["orthologs"].append({"species_a": "macaque", "species_b": "rhesus", "path": str(work / "macaque_rhesus.tsv")})
+    sheet = pd.read_csv(config["samples"], sep="\t", dtype=str, keep_default_na=False)
+    return _write(work, config, pd.concat([sheet, _rna_only(sheet, "macaque", "rhesus")]))
+
+
+def two_species_rna_only_config(work: Path) -> Path:
+    """human (RNA and ATAC) + macaque (RNA only), with no chain at all."""
+    simulate(work / "demo", preset="tiny", seed=0)
+    config = yaml.safe_load((work / "demo" / "config.yaml").read_text())
+    config["chains"] = []
+    sheet = pd.read_csv(config["samples"], sep="\t", dtype=str, keep_default_na=False)
+    return _write(work, config, pd.concat([sheet[sheet["species"] == "human"], _rna_only(sheet, "macaque")]))
+
+
+def run_snakemake(work: Path, config: Path, *args: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(work)]
+    return subprocess.run(
+        [*command, "--configfile", str(config), "--cores", "2", *args], capture_output=True, text=True, timeout=1800
+    )
+
+
+def _embedded(work: Path, species: str) -> dict[str, int]:
+    cells = ad.read_h5ad(work / "results/analysis/cells.h5ad", backed="r")
+    return cells.obs.loc[cells.obs["species"] == species, "modality"].value_counts().to_dict()
+
+
+def _ortholog_only(work: Path, species: str) -> None:
+    """``species`` has gene nodes only, tied to the others by ortholog edges alone."""
+    edges = pd.read_csv(work / "results/graph/guidance_edges.tsv.gz", sep="\t", usecols=["source", "target", "type"])
+    touching = edges[edges["source"].str.startswith(f"{species}:") & (edges["type"] != "self")]
+    assert set(touching["type"]) == {"ortholog"}
+    assert not touching["target"].str.startswith(f"{species}:").any()
+    assert len(touching) > 100
+
+
+@pytest.mark.slow
+def test_three_species_one_rna_only_run_end_to_end(tmp_path):
+    config = three_species_rna_only_config(tmp_path)
+    proc = run_snakemake(tmp_path, config)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    assert not list((tmp_path / "results/peaks").glob("rhesus*"))
+    assert not list((tmp_path / "results/liftover").glob("*rhesus*"))
+    assert not (tmp_path / "results/counts/rhesus").exists()
+    union = pd.read_csv(tmp_path / "results/consensus/union_peaks.tsv", sep="\t", nrows=5)
+    assert "class_human_macaque" in union.columns and not any("rhesus" in c for c in union.columns)
+    _ortholog_only(tmp_path, "rhesus")
+    rna = ad.read_h5ad(tmp_path / "results/ingest/rhesus/rna.h5ad", backed="r")
+    assert _embedded(tmp_path, "rhesus") == {"rna": rna.n_obs}
+    assert (tmp_path / "results/report/report.html").stat().st_size > 0
+    genes = pd.read_csv(tmp_path / "results/analysis/differential_genes.tsv", sep="\t")
+    elements = pd.read_csv(tmp_path / "results/analysis/differential_elements.tsv", sep="\t")
+    assert "rhesus" in set(genes["species_a"]) | set(genes["species_b"])
+    assert "rhesus" not in set(elements["species_a"]) | set(elements["species_b"])
+
+
+def test_two_species_second_rna_only_plans_no_peaks_lift_or_counts_for_it(tmp_path):
+    config = two_species_rna_only_config(tmp_path)
+    proc = run_snakemake(tmp_path, config, "--dry-run", "--quiet", "rules")
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    planned = proc.stdout + proc.stderr
+    assert "lift_peaks" not in planned
+    for rule in ("call_peaks", "count_elements", "peak_gene_links"):
+        assert f"{rule}  " in planned or f"{rule} " in planned
