@@ -67,7 +67,9 @@ def three_species_rna_only_config(work: Path) -> Path:
         }
     )
     same.to_csv(work / "macaque_rhesus.tsv", sep="\t", index=False)
-    config["orthologs"].append({"species_a": "macaque", "species_b": "rhesus", "path": str(work / "macaque_rhesus.tsv")})
+    config["orthologs"].append(
+        {"species_a": "macaque", "species_b": "rhesus", "path": str(work / "macaque_rhesus.tsv")}
+    )
     sheet = pd.read_csv(config["samples"], sep="\t", dtype=str, keep_default_na=False)
     return _write(work, config, pd.concat([sheet, _rna_only(sheet, "macaque", "rhesus")]))
 
@@ -102,7 +104,6 @@ def _ortholog_only(work: Path, species: str) -> None:
     assert len(touching) > 100
 
 
-@pytest.mark.slow
 def test_three_species_one_rna_only_run_end_to_end(tmp_path):
     config = three_species_rna_only_config(tmp_path)
     proc = run_snakemake(tmp_path, config)
@@ -122,11 +123,73 @@ def test_three_species_one_rna_only_run_end_to_end(tmp_path):
     assert "rhesus" not in set(elements["species_a"]) | set(elements["species_b"])
 
 
-def test_two_species_second_rna_only_plans_no_peaks_lift_or_counts_for_it(tmp_path):
+def test_two_species_second_rna_only_run_end_to_end_without_any_chain(tmp_path):
     config = two_species_rna_only_config(tmp_path)
-    proc = run_snakemake(tmp_path, config, "--dry-run", "--quiet", "rules")
+    proc = run_snakemake(tmp_path, config)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    planned = proc.stdout + proc.stderr
-    assert "lift_peaks" not in planned
-    for rule in ("call_peaks", "count_elements", "peak_gene_links"):
-        assert f"{rule}  " in planned or f"{rule} " in planned
+    assert not (tmp_path / "results/liftover").exists()
+    assert not list((tmp_path / "results/peaks").glob("macaque*"))
+    union = pd.read_csv(tmp_path / "results/consensus/union_peaks.tsv", sep="\t")
+    assert union["class"].isna().all() and not any("macaque" in c for c in union.columns)
+    _ortholog_only(tmp_path, "macaque")
+    rna = ad.read_h5ad(tmp_path / "results/ingest/macaque/rna.h5ad", backed="r")
+    assert _embedded(tmp_path, "macaque") == {"rna": rna.n_obs}
+    assert (tmp_path / "results/report/report.html").stat().st_size > 0
+
+
+def _small_graph_inputs(rhesus_orthologs: bool):
+    """human and macaque with genes and two elements each; rhesus with genes only."""
+    genes = ["g1", "g2"]
+    features = {
+        "human": {"rna": genes, "atac": ["el1", "el2"]},
+        "macaque": {"rna": genes, "atac": ["el1", "el2"]},
+        "rhesus": {"rna": genes},
+    }
+    peak_gene = {
+        s: pd.DataFrame({"peak": ["el1", "el2"], "gene": genes, "distance": [0, 10], "weight": [1.0, 0.9]})
+        for s in ("human", "macaque")
+    }
+    pairs = [("human", "macaque")] + ([("human", "rhesus"), ("macaque", "rhesus")] if rhesus_orthologs else [])
+    orthologs = pd.concat(
+        [
+            pd.DataFrame({"species_a": a, "species_b": b, "gene_a": genes, "gene_b": genes, "weight": 1.0})
+            for a, b in pairs
+        ]
+    )
+    union = pd.DataFrame(
+        {
+            "element_id": ["el1", "el2"],
+            "class": ["conserved", "human_sequence"],
+            "class_human_macaque": ["conserved", "human_sequence"],
+            **{f"{s}_{c}": v for s in ("human", "macaque") for c, v in (("chrom", "chr1"), ("start", 0), ("end", 10))},
+        }
+    )
+    return features, peak_gene, orthologs, union
+
+
+def test_rna_only_species_is_tied_to_the_graph_by_ortholog_edges_only():
+    from crossglue.graph.assembly import build_guidance
+
+    nodes, edges = build_guidance(*_small_graph_inputs(rhesus_orthologs=True))
+    assert set(nodes.loc[nodes["species"] == "rhesus", "modality"]) == {"rna"}
+    rhesus = edges[edges["source"].str.startswith("rhesus:") & (edges["type"] != "self")]
+    assert set(rhesus["type"]) == {"ortholog"}
+    assert set(rhesus["target"]) == {"human:g1", "human:g2", "macaque:g1", "macaque:g2"}
+    element = edges[edges["type"] == "element"]
+    assert set(zip(element["source"], element["target"])) == {
+        ("human:el1", "macaque:el1"),
+        ("macaque:el1", "human:el1"),
+    }
+
+
+def test_rna_only_species_without_ortholog_edges_is_an_error():
+    from crossglue.errors import CrossglueError
+    from crossglue.graph.assembly import build_guidance
+
+    with pytest.raises(CrossglueError) as info:
+        build_guidance(*_small_graph_inputs(rhesus_orthologs=False))
+    assert str(info.value) == (
+        "species 'rhesus' has RNA samples only and no ortholog edge: nothing would tie its cells to the other species; "
+        "check its ortholog tables in config 'orthologs' (results/graph/orthologs_missing.tsv lists table genes "
+        "missing from the data)"
+    )

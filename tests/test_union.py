@@ -350,7 +350,15 @@ def test_peaks_of_one_species_only_are_elements_without_a_class(two_species, tmp
 
     ape = two_species[0]
     union = build_union({"ape": ape}, {}, {"ape": ["chrA"]})
-    assert list(union.columns) == ["element_id", "class", "ape_chrom", "ape_start", "ape_end", "ape_peak", "unmapped_reason"]
+    assert list(union.columns) == [
+        "element_id",
+        "class",
+        "ape_chrom",
+        "ape_start",
+        "ape_end",
+        "ape_peak",
+        "unmapped_reason",
+    ]
     assert sorted(union["ape_peak"]) == sorted(ape["peak_id"]) and union["class"].isna().all()
     assert union["ape_start"].is_monotonic_increasing
     ape.to_csv(tmp_path / "ape.summits.tsv", sep="\t")

@@ -143,9 +143,9 @@ def build_guidance(
     untied = [s for s in features if s not in with_atac and s not in tied]
     if untied:
         raise CrossglueError(
-            f"species '{untied[0]}' has RNA samples only and no ortholog edge: nothing would tie its cells to the other "
-            "species; check its ortholog tables in config 'orthologs' (results/graph/orthologs_missing.tsv lists "
-            "table genes missing from the data)"
+            f"species '{untied[0]}' has RNA samples only and no ortholog edge: nothing would tie its cells to the "
+            "other species; check its ortholog tables in config 'orthologs' (results/graph/orthologs_missing.tsv "
+            "lists table genes missing from the data)"
         )
     elements = element_edges(union, with_atac, settings.element_weights, source=source)
     absent = pd.Series(False, index=elements.index)
