@@ -1,7 +1,9 @@
 """Validation of config and sample sheet, wildcard constraints and input functions.
 
-Runs when the workflow is parsed, so a typo in a key, a missing file, a species without a
-chain to the others or a sample naming an unknown species stops the run before any job.
+Runs when the workflow is parsed, so a typo in a key, a missing file, a species with ATAC
+samples without a chain to the others or a sample naming an unknown species stops the run
+before any job. A species with RNA samples only needs no chain: it gets no peaks, liftOver,
+element counts or peak-gene links (ATAC_SPECIES lists the others).
 """
 
 import os
@@ -187,7 +189,9 @@ def final_outputs():
 
 SPECIES_PAIRS = [(a, b) for a in species_names for b in species_names if a != b]
 # Ordered pairs of species with ATAC samples: the liftOver directions.
-ATAC_PAIRS = [(a, b) for a, b in SPECIES_PAIRS if a in ATAC_SPECIES and b in ATAC_SPECIES]
+ATAC_PAIRS = [
+    (a, b) for a, b in SPECIES_PAIRS if a in ATAC_SPECIES and b in ATAC_SPECIES
+]
 
 
 def per_atac_species(pattern):
