@@ -9,18 +9,17 @@ species.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import anndata as ad
 import pandas as pd
 import pytest
 import yaml
+from test_pipeline import run_snakemake
+from test_three_species import add_rhesus
 
 from crossglue.simulate import simulate
 
-REPO = Path(__file__).resolve().parents[1]
 TRAIN = {"ablation": False, "train": {"max_epochs": 15, "patience": 5}}
 
 
@@ -50,26 +49,7 @@ def three_species_rna_only_config(work: Path) -> Path:
     """human + macaque (RNA and ATAC) + rhesus (RNA only, no chain)."""
     simulate(work / "demo", preset="tiny", seed=0)
     config = yaml.safe_load((work / "demo" / "config.yaml").read_text())
-    macaque = next(s for s in config["species"] if s["name"] == "macaque")
-    config["species"].append({**macaque, "name": "rhesus", "assembly": "rhSim1"})
-    human_macaque = config["orthologs"][0]["path"]
-    config["orthologs"].append({"species_a": "human", "species_b": "rhesus", "path": human_macaque})
-    table = pd.read_csv(human_macaque, sep="\t", dtype=str)
-    ids = table[["Macaque gene stable ID", "Macaque gene name"]].drop_duplicates()
-    same = pd.DataFrame(
-        {
-            "Gene stable ID": ids.iloc[:, 0],
-            "Gene name": ids.iloc[:, 1],
-            "Rhesus gene stable ID": ids.iloc[:, 0],
-            "Rhesus gene name": ids.iloc[:, 1],
-            "Rhesus homology type": "ortholog_one2one",
-            "Rhesus orthology confidence [0 low, 1 high]": "1",
-        }
-    )
-    same.to_csv(work / "macaque_rhesus.tsv", sep="\t", index=False)
-    config["orthologs"].append(
-        {"species_a": "macaque", "species_b": "rhesus", "path": str(work / "macaque_rhesus.tsv")}
-    )
+    add_rhesus(work, config)
     sheet = pd.read_csv(config["samples"], sep="\t", dtype=str, keep_default_na=False)
     return _write(work, config, pd.concat([sheet, _rna_only(sheet, "macaque", "rhesus")]))
 
@@ -81,13 +61,6 @@ def two_species_rna_only_config(work: Path) -> Path:
     config["chains"] = []
     sheet = pd.read_csv(config["samples"], sep="\t", dtype=str, keep_default_na=False)
     return _write(work, config, pd.concat([sheet[sheet["species"] == "human"], _rna_only(sheet, "macaque")]))
-
-
-def run_snakemake(work: Path, config: Path, *args: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(work)]
-    return subprocess.run(
-        [*command, "--configfile", str(config), "--cores", "2", *args], capture_output=True, text=True, timeout=1800
-    )
 
 
 def _embedded(work: Path, species: str) -> dict[str, int]:
