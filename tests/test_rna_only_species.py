@@ -166,3 +166,14 @@ def test_rna_only_species_without_ortholog_edges_is_an_error():
         "check its ortholog tables in config 'orthologs' (results/graph/orthologs_missing.tsv lists table genes "
         "missing from the data)"
     )
+
+
+def test_one_species_with_atac_gets_no_element_edges():
+    from crossglue.graph.assembly import build_guidance
+
+    features, peak_gene, orthologs, union = _small_graph_inputs(rhesus_orthologs=True)
+    del features["macaque"]["atac"], peak_gene["macaque"]
+    union = union.drop(columns=[c for c in union.columns if "macaque" in c]).assign(**{"class": None})
+    nodes, edges = build_guidance(features, peak_gene, orthologs, union)
+    assert set(edges["type"]) == {"self", "peak_gene", "ortholog"}
+    assert set(nodes.loc[nodes["modality"] == "atac", "species"]) == {"human"}
