@@ -65,7 +65,7 @@ def two_species_rna_only_config(work: Path) -> Path:
 
 def _embedded(work: Path, species: str) -> dict[str, int]:
     cells = ad.read_h5ad(work / "results/analysis/cells.h5ad", backed="r")
-    return cells.obs.loc[cells.obs["species"] == species, "modality"].value_counts().to_dict()
+    return cells.obs.loc[cells.obs["species"] == species, "modality"].astype(str).value_counts().to_dict()
 
 
 def _ortholog_only(work: Path, species: str) -> None:
