@@ -105,6 +105,10 @@ def test_three_species_need_every_ordered_pair(user_config, tmp_path):
     chimp = copy.deepcopy(user_config["species"][0])
     chimp["name"] = "chimp"
     user_config["species"].append(chimp)
+    frag = _touch(tmp_path / "c_atac" / "fragments.tsv.gz")
+    _touch(tmp_path / "c_atac" / "fragments.tsv.gz.tbi")
+    sheet = Path(user_config["samples"])
+    sheet.write_text(sheet.read_text() + f"c_atac\tchimp\td3\tatac\t{frag}\t\t\n")
     for a, b in (("human", "chimp"), ("chimp", "human"), ("chimp", "macaque")):
         user_config["chains"].append({"from": a, "to": b, "path": _touch(tmp_path / f"{a}{b}.chain")})
     assert "no chain file from 'macaque' to 'chimp'" in _error(user_config)
@@ -205,11 +209,43 @@ def test_species_without_samples_is_an_error(user_config):
     )
 
 
-def test_species_without_an_atac_sample_is_an_error(user_config):
-    sheet = _keep_rows(user_config, {"h_atac", "h_rna", "m_rna"})
+def test_species_with_rna_samples_only_needs_no_chain(user_config):
+    _keep_rows(user_config, {"h_atac", "h_rna", "m_rna"})
+    user_config["chains"] = []
+    sheet = load_and_check(user_config, SCHEMA)
+    assert sorted(sheet.loc[sheet["species"] == "macaque", "modality"]) == ["rna"]
+
+
+def test_three_species_with_one_rna_only_need_chains_between_the_other_two(user_config, tmp_path):
+    chimp = copy.deepcopy(user_config["species"][0])
+    chimp["name"] = "chimp"
+    user_config["species"].append(chimp)
+    sheet = Path(user_config["samples"])
+    sheet.write_text(sheet.read_text() + f"c_rna\tchimp\td3\trna\t\t{_touch(tmp_path / 'c_rna.h5ad')}\t\n")
+    for a, b in (("human", "chimp"), ("macaque", "chimp")):
+        user_config["orthologs"].append({"species_a": a, "species_b": b, "path": _touch(tmp_path / f"{a}{b}.tsv")})
+    assert list(load_and_check(user_config, SCHEMA).index)[-1] == "c_rna"
+    user_config["chains"] = user_config["chains"][:1]  # the chimp needs none; macaque-human still does
     assert _error(user_config) == (
-        f"{sheet}: species 'macaque' has no ATAC sample (modality atac or multiome); peaks are called per species "
-        "from its fragments: add one, or remove the species from config 'species'"
+        "config key 'chains': no chain file from 'macaque' to 'human'; every ordered pair of species with ATAC "
+        "samples needs one (add an entry with from: macaque, to: human, path: ...)"
+    )
+
+
+def test_species_without_an_rna_sample_is_an_error(user_config):
+    sheet = _keep_rows(user_config, {"h_atac", "h_rna", "m_atac"})
+    assert _error(user_config) == (
+        f"{sheet}: species 'macaque' has no RNA sample (modality rna or multiome); its genes are the species' gene "
+        "nodes in the guidance graph: add one, or remove the species from config 'species'"
+    )
+
+
+def test_no_species_with_an_atac_sample_is_an_error(user_config):
+    sheet = _keep_rows(user_config, {"h_rna", "m_rna"})
+    user_config["chains"] = []
+    assert _error(user_config) == (
+        f"{sheet}: no species has an ATAC sample (modality atac or multiome); peaks are called from the fragments "
+        "of at least one species: add one"
     )
 
 

@@ -516,7 +516,7 @@ def test_ortholog_and_graph_scripts_write_every_output(tmp_path):
             "union": union_path,
         },
         output=out,
-        params={"graph": graph_cfg, "species": SPECIES},
+        params={"graph": graph_cfg, "species": SPECIES, "atac_species": SPECIES},
         log=[str(tmp_path / "graph.log")],
     )
     edges = read_edge_table(out["edges"])
@@ -544,7 +544,7 @@ def test_graph_script_stops_with_one_line_on_a_bad_setting(tmp_path, capfd):
             "build_graph.py",
             input={"rna": [], "atac": []},
             output={},
-            params={"graph": {"element_weights": {"conserved": 2.0}}, "species": SPECIES},
+            params={"graph": {"element_weights": {"conserved": 2.0}}, "species": SPECIES, "atac_species": SPECIES},
             log=[str(tmp_path / "g.log")],
         )
     assert stop.value.code == 1

@@ -33,21 +33,11 @@ def _identity_chain(sizes: dict[str, int], path: Path) -> None:
     write_chains(chains_from_blocks(blocks, sizes, sizes), path)
 
 
-def three_species_config(work: Path) -> Path:
-    demo = work / "demo"
-    simulate(demo, preset="tiny", seed=0)
-    config = yaml.safe_load((demo / "config.yaml").read_text())
+def add_rhesus(work: Path, config: dict) -> None:
+    """Add ``rhesus`` to ``config``: the macaque's genome under a new name, with ortholog tables
+    to the human (the human-macaque table) and to the macaque (identity); no chain."""
     macaque = next(s for s in config["species"] if s["name"] == "macaque")
     config["species"].append({**macaque, "name": "rhesus", "assembly": "rhSim1"})
-    by_pair = {(c["from"], c["to"]): c["path"] for c in config["chains"]}
-    for other in ("human", "macaque"):
-        for a, b in ((other, "rhesus"), ("rhesus", other)):
-            if other == "human":  # rhesus is the macaque's sequence: reuse the human chains
-                path = by_pair[("human", "macaque")] if a == "human" else by_pair[("macaque", "human")]
-            else:
-                path = str(work / f"{a}_to_{b}.chain.gz")
-                _identity_chain(read_chrom_sizes(macaque["chrom_sizes"]), Path(path))
-            config["chains"].append({"from": a, "to": b, "path": path})
     human_macaque = config["orthologs"][0]["path"]
     config["orthologs"].append({"species_a": "human", "species_b": "rhesus", "path": human_macaque})
     table = pd.read_csv(human_macaque, sep="\t", dtype=str)
@@ -66,6 +56,23 @@ def three_species_config(work: Path) -> Path:
     config["orthologs"].append(
         {"species_a": "macaque", "species_b": "rhesus", "path": str(work / "macaque_rhesus.tsv")}
     )
+
+
+def three_species_config(work: Path) -> Path:
+    demo = work / "demo"
+    simulate(demo, preset="tiny", seed=0)
+    config = yaml.safe_load((demo / "config.yaml").read_text())
+    macaque = next(s for s in config["species"] if s["name"] == "macaque")
+    add_rhesus(work, config)
+    by_pair = {(c["from"], c["to"]): c["path"] for c in config["chains"]}
+    for other in ("human", "macaque"):
+        for a, b in ((other, "rhesus"), ("rhesus", other)):
+            if other == "human":  # rhesus is the macaque's sequence: reuse the human chains
+                path = by_pair[("human", "macaque")] if a == "human" else by_pair[("macaque", "human")]
+            else:
+                path = str(work / f"{a}_to_{b}.chain.gz")
+                _identity_chain(read_chrom_sizes(macaque["chrom_sizes"]), Path(path))
+            config["chains"].append({"from": a, "to": b, "path": path})
     sheet = pd.read_csv(config["samples"], sep="\t", dtype=str, keep_default_na=False)
     rhesus = sheet[sheet["species"] == "macaque"].assign(
         species="rhesus",

@@ -449,3 +449,34 @@ def _runs_cleanly(command) -> bool:
     import subprocess
 
     return subprocess.run(command, capture_output=True).returncode == 0
+
+
+def test_peaks_of_one_species_only_are_elements_without_a_class(two_species, tmp_path):
+    """The other species has RNA samples only: nothing is lifted, and no element is called
+    conserved or specific (there is no species to compare with); the report inputs say so."""
+    from types import SimpleNamespace
+
+    from crossglue.elements.report import write_report_inputs
+
+    ape = two_species[0]
+    union = build_union({"ape": ape}, {}, {"ape": ["chrA"]})
+    assert list(union.columns) == [
+        "element_id",
+        "class",
+        "ape_chrom",
+        "ape_start",
+        "ape_end",
+        "ape_peak",
+        "unmapped_reason",
+    ]
+    assert sorted(union["ape_peak"]) == sorted(ape["peak_id"]) and union["class"].isna().all()
+    assert union["ape_start"].is_monotonic_increasing
+    ape.to_csv(tmp_path / "ape.summits.tsv", sep="\t")
+    out = SimpleNamespace(**{k: tmp_path / f"{k}.out" for k in ("summary", "reasons", "widths")})
+    for k in ("plot_classes", "plot_reasons", "plot_widths"):
+        setattr(out, k, tmp_path / f"{k}.png")
+    write_report_inputs(union, {"ape": ape}, {}, {"ape": tmp_path / "ape.summits.tsv"}, ["ape"], out)
+    assert pd.read_csv(out.summary, sep="\t").empty and pd.read_csv(out.reasons, sep="\t").empty
+    assert pd.read_csv(out.widths, sep="\t").set_index("what").loc["final_peak", "n"] == len(ape)
+    for png in (out.plot_classes, out.plot_reasons, out.plot_widths):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

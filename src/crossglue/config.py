@@ -5,8 +5,9 @@ the one home of every key and its default: settings dataclasses take their defau
 (:func:`schema_defaults`) and are built from config by :func:`settings_from`. This module turns
 schema violations into one message per problem that names the key (``ingest.atac.min_fragments``)
 or the sample-sheet row, and adds the checks a schema cannot express: files that exist,
-a chain for every ordered species pair, samples that name known species, an ATAC and an
-RNA sample for every species, QC minimums not above their maximums.
+a chain for every ordered pair of species with ATAC samples (a species with RNA samples only
+needs none), samples that name known species, an RNA sample for every species and an ATAC
+sample for at least one, QC minimums not above their maximums.
 """
 
 from __future__ import annotations
@@ -185,15 +186,23 @@ def check_samples(sheet: pd.DataFrame, species: list[str], path: str | Path, pro
             _require_file(row.fragments + ".tbi", f"{at}, tabix index of column 'fragments'", produced)
 
 
-# What each modality feeds, for a species that lacks it.
-SPECIES_NEEDS = {
-    "ATAC": (("atac", "multiome"), "peaks are called per species from its fragments"),
-    "RNA": (("rna", "multiome"), "its genes are the species' gene nodes in the guidance graph"),
-}
+ATAC_MODALITIES = ("atac", "multiome")  # samples with a fragments file
+RNA_MODALITIES = ("rna", "multiome")  # samples with a counts matrix
+
+
+def atac_species(sheet: pd.DataFrame, species: list[str]) -> list[str]:
+    """The species (in config order) with an ATAC or multiome sample: those whose peaks are called.
+
+    A species with RNA samples only joins the model through its ortholog edges: it needs no
+    peaks, no liftOver and no chain file.
+    """
+    with_atac = set(sheet.loc[sheet["modality"].isin(ATAC_MODALITIES), "species"])
+    return [s for s in species if s in with_atac]
 
 
 def check_species_samples(sheet: pd.DataFrame, species: list[str], path: str | Path) -> None:
-    """Every species has samples, and among them an ATAC and an RNA one: every stage runs per species."""
+    """Every species has samples, among them an RNA one (its genes are its graph nodes), and at least
+    one species has ATAC samples (the union elements come from its peaks)."""
     for name in species:
         modalities = set(sheet.loc[sheet["species"] == name, "modality"])
         if not modalities:
@@ -201,12 +210,16 @@ def check_species_samples(sheet: pd.DataFrame, species: list[str], path: str | P
                 f"{path}: no sample of species '{name}' (config 'species' lists it); add its samples to the sheet "
                 "or remove the species from config 'species'"
             )
-        for label, (kinds, why) in SPECIES_NEEDS.items():
-            if not modalities & set(kinds):
-                raise CrossglueError(
-                    f"{path}: species '{name}' has no {label} sample (modality {' or '.join(kinds)}); {why}: add one, "
-                    "or remove the species from config 'species'"
-                )
+        if not modalities & set(RNA_MODALITIES):
+            raise CrossglueError(
+                f"{path}: species '{name}' has no RNA sample (modality {' or '.join(RNA_MODALITIES)}); its genes are "
+                "the species' gene nodes in the guidance graph: add one, or remove the species from config 'species'"
+            )
+    if not atac_species(sheet, species):
+        raise CrossglueError(
+            f"{path}: no species has an ATAC sample (modality {' or '.join(ATAC_MODALITIES)}); peaks are called from "
+            "the fragments of at least one species: add one"
+        )
 
 
 # (section, minimum key, maximum key): a minimum above its maximum lets no cell pass.
@@ -234,9 +247,11 @@ def _require_file(path: str, what: str, produced: set[str]) -> None:
     raise CrossglueError(f"{what}: file {path} does not exist")
 
 
-def check_species(config: dict, produced: set[str]) -> None:
-    """Unique species, their files, a chain for every ordered pair, orthologs for every pair."""
+def check_species(config: dict, produced: set[str], with_atac: list[str] | None = None) -> None:
+    """Unique species, their files, a chain for every ordered pair of ``with_atac`` (default: every
+    species), orthologs for every pair."""
     names = [s["name"] for s in config["species"]]
+    with_atac = names if with_atac is None else with_atac
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise CrossglueError(f"config key 'species': species '{dup[0]}' is listed more than once")
@@ -253,11 +268,11 @@ def check_species(config: dict, produced: set[str]) -> None:
                 )
         _require_file(chain["path"], f"config key 'chains[{i}].path'", produced)
         chains[(chain["from"], chain["to"])] = chain["path"]
-    for a, b in itertools.permutations(names, 2):
+    for a, b in itertools.permutations(with_atac, 2):
         if (a, b) not in chains:
             raise CrossglueError(
-                f"config key 'chains': no chain file from '{a}' to '{b}'; every ordered species pair needs one "
-                f"(add an entry with from: {a}, to: {b}, path: ...)"
+                f"config key 'chains': no chain file from '{a}' to '{b}'; every ordered pair of species with ATAC "
+                f"samples needs one (add an entry with from: {a}, to: {b}, path: ...)"
             )
     pairs = set()
     for i, table in enumerate(config["orthologs"]):
@@ -304,7 +319,8 @@ def load_and_check(config: dict, schema_path: str | Path, source: str = "config"
         )
     sheet = read_samples(config["samples"])
     produced = demo_outputs(config, sheet)
-    check_species(config, produced)
-    check_samples(sheet, [s["name"] for s in config["species"]], config["samples"], produced)
-    check_species_samples(sheet, [s["name"] for s in config["species"]], config["samples"])
+    names = [s["name"] for s in config["species"]]
+    check_species(config, produced, atac_species(sheet, names))
+    check_samples(sheet, names, config["samples"], produced)
+    check_species_samples(sheet, names, config["samples"])
     return sheet

@@ -15,7 +15,8 @@ TRUTH_DIR = ANALYSIS["truth_dir"] or (
 MOTIF_FILE = ANALYSIS["motifs"] or str(
     REPO / "resources/motifs/JASPAR2024_CORE_vertebrates_non-redundant.meme"
 )
-GENOME_FASTA = [species_cfg(s).get("fasta") for s in species_names]
+# Elements (motifs, links, modules) exist in the species with ATAC samples only.
+GENOME_FASTA = [species_cfg(s).get("fasta") for s in ATAC_SPECIES]
 USE_MOTIFS = all(GENOME_FASTA)
 if USE_MOTIFS and not os.path.isfile(MOTIF_FILE):
     raise WorkflowError(
@@ -40,7 +41,7 @@ TRUTH = (
     if TRUTH_DIR
     else {}
 )
-CHROM_ALIASES = {s: species_cfg(s).get("chrom_aliases") for s in species_names}
+CHROM_ALIASES = {s: species_cfg(s).get("chrom_aliases") for s in ATAC_SPECIES}
 MOTIF_INPUTS = (
     {
         "motifs": MOTIF_FILE,
@@ -141,8 +142,8 @@ rule regulatory_links:
         ),
         features="results/model/features.h5ad",
         cells="results/model/cells.h5ad",
-        rna=expand("results/ingest/{species}/rna.h5ad", species=species_names),
-        atac=expand("results/counts/{species}/atac.h5ad", species=species_names),
+        rna=per_atac_species("results/ingest/{species}/rna.h5ad"),
+        atac=per_atac_species("results/counts/{species}/atac.h5ad"),
         differential_genes="results/analysis/differential_genes.tsv",
         differential_elements="results/analysis/differential_elements.tsv",
         edges="results/graph/guidance_edges.tsv.gz",
@@ -166,7 +167,7 @@ rule regulatory_links:
         runtime=30,
     params:
         regulatory=ANALYSIS["regulatory"],
-        species=species_names,
+        species=ATAC_SPECIES,
     script:
         "../scripts/regulatory_links.py"
 
@@ -175,7 +176,7 @@ rule species_differential:
     input:
         cells="results/analysis/cells.h5ad",
         rna=expand("results/ingest/{species}/rna.h5ad", species=species_names),
-        atac=expand("results/counts/{species}/atac.h5ad", species=species_names),
+        atac=per_atac_species("results/counts/{species}/atac.h5ad"),
         orthologs="results/graph/ortholog_links.tsv.gz",
     output:
         genes="results/analysis/differential_genes.tsv",
@@ -193,6 +194,7 @@ rule species_differential:
     params:
         differential=ANALYSIS["differential"],
         species=species_names,
+        atac_species=ATAC_SPECIES,
     script:
         "../scripts/species_differential.py"
 
@@ -232,7 +234,7 @@ rule species_modules:
         runtime=60,
     params:
         modules=ANALYSIS["modules"],
-        species=species_names,
+        species=ATAC_SPECIES,
         aliases=CHROM_ALIASES,
     script:
         "../scripts/species_modules.py"
@@ -240,7 +242,7 @@ rule species_modules:
 
 # Motifs gained / lost where a species gained accessibility: a species pair, both genomes'
 # sequence needed.
-USE_TURNOVER = USE_MOTIFS and len(species_names) == 2
+USE_TURNOVER = USE_MOTIFS and len(ATAC_SPECIES) == 2
 if USE_TURNOVER:
 
     rule motif_turnover:
@@ -274,7 +276,7 @@ if USE_TURNOVER:
             runtime=60,
         params:
             turnover=ANALYSIS["turnover"],
-            species=species_names,
+            species=ATAC_SPECIES,
             aliases=CHROM_ALIASES,
         script:
             "../scripts/motif_turnover.py"

@@ -1,7 +1,9 @@
 """Validation of config and sample sheet, wildcard constraints and input functions.
 
-Runs when the workflow is parsed, so a typo in a key, a missing file, a species without a
-chain to the others or a sample naming an unknown species stops the run before any job.
+Runs when the workflow is parsed, so a typo in a key, a missing file, a species with ATAC
+samples without a chain to the others or a sample naming an unknown species stops the run
+before any job. A species with RNA samples only needs no chain: it gets no peaks, liftOver,
+element counts or peak-gene links (ATAC_SPECIES lists the others).
 """
 
 import os
@@ -22,7 +24,7 @@ os.environ.update(
 sys.path.insert(0, str(REPO / "src"))
 
 from crossglue.analysis.settings import analysis_settings, report_settings  # noqa: E402
-from crossglue.config import load_and_check  # noqa: E402
+from crossglue.config import ATAC_MODALITIES, atac_species, load_and_check  # noqa: E402
 from crossglue.errors import CrossglueError  # noqa: E402
 from crossglue.genomics.chain import check_configured_chains  # noqa: E402
 from crossglue.graph.settings import graph_settings  # noqa: E402
@@ -39,8 +41,16 @@ except CrossglueError as err:
     raise WorkflowError(f"crossglue: {err}") from None
 # Fill the schema's defaults into config (the checks above already passed).
 validate(config, str(CONFIG_SCHEMA))
+species_names = [s["name"] for s in config["species"]]
+# Species with ATAC samples: peaks, liftOver, counts and peak-gene links run for these only. A
+# species with RNA samples only joins the model through its ortholog edges.
+ATAC_SPECIES = atac_species(samples, species_names)
+RNA_ONLY_SPECIES = [s for s in species_names if s not in ATAC_SPECIES]
 try:  # chains against the species they connect: headers only, before any job
-    check_configured_chains(config["chains"], config["species"])
+    check_configured_chains(
+        [c for c in config["chains"] if {c["from"], c["to"]} <= set(ATAC_SPECIES)],
+        config["species"],
+    )
 except CrossglueError as err:
     raise WorkflowError(f"crossglue: {err}") from None
 
@@ -53,7 +63,6 @@ try:
 except CrossglueError as err:
     raise WorkflowError(f"crossglue: {err}") from None
 
-species_names = [s["name"] for s in config["species"]]
 DEMO = config["demo"]
 
 
@@ -183,7 +192,15 @@ def final_outputs():
 
 
 SPECIES_PAIRS = [(a, b) for a in species_names for b in species_names if a != b]
-ATAC_MODALITIES = ["atac", "multiome"]  # samples with a fragments file
+# Ordered pairs of species with ATAC samples: the liftOver directions.
+ATAC_PAIRS = [
+    (a, b) for a, b in SPECIES_PAIRS if a in ATAC_SPECIES and b in ATAC_SPECIES
+]
+
+
+def per_atac_species(pattern):
+    """``pattern`` (with ``{species}``) for every species with ATAC samples, in config order."""
+    return expand(pattern, species=ATAC_SPECIES)
 
 
 def alias_table(key):

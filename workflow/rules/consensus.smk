@@ -3,10 +3,10 @@
 
 rule union_elements:
     input:
-        peaks=expand("results/peaks/{species}/peaks.tsv", species=species_names),
-        summits=expand("results/peaks/{species}/summits.tsv.gz", species=species_names),
-        chrom_sizes=[species_cfg(s)["chrom_sizes"] for s in species_names],
-        lifts=[f"results/liftover/{a}_to_{b}.tsv" for a, b in SPECIES_PAIRS],
+        peaks=per_atac_species("results/peaks/{species}/peaks.tsv"),
+        summits=per_atac_species("results/peaks/{species}/summits.tsv.gz"),
+        chrom_sizes=[species_cfg(s)["chrom_sizes"] for s in ATAC_SPECIES],
+        lifts=[f"results/liftover/{a}_to_{b}.tsv" for a, b in ATAC_PAIRS],
     output:
         union="results/consensus/union_peaks.tsv",
         summary="results/consensus/summary.tsv",
@@ -29,7 +29,7 @@ rule union_elements:
         mem_mb=mem_mb(160),
         runtime=30,
     params:
-        species=species_names,
-        pairs=SPECIES_PAIRS,
+        species=ATAC_SPECIES,
+        pairs=ATAC_PAIRS,
     script:
         "../scripts/union_elements.py"

@@ -4,13 +4,9 @@
 rule guidance_graph:
     input:
         rna=expand("results/ingest/{species}/rna.h5ad", species=species_names),
-        atac=expand("results/counts/{species}/atac.h5ad", species=species_names),
-        peak_gene=expand(
-            "results/graph/{species}/peak_gene.tsv.gz", species=species_names
-        ),
-        unmatched=expand(
-            "results/graph/{species}/unmatched_genes.tsv", species=species_names
-        ),
+        atac=per_atac_species("results/counts/{species}/atac.h5ad"),
+        peak_gene=per_atac_species("results/graph/{species}/peak_gene.tsv.gz"),
+        unmatched=per_atac_species("results/graph/{species}/unmatched_genes.tsv"),
         orthologs="results/graph/ortholog_links.tsv.gz",
         union="results/consensus/union_peaks.tsv",
     output:
@@ -32,5 +28,6 @@ rule guidance_graph:
     params:
         graph={k: GRAPH[k] for k in ("element_weights", "element_edges")},
         species=species_names,
+        atac_species=ATAC_SPECIES,
     script:
         "../scripts/build_graph.py"

@@ -22,6 +22,6 @@ rule peak_gene_links:
         runtime=60,
     params:
         graph={k: GRAPH[k] for k in ("peak_gene", "correlation")},
-        species=species_names,
+        species=ATAC_SPECIES,  # the union table's species
     script:
         "../scripts/peak_gene_links.py"

@@ -14,7 +14,7 @@ wildcard_constraints:
 rule train_model:
     input:
         rna=expand("results/ingest/{species}/rna.h5ad", species=species_names),
-        atac=expand("results/counts/{species}/atac.h5ad", species=species_names),
+        atac=per_atac_species("results/counts/{species}/atac.h5ad"),
         edges="results/graph/guidance_edges.tsv.gz",
     output:
         cells="results/{run}/cells.h5ad",
@@ -36,6 +36,7 @@ rule train_model:
         gpu=config["model"]["gpus"],
     params:
         species=species_names,
+        atac_species=ATAC_SPECIES,
         settings=config["model"],
         element_edges=lambda wc: MODEL_RUNS[wc.run],
         checkpoints=lambda wc: f"results/checkpoints/{wc.run}",

@@ -18,17 +18,17 @@ log = logging.getLogger("crossglue.build_graph")
 
 def main(smk) -> None:
     species = list(smk.params.species)
+    with_atac = list(smk.params.atac_species)  # species with RNA only have gene nodes only
     settings = graph_settings(smk.params.graph)
-    features = {
-        s: {"rna": h5ad_var(rna).index.astype(str), "atac": h5ad_var(atac).index.astype(str)}
-        for s, rna, atac in zip(species, smk.input.rna, smk.input.atac, strict=True)
-    }
+    features = {s: {"rna": h5ad_var(rna).index.astype(str)} for s, rna in zip(species, smk.input.rna, strict=True)}
+    for s, atac in zip(with_atac, smk.input.atac, strict=True):
+        features[s]["atac"] = h5ad_var(atac).index.astype(str)
     peak_gene = {
         s: pd.read_csv(path, sep="\t", dtype={"peak": str, "gene": str})
-        for s, path in zip(species, smk.input.peak_gene, strict=True)
+        for s, path in zip(with_atac, smk.input.peak_gene, strict=True)
     }
     orthologs = pd.read_csv(smk.input.orthologs, sep="\t", dtype={"gene_a": str, "gene_b": str})
-    union = read_union_table(smk.input.union, species)
+    union = read_union_table(smk.input.union, with_atac)
     nodes, edges = build_guidance(features, peak_gene, orthologs, union, settings, source=smk.input.union)
     summary = summarise(edges, nodes)
     for row in summary[summary["metric"].isin(["nodes", "edges"])].itertuples(index=False):

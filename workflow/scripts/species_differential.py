@@ -20,7 +20,7 @@ def main(smk) -> None:
     }
     atac = {
         s: species_pseudobulk(p, s, "atac", cells, cfg["min_cells"])
-        for s, p in zip(species, smk.input.atac, strict=True)
+        for s, p in zip(smk.params.atac_species, smk.input.atac, strict=True)  # species with RNA only: none
     }
     genes, elements = species_pair_tests(
         rna, atac, orthologs, species, cfg["min_donors"], cfg["min_total_count"], smk.threads

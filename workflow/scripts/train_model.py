@@ -10,7 +10,7 @@ def main(smk) -> None:
     species = smk.params.species
     run_model_stage(
         rna=dict(zip(species, smk.input.rna, strict=True)),
-        atac=dict(zip(species, smk.input.atac, strict=True)),
+        atac=dict(zip(smk.params.atac_species, smk.input.atac, strict=True)),  # species with RNA only: none
         edges_path=smk.input.edges,
         out={**dict(smk.output.items()), "checkpoints": smk.params.checkpoints},
         settings=ModelSettings.from_config(smk.params.settings),

@@ -204,7 +204,8 @@ def species_pair_tests(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Species contrasts inside each cell type for every species pair: one-to-one orthologous
     genes and elements present in both species. ``rna``/``atac``: species -> output of
-    :func:`species_pseudobulk`. Returns (genes, elements) result tables."""
+    :func:`species_pseudobulk` (``atac`` without the species that have RNA samples only).
+    Returns (genes, elements) result tables."""
     from itertools import combinations
 
     genes, elements = [], []
@@ -224,6 +225,8 @@ def species_pair_tests(
         genes.append(res.drop(columns="feature"))
         log.info("%s vs %s genes: %d one-to-one orthologues, %d tests", a, b, len(orth), len(res))
 
+        if a not in atac or b not in atac:  # a species with RNA samples only has no elements
+            continue
         (ea, eg_a), var_ea = atac[a]
         (eb, eg_b), _ = atac[b]
         common = ea.columns.intersection(eb.columns)

@@ -17,14 +17,14 @@ from crossglue.io_utils import atomic_path  # noqa: E402
 
 def liftover_reasons(lifts: dict[tuple[str, str], pd.DataFrame]) -> pd.DataFrame:
     """Peaks per (direction, status, reason code): why peaks do or do not lift."""
-    rows = []
+    rows = [pd.DataFrame(columns=["source", "target", "status", "reason_code", "n_peaks"])]  # one species: none
     for (a, b), lift in lifts.items():
         code = lift["reason_code"].astype(object).where(lift["reason_code"].notna(), "lifted")
         counts = (
             pd.DataFrame({"status": lift["status"], "reason_code": code}).value_counts().reset_index(name="n_peaks")
         )
         rows.append(counts.assign(source=a, target=b))
-    out = pd.concat(rows, ignore_index=True)
+    out = pd.concat(rows, ignore_index=True).astype({"n_peaks": np.int64})
     return out[["source", "target", "status", "reason_code", "n_peaks"]].sort_values(
         ["source", "target", "n_peaks"], ascending=[True, True, False], kind="stable"
     )
@@ -69,8 +69,14 @@ def plot_classes(summary: pd.DataFrame, path: str | Path) -> None:
 
 
 def _stacked_bars(wide: pd.DataFrame, xlabel: str, title: str, path: str | Path) -> None:
-    """One horizontal bar per row of ``wide``, stacked by its columns."""
+    """One horizontal bar per row of ``wide``, stacked by its columns (a note when there is none)."""
     fig, ax = plt.subplots(figsize=(7, 1.2 + 0.6 * len(wide)))
+    if wide.empty:  # one species with ATAC samples: no pair, no lift
+        ax.text(0.5, 0.5, "no pair of species with ATAC samples", ha="center", va="center")
+        ax.set_axis_off()
+        ax.set_title(title)
+        _save(fig, path)
+        return
     left = np.zeros(len(wide))
     colours = plt.get_cmap("tab10")
     for i, column in enumerate(wide.columns):

@@ -120,10 +120,12 @@ def build_union(
 
     ``lifts[(a, b)]`` is :func:`lift_peaks` of a's peaks to b. Columns: element_id, class,
     per species ``{s}_chrom/_start/_end/_peak``, unmapped_reason, ``class_{a}_{b}`` per pair.
+    With the peaks of one species only (the others have RNA samples only) every peak is an
+    element of its own, with no class: there is no other species to compare it with.
     """
     species = list(peaks)
-    if len(species) < 2:
-        raise CrossglueError(f"union: need peaks of at least two species, got {species}")
+    if not species:
+        raise CrossglueError("union: no species with peaks; at least one species needs ATAC samples")
     offsets = np.cumsum([0] + [len(peaks[s]) for s in species])
     node_species = np.repeat(np.arange(len(species)), np.diff(offsets))
     node_peak = np.concatenate([peaks[s]["peak_id"].astype(str).to_numpy() for s in species])
@@ -288,6 +290,8 @@ def _overall_classes(
     called = member >= 0
     n_called = called.sum(axis=1)
     overall = np.full(n_el, None, dtype=object)
+    if len(species) == 1:  # nothing lifted: neither conserved nor specific to the species
+        return overall, np.full(n_el, None, dtype=object)
     overall[n_called >= 2] = "conserved"
     reason = np.full(n_el, None, dtype=object)
     for j, s in enumerate(species):
@@ -343,11 +347,11 @@ def _genome_order(species: list[str], called: np.ndarray, coords: dict, chrom_or
 
 def class_summary(union: pd.DataFrame, species: list[str]) -> pd.DataFrame:
     """Elements per class for every species pair (the report's main table)."""
-    rows = []
+    rows = [pd.DataFrame(columns=["species_a", "species_b", "class", "n_elements"])]  # one species: no pair
     for a, b in itertools.combinations(sorted(species), 2):
         counts = union[f"class_{a}_{b}"].fillna("none").value_counts()
         rows.append(pd.DataFrame({"species_a": a, "species_b": b, "class": counts.index, "n_elements": counts.values}))
-    return pd.concat(rows, ignore_index=True)
+    return pd.concat(rows, ignore_index=True).astype({"n_elements": np.int64})
 
 
 # --- reading the union table back ---------------------------------------------------------

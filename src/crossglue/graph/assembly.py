@@ -129,14 +129,25 @@ def build_guidance(
 
     ``features[species]["rna"|"atac"]``: the data's features (every one becomes a node);
     ``peak_gene[species]``: peak, gene, distance, weight [, corr]; ``orthologs``: species_a,
-    species_b, gene_a, gene_b, weight; ``union``: the union peak table. Element edges
-    are kept only where the element is an ATAC feature of both species.
+    species_b, gene_a, gene_b, weight; ``union``: the union peak table of the species with
+    ATAC features. A species without ``"atac"`` features (RNA samples only) has gene nodes
+    and ortholog edges only. Element edges are kept only where the element is an ATAC
+    feature of both species.
     """
     nodes = node_table(features)
     layers = [peak_gene_layer(s, links) for s, links in peak_gene.items()]
     for (a, b), pair in orthologs.groupby(["species_a", "species_b"], sort=False):  # species pairs
         layers.append(ortholog_layer(a, b, pair))
-    elements = element_edges(union, list(features), settings.element_weights, source=source)
+    with_atac = [s for s, by_modality in features.items() if "atac" in by_modality]
+    tied = set(orthologs["species_a"]) | set(orthologs["species_b"])
+    untied = [s for s in features if s not in with_atac and s not in tied]
+    if untied:
+        raise CrossglueError(
+            f"species '{untied[0]}' has RNA samples only and no ortholog edge: nothing would tie its cells to the "
+            "other species; check its ortholog tables in config 'orthologs' (results/graph/orthologs_missing.tsv "
+            "lists table genes missing from the data)"
+        )
+    elements = element_edges(union, with_atac, settings.element_weights, source=source)
     absent = pd.Series(False, index=elements.index)
     for s, by_modality in features.items():  # species, not elements
         ends = (elements["species_a"] == s) | (elements["species_b"] == s)

@@ -57,11 +57,14 @@ def element_edges(
     """One row per (element, species pair) that gets an edge: element, species_a, species_b, class, weight.
 
     Uses ``class_{a}_{b}`` for the pair (falling back to ``class`` when there are only two
-    species); an element needs coordinates in both species to be tied.
+    species); an element needs coordinates in both species to be tied. One species (the
+    others have RNA samples only): no pair, no edge.
     """
     frames = []
+    columns = ["element", "species_a", "species_b", "class", "weight"]
+    none = pd.DataFrame({c: pd.Series(dtype=np.float64 if c == "weight" else object) for c in columns})
     if not params.enabled:
-        return pd.DataFrame(columns=["element", "species_a", "species_b", "class", "weight"])
+        return none
     weights = {k: getattr(params, k) for k in BASE_CLASSES}
     for a, b in itertools.combinations(sorted(species), 2):  # species pairs, not elements
         column = pair_column(a, b)
@@ -96,4 +99,4 @@ def element_edges(
                 }
             )
         )
-    return pd.concat(frames, ignore_index=True)
+    return pd.concat(frames, ignore_index=True) if frames else none
