@@ -198,7 +198,7 @@ def test_report_is_one_self_contained_file_with_every_section(report_inputs, tmp
         assert f'<section id="{sid}">' in html
     sources = re.findall(r'<img src="([^"]+)"', html)
     # QC, element classes, degree plot + training, UMAP grid, UMAP per species, metrics drawn here
-    assert len(sources) == 7
+    assert len(sources) == 8  # 7 figures + the link calibration
     assert all(s.startswith("data:image/png;base64,") for s in sources)
     assert not re.search(r'(src|href)="(?!data:|#)', html)  # nothing fetched from elsewhere
     assert "human.A.M1" in html and "TF1" in html
@@ -247,7 +247,7 @@ def test_report_renders_in_headless_chromium_with_every_image_loaded(report_inpu
     total = re.search(r'data-images-total="(\d+)"', dom)
     loaded = re.search(r'data-images-loaded="(\d+)"', dom)
     assert total and loaded, "the page's load handler did not run"
-    assert int(total.group(1)) == 7 and loaded.group(1) == total.group(1)
+    assert int(total.group(1)) == 8 and loaded.group(1) == total.group(1)
     for sid in SECTION_IDS:
         assert f'id="{sid}"' in dom
 
@@ -261,7 +261,7 @@ def test_every_figure_renders_at_a_readable_width_in_a_1280_px_window(report_inp
     dom = render(chromium, html_path, "--dump-dom").stdout
     assert re.search(r'data-viewport-width="1280"', dom)
     widths = dict(re.findall(r'data-figure="([^"]+)" data-rendered-width="(\d+)"', dom))
-    assert len(widths) == 7, widths
+    assert len(widths) == 8, widths
     narrow = {name: w for name, w in widths.items() if int(w) < 600}
     assert not narrow, f"figures drawn under 600 px wide: {narrow}"
     assert int(widths["umap.png"]) >= 900 and int(widths["umap_per_species.png"]) >= 900
@@ -373,6 +373,27 @@ def test_the_swap_check_section_lists_flagged_pairs_and_clusters(tmp_path):
     assert "1 possible swap(s) flagged" in " ".join(s.text)
     matched, flagged = (t.html for t in s.tables)
     assert "Astrocyte" in matched and "macaque:c0" in flagged and "macaque:c1" not in flagged
+
+
+def test_the_turnover_section_shows_enriched_gains_by_motif_name(tmp_path):
+    from crossglue.report.context import ReportContext, ReportInputs
+
+    table = pd.DataFrame(
+        {
+            "species": ["human", "human"],
+            "direction": ["gained", "lost"],
+            "motif": ["MA0509.3", "MA0080.7"],
+            "motif_name": ["RFX1", "Spi1"],
+            "p_value": [1e-8, 0.4],
+            "q_value": [1e-6, 0.6],
+        }
+    )
+    table.to_csv(tmp_path / "t.tsv", sep="\t", index=False)
+    s = sections.turnover_section(
+        ReportContext(ReportInputs(species=["human"], motif_turnover=str(tmp_path / "t.tsv")))
+    )
+    assert "(1 of 2 tests)" in " ".join(s.text)
+    assert "RFX1" in s.tables[0].html and "Spi1" not in s.tables[0].html
 
 
 def test_multiome_qc_figure_is_a_grid_not_one_long_row(tmp_path):

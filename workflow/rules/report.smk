@@ -33,6 +33,7 @@ rule report:
         correspondence="results/analysis/correspondence.tsv",
         species_clusters="results/analysis/species_clusters.tsv",
         correspondence_figure="results/analysis/correspondence.png",
+        motif_turnover=(["results/analysis/motif_turnover.tsv"] if USE_TURNOVER else []),
         # gene symbols (var gene_name) and element coordinates for readable tables
         rna_features=expand("results/ingest/{species}/rna.h5ad", species=species_names),
         union_elements="results/consensus/union_peaks.tsv",

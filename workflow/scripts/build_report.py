@@ -30,6 +30,7 @@ def main(smk) -> None:
         correspondence=i.correspondence,
         species_clusters=i.species_clusters,
         correspondence_figure=i.correspondence_figure,
+        motif_turnover=i.motif_turnover[0] if i.motif_turnover else None,
         has_truth=bool(smk.params.has_truth),
         rna_features=dict(zip(smk.params.species, i.rna_features, strict=True)),
         union_elements=i.union_elements,

@@ -39,6 +39,8 @@ class ReportInputs:
     correspondence: str | None = None
     species_clusters: str | None = None
     correspondence_figure: str | None = None
+    # Motif turnover between species (analysis.turnover): enriched gains and losses.
+    motif_turnover: str | None = None
     has_truth: bool = False
     # Lookups that make tables readable: per species the RNA AnnData whose var holds
     # gene_name (from the GTF at ingest), and the union element table with coordinates.

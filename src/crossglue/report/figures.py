@@ -235,3 +235,23 @@ def metrics_figure(table: pd.DataFrame, columns: list[str]) -> bytes:
         ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
         ax.set_ylabel("score")
         return figure_png(fig)
+
+
+def pvalue_qq_figure(p_values: dict[str, np.ndarray]) -> bytes:
+    """Observed against expected -log10 p per species (a calibrated test of unlinked pairs
+    follows the diagonal; true links lift the tail above it)."""
+    with plt.rc_context(FONT):
+        fig, ax = plt.subplots(figsize=(6.5, 5.5))
+        top = 1.0
+        for (name, p), colour in zip(p_values.items(), distinct_colours(len(p_values)), strict=True):
+            p = np.sort(np.clip(np.asarray(p, dtype=float)[np.isfinite(p)], 1e-300, 1.0))
+            if not len(p):
+                continue
+            expected = -np.log10((np.arange(1, len(p) + 1) - 0.5) / len(p))
+            ax.plot(expected, -np.log10(p), ".", ms=3, color=colour, label=f"{name} ({len(p):,} candidates)")
+            top = max(top, expected[0])
+        ax.plot([0, top], [0, top], "--", color="grey", lw=1, label="expected under the null")
+        ax.set_xlabel("expected -log10 p")
+        ax.set_ylabel("observed -log10 p")
+        ax.legend(loc="upper left", frameon=False)
+        return figure_png(fig)

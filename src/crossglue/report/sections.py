@@ -24,6 +24,7 @@ from crossglue.report.figures import (
     data_uri,
     file_png,
     metrics_figure,
+    pvalue_qq_figure,
     split_umap_figure,
     training_figure,
     umap_figure,
@@ -341,6 +342,28 @@ def correspondence_section(ctx: ReportContext) -> Section:
     return s
 
 
+def turnover_section(ctx: ReportContext) -> Section:
+    """Motifs gained or lost in the species where an orthologous element gained accessibility."""
+    s = Section("turnover", "Motif turnover between species")
+    if not given(ctx.inputs.motif_turnover):
+        s.text.append(
+            "No motif turnover table was given (it needs both genomes' FASTA and exactly two species with ATAC)."
+        )
+        return s
+    table = read_tsv(ctx.inputs.motif_turnover)
+    significant = table[table["q_value"] <= ctx.max_q].sort_values("q_value")
+    s.text.append(
+        "For elements with orthologous sequence in both species, both sequences are scanned; a motif is gained "
+        "(lost) in a species when it occurs in that species' sequence only (the other's only) where that species "
+        f"gained accessibility. Fisher's test against the other orthologous elements, BH q ≤ {ctx.max_q} shown "
+        f"({len(significant)} of {len(table)} tests)."
+    )
+    shown = significant if len(significant) else table.sort_values("p_value").head(10)
+    caption = "Enriched motif gains and losses" if len(significant) else "No motif passes; the ten smallest p values"
+    s.tables.append(Table(f"{caption} (results/analysis/motif_turnover.tsv)", html_table(shown)))
+    return s
+
+
 def regulatory_section(ctx: ReportContext) -> Section:
     s = Section("regulatory", "Regulatory inference")
     i = ctx.inputs
@@ -356,6 +379,13 @@ def regulatory_section(ctx: ReportContext) -> Section:
             "(feature id beside), elements with their coordinates in every species (0-based, half-open, as in BED)."
         )
         s.tables.append(Table("Candidate and significant links per species", html_table(summary.reset_index())))
+        s.images.append(
+            Image(
+                "Link p values: observed against expected under the null (trans-chromosomal pairs)",
+                pvalue_qq_figure({sp: g["p_value"].to_numpy() for sp, g in table.groupby("species")}),
+                "link_calibration.png",
+            )
+        )
         top = table.sort_values(["q_value", "score"], ascending=[True, False]).head(15)
         top = top.assign(gene=[gene_html(ctx, g) for g in top["gene"]])
         top = top[["species", "gene", "element", *[c for c in top.columns if c not in ("species", "gene", "element")]]]
@@ -473,6 +503,7 @@ SECTIONS: list[tuple[str, Callable[[ReportContext], Section]]] = [
     ("regulatory", regulatory_section),
     ("differential", differential_section),
     ("modules", modules_section),
+    ("turnover", turnover_section),
     ("truth", truth_section),
 ]
 SECTION_IDS = [sid for sid, _ in SECTIONS]
