@@ -68,13 +68,17 @@ def test_planted_modules_recovered_at_default_thresholds(demo_run, demo_score):
         "recall": demo_score.value("modules.element_recall"),
     }
     print("\nmodule recovery:", {k: round(v, 3) for k, v in recovery.items()})
-    assert recovery["precision"] >= 0.7 and recovery["recall"] >= 0.7, recovery
-    # each planted module is found with its own motif (scored), and the pipeline wrote the
-    # modules the default thresholds give
-    assert demo_score.value("modules.motif_named") == 1.0
+    # Modules take links at a real FDR (q <= 0.1) since the link score has a calibrated null;
+    # at the old nominal p <= 0.1 recall was 0.85-0.96 at 94-98 % precision, but 74-88 % of
+    # those links were false on the realistic preset. Seed 0 now: precision 0.85, recall 0.35.
+    assert recovery["precision"] >= 0.75 and recovery["recall"] >= 0.25, recovery
+    # planted modules are found with their own JASPAR motif (seed 0: 3 of 4), and the
+    # pipeline wrote the modules the default thresholds give
+    assert demo_score.value("modules.motif_named") >= 0.5
     planted = pd.read_csv(root / "demo/truth/modules.tsv", sep="\t", dtype=str)
     written = pd.read_csv(root / "results/analysis/species_modules.tsv", sep="\t")
-    assert {(m.species, m.motif) for m in planted.itertuples()} <= set(zip(written["species"], written["motif"]))
+    found = {(m.species, m.motif) for m in planted.itertuples()} & set(zip(written["species"], written["motif"]))
+    assert len(found) >= len(planted) / 2, found
     settings = ModuleSettings()
     motif_p = settings.motif_p
     union = pd.read_csv(root / "results/consensus/union_peaks.tsv", sep="\t", dtype={"element_id": str})
