@@ -27,8 +27,8 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMB
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from crossglue.analysis.motif_database import DEFAULT_DATABASE  # noqa: E402
 from crossglue.analysis.motifs import (  # noqa: E402
-    DEFAULT_DATABASE,
     element_sequences,
     motif_hits,
     motif_hits_exact,

@@ -16,7 +16,8 @@ import pandas as pd
 import pytest
 
 from crossglue.analysis.modules import ModuleSettings, call_modules, specific_linked_elements
-from crossglue.analysis.motifs import DEFAULT_DATABASE, read_meme, union_motif_hits
+from crossglue.analysis.motif_database import DEFAULT_DATABASE
+from crossglue.analysis.motifs import read_meme, union_motif_hits
 from crossglue.report.sections import SECTION_IDS
 from crossglue.simulate.score import score_run
 

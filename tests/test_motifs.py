@@ -233,7 +233,7 @@ def test_motif_database_of_an_unknown_release_is_refused(tmp_path, capsys):
 def test_the_workflow_the_makefile_and_the_library_name_one_default_database():
     from pathlib import Path
 
-    from crossglue.analysis.motifs import DEFAULT_DATABASE
+    from crossglue.analysis.motif_database import DEFAULT_DATABASE
 
     repo = Path(__file__).resolve().parents[1]
     assert str(DEFAULT_DATABASE) in (repo / "workflow/rules/analysis.smk").read_text()

@@ -164,7 +164,7 @@ def _liftover_run(args: argparse.Namespace) -> int:
 
 
 def _motif_database_arguments(parser: argparse.ArgumentParser) -> None:
-    from crossglue.analysis.motifs import DEFAULT_DATABASE, JASPAR_RELEASE
+    from crossglue.analysis.motif_database import DEFAULT_DATABASE, JASPAR_RELEASE
 
     parser.add_argument(
         "--out", type=Path, default=DEFAULT_DATABASE, help=f"MEME file to write (default {DEFAULT_DATABASE})"
@@ -173,7 +173,7 @@ def _motif_database_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _motif_database_run(args: argparse.Namespace) -> int:
-    from crossglue.analysis.motifs import write_motif_database
+    from crossglue.analysis.motif_database import write_motif_database
 
     n = write_motif_database(args.out, args.release)
     print(f"wrote {n} {args.release} CORE vertebrate motifs to {args.out}")
