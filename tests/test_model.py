@@ -84,7 +84,10 @@ def test_training_log_has_one_row_per_epoch_with_finite_losses(trained):
     history = pd.DataFrame(trained.history)
     assert set(history["stage"]) == {"pretrain", "finetune"}
     assert (history.groupby("stage")["epoch"].apply(lambda e: (np.diff(e) == 1).all())).all()
-    assert np.isfinite(history[["x_nll", "g_nll", "dsc", "val"]].to_numpy()).all()
+    assert np.isfinite(history[["x_nll", "g_nll", "dsc", "val", "val_x_nll", "val_x_kl", "val_sup"]].to_numpy()).all()
+    # held-out reconstruction is on the training term's scale (both sum the domains' NLL)
+    ratio = history["val_x_nll"] / history["x_nll"]
+    assert ((ratio > 0.5) & (ratio < 2)).all(), ratio.describe()
     assert np.isfinite(trained.balancing_weights["human:rna"]).all()
 
 

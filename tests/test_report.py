@@ -275,6 +275,16 @@ def test_every_figure_renders_at_a_readable_width_in_a_1280_px_window(report_inp
     assert image.shape == (900, 1280) and image.std() > 10
 
 
+def test_training_curves_put_held_out_terms_beside_their_training_terms():
+    log = training_log().assign(val_x_nll=lambda t: t["x_nll"] * 1.05, val_x_kl=lambda t: t["x_kl"])
+    panels = dict(training_panels({"main": log}))
+    assert [label for *_, label in panels["Reconstruction (count NLL)"]] == [
+        "main: cells, train",
+        "main: cells, validation",
+    ]
+    assert "main: cell posterior, validation" in [label for *_, label in panels["KL divergence"]]
+
+
 def test_training_curves_plot_one_panel_per_loss_family_without_bookkeeping_columns():
     logs = {"main": training_log(), "ablation": training_log(6).drop(columns=["pair"])}
     panels = training_panels(logs)

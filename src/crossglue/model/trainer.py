@@ -36,6 +36,8 @@ from crossglue.model.nets import GlueNetworks
 log = logging.getLogger("crossglue.model")
 
 CHECKPOINT = "checkpoint.pt"
+# Held-out columns of the training log: the validation loss, then the terms it sums.
+VALIDATION_TERMS = ("val", "val_x_nll", "val_x_kl", "val_sup")
 # The nominal length of a stage (optimisation steps) when max_epochs is left to the trainer:
 # the alignment burn-in and the patience are fractions of it, as they were when it was the
 # fixed length of a stage.
@@ -321,17 +323,27 @@ class Trainer:
     def validation_loss(self, chunk: int = 1024) -> float:
         """The objective's data terms (+ classifier loss) on the held-out cells, with posterior
         means (so it draws no random numbers and is the same however often it is computed)."""
+        return self.validation_terms(chunk)["val"]
+
+    def validation_terms(self, chunk: int = 1024) -> dict[str, float]:
+        """:meth:`validation_loss` (``val``) and the held-out terms it sums, per cell-weighted
+        domain average as in training: ``val_x_nll``, ``val_x_kl``, ``val_sup`` (the terms
+        that exist for held-out cells; the graph is not split, and alignment and pairing are
+        adversarial or paired-batch terms)."""
         self.nets.eval()
         features = self.module.features(sample=False)
-        total = 0.0
+        totals = dict.fromkeys(VALIDATION_TERMS, 0.0)
         for k, d in self.domains.items():
             held_out = validation_cells(d.val)
             for start in range(0, len(held_out), chunk):
                 idx = held_out[start : start + chunk]
                 batch = {k: make_batch(d, idx, self.tensors[k], self.device)}
                 loss = self.module.loss(self.loss_weights, batch, features, sample=False)
-                total += len(idx) / len(held_out) * float(loss.vae)
-        return total
+                share = len(idx) / len(held_out)
+                totals["val"] += share * float(loss.vae)
+                for term in VALIDATION_TERMS[1:]:
+                    totals[term] += share * float(getattr(loss, term[len("val_") :]))
+        return totals
 
     def embed(self, domain: DomainData) -> np.ndarray:
         """Posterior means u of every cell of a training domain."""
@@ -475,8 +487,10 @@ class Trainer:
             start = time.perf_counter()
             terms = self._epoch()
             if any(len(d.val) for d in self.domains.values()):
-                val = self.validation_loss()
+                held_out = self.validation_terms()
+                val = held_out.pop("val")
             else:  # nothing held out: monitor the training data ELBO instead
+                held_out = {}
                 val = cfg.lam_data * (terms["x_nll"] + cfg.lam_kl * terms["x_kl"])
             st.epoch += 1
             for sched in self.schedulers:
@@ -493,6 +507,7 @@ class Trainer:
                 "epoch": st.epoch,
                 **{k: round(v, 6) for k, v in terms.items()},
                 "val": round(val, 6),
+                **{k: round(v, 6) for k, v in held_out.items()},
                 "lr": self.vae_optim.param_groups[0]["lr"],
                 "noise": round(self._noise_scale_at(st.epoch - 1), 4),
                 "seconds": round(time.perf_counter() - start, 3),

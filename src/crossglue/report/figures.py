@@ -22,18 +22,25 @@ import pandas as pd  # noqa: E402
 # panel order: (panel title, [(column, what it is)]). Columns of the log not listed here
 # (epoch, lr, noise, seconds) are bookkeeping and are not plotted.
 LOSS_FAMILIES: dict[str, tuple[str, list[tuple[str, str]]]] = {
-    "reconstruction": ("Reconstruction (count NLL)", [("x_nll", "cells, train")]),
-    "kl": ("KL divergence", [("x_kl", "cell posterior, train"), ("g_kl", "feature posterior, train")]),
+    "reconstruction": ("Reconstruction (count NLL)", [("x_nll", "cells, train"), ("val_x_nll", "cells, validation")]),
+    "kl": (
+        "KL divergence",
+        [
+            ("x_kl", "cell posterior, train"),
+            ("val_x_kl", "cell posterior, validation"),
+            ("g_kl", "feature posterior, train"),
+        ],
+    ),
     "graph": ("Guidance graph (edge NLL)", [("g_nll", "train")]),
     "alignment": ("Alignment (discriminator loss)", [("dsc", "discriminator, train")]),
     "pairing": ("Pairing of multiome nuclei", [("pair", "train")]),
-    "supervision": ("Cell-type supervision", [("sup", "train")]),
+    "supervision": ("Cell-type supervision", [("sup", "train"), ("val_sup", "validation")]),
     "total": (
         "Total objective",
         [("gen", "generator objective, train"), ("val", "VAE loss, validation")],
     ),
 }
-VALIDATION_COLUMNS = {"val"}
+VALIDATION_COLUMNS = {"val", "val_x_nll", "val_x_kl", "val_sup"}
 FONT = {"font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11, "legend.fontsize": 10}
 
 
