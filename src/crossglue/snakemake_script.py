@@ -39,13 +39,17 @@ def configure_logging(log_path: str | None) -> None:
 def limit_threads(n: int) -> None:
     """Pin BLAS, torch and numba (memelite's motif scanner) to the rule's ``threads`` so jobs
     do not fight over cores."""
-    blas = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
-    for var in (*blas, "NUMBA_NUM_THREADS"):
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
         os.environ[var] = str(n)
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(n)
     if "numba" in sys.modules:
-        sys.modules["numba"].set_num_threads(min(n, sys.modules["numba"].config.NUMBA_NUM_THREADS))
+        # numba re-reads its environment at every compilation and refuses a thread count
+        # other than the one its pool started with: once loaded, only set_num_threads.
+        numba = sys.modules["numba"]
+        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    else:
+        os.environ["NUMBA_NUM_THREADS"] = str(n)
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:
