@@ -75,8 +75,8 @@ def test_fit_killed_in_one_process_resumes_in_another_and_matches_an_uninterrupt
 
     resumed, resumed_out = _fit(tmp_path, "log", ckpt)  # the killed run's log and checkpoints
     assert f"resuming from {ckpt / CHECKPOINT}: pretrain epoch 1" in resumed.stderr
-    assert "pretrain epoch 1:" not in resumed.stderr  # epoch 1 is not trained again
-    assert "pretrain epoch 2:" in resumed.stderr
+    assert "pretrain epoch 1 of" not in resumed.stderr  # epoch 1 is not trained again
+    assert "pretrain epoch 2 of" in resumed.stderr
 
     _, reference_out = _fit(tmp_path, "reference", tmp_path / "reference_ckpt")
     resumed_emb, reference_emb = np.load(resumed_out), np.load(reference_out)

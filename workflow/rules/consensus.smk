@@ -12,9 +12,7 @@ rule union_elements:
         summary="results/consensus/summary.tsv",
         reasons="results/consensus/liftover_reasons.tsv",
         widths="results/consensus/peak_widths.tsv",
-        beds=expand(
-            "results/consensus/union_elements.{species}.bed", species=species_names
-        ),
+        beds=per_atac_species("results/consensus/union_elements.{species}.bed"),
         plot_classes="results/consensus/plots/element_classes.png",
         plot_reasons="results/consensus/plots/liftover_reasons.png",
         plot_widths="results/consensus/plots/peak_widths.png",
