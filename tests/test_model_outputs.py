@@ -14,7 +14,7 @@ import scipy.sparse as sp
 
 from crossglue.errors import CrossglueError
 from crossglue.io_utils import write_h5ad, write_h5mu
-from crossglue.model.outputs import cells_mudata, gene_symbols, log_normalise, with_expression
+from crossglue.model.outputs import cells_mudata, log_normalise, unique_gene_symbols, with_expression
 from crossglue.model.stage import cell_table, log_warmup
 from crossglue.model.trainer import CHECKPOINT, TrainConfig
 
@@ -139,7 +139,7 @@ def test_gene_symbol_colours_a_umap_in_scanpy(cells, tmp_path):
 
 def test_symbols_fall_back_to_ids_and_repeat_as_suffixed_names():
     var = pd.DataFrame({"gene_name": ["A", "", "A", np.nan, "NA"]}, index=["g1", "g2", "g3", "g4", "g5"])
-    assert list(gene_symbols(var)) == ["A", "g2", "A-1", "g4", "g5"]
+    assert list(unique_gene_symbols(var)) == ["A", "g2", "A-1", "g4", "g5"]
 
 
 def test_log_normalise_keeps_empty_rows_zero():

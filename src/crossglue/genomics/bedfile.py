@@ -74,7 +74,7 @@ def _line_starts_with(buf: np.ndarray, starts: np.ndarray, prefix: bytes) -> np.
     return (got == np.frombuffer(prefix, dtype=np.uint8)).all(axis=1)
 
 
-def _data_lines(raw: bytes, buf: np.ndarray, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+def _record_spans(raw: bytes, buf: np.ndarray, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Records among the lines of ``buf[lo:hi]`` (not '#', track, browser or blank).
 
     Returns their 1-based line numbers inside the piece, start and end offsets in ``buf``,
@@ -210,7 +210,7 @@ def iter_bed_chunks(path: str | Path, chunk_bytes: int = _CHUNK_BYTES) -> Iterat
     n_col, lines_before, lo = None, 0, 0
     while lo < len(buf):
         hi = len(buf) if lo + chunk_bytes >= len(buf) else raw.find(b"\n", lo + chunk_bytes - 1) + 1 or len(buf)
-        line_no, starts, ends, n_lines = _data_lines(raw, buf, lo, hi)
+        line_no, starts, ends, n_lines = _record_spans(raw, buf, lo, hi)
         line_no += lines_before
         lines_before += n_lines
         lo = hi

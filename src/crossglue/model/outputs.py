@@ -57,7 +57,7 @@ def log_normalise(counts, target: float = 1e4) -> sp.csr_matrix:
     return x
 
 
-def gene_symbols(var: pd.DataFrame) -> pd.Index:
+def unique_gene_symbols(var: pd.DataFrame) -> pd.Index:
     """Each gene's symbol (``gene_name``, else its id), made unique within the table."""
     ids = pd.Series(var.index.astype(str), index=var.index)
     names = var["gene_name"].astype("string") if "gene_name" in var else pd.Series(pd.NA, index=var.index)
@@ -101,7 +101,7 @@ def expression_matrix(
     and are marked ``none``.
     """
     rna = {name.split(":")[0]: adata for name, adata in domains.items() if name.endswith(":rna")}
-    symbols = {sp_: gene_symbols(adata.var) for sp_, adata in rna.items()}
+    symbols = {sp_: unique_gene_symbols(adata.var) for sp_, adata in rna.items()}
     var_names = pd.Index(pd.unique(np.concatenate([s.to_numpy() for s in symbols.values()] or [np.array([], str)])))
     var = pd.DataFrame(index=var_names)
     for sp_, sym in symbols.items():
@@ -167,7 +167,7 @@ def cells_mudata(domains: Mapping[str, ad.AnnData], cells: ad.AnnData, features:
         var = adata.var.copy()
         var.insert(0, "feature", adata.var_names.astype(str))
         if modality == "rna":
-            var.insert(1, "gene_symbol", gene_symbols(adata.var).to_numpy())
+            var.insert(1, "gene_symbol", unique_gene_symbols(adata.var).to_numpy())
         var.index = pd.Index(species + ":" + adata.var_names.astype(str))
         at = node_row.get_indexer(var.index)
         if (at < 0).any():

@@ -73,7 +73,7 @@ class Ancestor:
         return merge_intervals(pd.concat(parts, ignore_index=True))
 
 
-def gene_symbols(rng: np.random.Generator, n: int) -> np.ndarray:
+def random_gene_symbols(rng: np.random.Generator, n: int) -> np.ndarray:
     """Unique gene-like symbols (letters + number), none starting with MT-."""
     letters = np.array(list("ABCDEFGHIJKLNPRSTVWXZ"))
     out: list[str] = []
@@ -131,7 +131,7 @@ def build_ancestor(rng: np.random.Generator, preset: Preset) -> Ancestor:
     genes = pd.concat(gene_rows, ignore_index=True)
     genes["strand"] = rng.choice(np.array([1, -1]), size=len(genes))
     genes["gene"] = [f"g{i:05d}" for i in range(len(genes))]
-    genes["symbol"] = gene_symbols(rng, len(genes))
+    genes["symbol"] = random_gene_symbols(rng, len(genes))
     genes["gene_type"] = np.where(rng.random(len(genes)) < 0.85, "protein_coding", "lncRNA")
     exons = make_exons(rng, genes)
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from crossglue.simulate import states
-from crossglue.simulate.ancestor import MAX_LINK_DISTANCE, Ancestor, gene_symbols, make_exons
+from crossglue.simulate.ancestor import MAX_LINK_DISTANCE, Ancestor, make_exons, random_gene_symbols
 from crossglue.simulate.evolve import SpeciesGenome, map_positions
 from crossglue.simulate.intervals import concat_ranges
 from crossglue.simulate.jaspar import JASPAR_COUNTS, jaspar_name, jaspar_pwm
@@ -193,7 +193,7 @@ def _species_genes(rng, anc: Ancestor, genomes: dict[str, SpeciesGenome], dups: 
     genes = pd.concat(gene_tables, ignore_index=True)
     # Symbols for lineage-specific genes, distinct from every other symbol.
     ls = genes.kind == "lineage_specific"
-    pool = gene_symbols(rng, 2 * len(genes) + 50)
+    pool = random_gene_symbols(rng, 2 * len(genes) + 50)
     genes.loc[ls, "gene_name"] = pool[~np.isin(pool, genes.gene_name[~ls])][: int(ls.sum())]
     ls_exons = make_exons(rng, genes[ls].rename(columns={"anc_gene": "gene"}).reset_index(drop=True))
     ls_exons = ls_exons.rename(columns={"gene": "anc_gene"}).assign(copy=0)
