@@ -18,10 +18,10 @@ import pytest
 from crossglue.analysis.annotate import UNASSIGNED, annotate_cells, type_correspondence
 from crossglue.analysis.correspondence import (
     mapping_scores,
-    one2one_pairs,
     ortholog_correlation,
     pseudobulk_expression,
 )
+from crossglue.graph.orthologs import one2one_pairs
 
 N_GENES = 300
 SHARED = ["T0", "T1", "T2", "T3"]

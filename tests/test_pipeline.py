@@ -68,6 +68,10 @@ def test_every_cell_of_every_sample_has_an_embedding(tiny_run):
     assert set(cells.obs["sample"]) == set(qc["sample"])
     paired = cells.obs.dropna(subset=["nucleus"]).groupby("nucleus", observed=True)["modality"].nunique()
     assert (paired == 2).sum() > 0, "multiome nuclei keep an RNA and an ATAC embedding"
+    # the unlabelled species trained with ortholog anchors, recorded beside the given labels
+    anchored = cells.obs.dropna(subset=["anchor_label"])
+    assert len(anchored) > 0 and set(anchored["species"]) == {"macaque"}
+    assert anchored["cell_type"].isna().all()
 
 
 def test_every_graph_node_has_a_feature_embedding(tiny_run):

@@ -82,6 +82,8 @@ def test_a_swapped_pair_of_types_shows_in_the_confusion_table():
     assert f["transfer.main.human_to_macaque.balanced_accuracy"] == pytest.approx(1 / 3)
     assert f["transfer.main.human_to_macaque.largest_off_diagonal"] == 1.0
     assert r["transfer.main.human_to_macaque.largest_off_diagonal"] in ("A -> B", "B -> A")
+    assert f["transfer.main.human_to_macaque.shared_accuracy"] == pytest.approx(1 / 3)  # every type is shared
+    assert f["transfer.main.human_to_macaque.largest_off_diagonal_shared"] == 1.0
     # pairing is untouched by the swap (both modalities of a nucleus moved together)
     assert _figures(sc.integration_figures(obs, x, SPECIES))["integration.main.foscttm_macaque"] == 0.0
 

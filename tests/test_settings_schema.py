@@ -15,6 +15,7 @@ from crossglue.graph.element_edges import ElementParams
 from crossglue.graph.orthologs import OrthologParams
 from crossglue.graph.peak_gene import CorrelationParams, PeakGeneParams
 from crossglue.model import TrainConfig
+from crossglue.model.anchors import AnchorSettings
 from crossglue.model.stage import WORKFLOW_KEYS, ModelSettings
 from crossglue.peaks.calling import PeakParams
 
@@ -30,6 +31,7 @@ def _fields(cls) -> dict:
     ("cls", "section", "elsewhere"),
     [
         (TrainConfig, "model.train", ()),
+        (AnchorSettings, "model.anchors", ()),
         (ModelSettings, "model", WORKFLOW_KEYS),
         (PeakParams, "peaks", ()),
         (PeakGeneParams, "graph.peak_gene", ()),
@@ -47,7 +49,7 @@ def test_settings_fields_and_defaults_are_the_schema(cls, section, elsewhere):
     assert set(fields) == keys
     defaults = schema_defaults(section)
     for name, value in fields.items():
-        expected = TrainConfig() if name == "train" else defaults[name]
+        expected = {"train": TrainConfig(), "anchors": AnchorSettings()}.get(name, defaults.get(name))
         assert value == expected, name
     for name in keys:
         assert schema_section(section)["properties"][name].get("description"), f"{section}.{name} needs a description"

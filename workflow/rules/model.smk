@@ -16,6 +16,7 @@ rule train_model:
         rna=expand("results/ingest/{species}/rna.h5ad", species=species_names),
         atac=per_atac_species("results/counts/{species}/atac.h5ad"),
         edges="results/graph/guidance_edges.tsv.gz",
+        orthologs="results/graph/ortholog_links.tsv.gz",
     output:
         cells="results/{run}/cells.h5ad",
         mudata="results/{run}/cells.h5mu",

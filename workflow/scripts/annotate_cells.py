@@ -7,10 +7,10 @@ correspondence tables and the correspondence figure.
 """
 
 import anndata as ad
-import pandas as pd
 
 from crossglue.analysis.annotate import annotate_cells
 from crossglue.analysis.correspondence import correspondence_figure
+from crossglue.graph.orthologs import read_ortholog_links
 from crossglue.io_utils import write_h5ad, write_tsv
 from crossglue.snakemake_script import run
 
@@ -19,7 +19,7 @@ def main(smk) -> None:
     cfg = smk.params.annotation
     cells = ad.read_h5ad(smk.input.cells)
     rna = {s: ad.read_h5ad(path) for s, path in zip(smk.params.species, smk.input.rna, strict=True)}
-    orthologs = pd.read_csv(smk.input.orthologs, sep="\t")
+    orthologs = read_ortholog_links(smk.input.orthologs)
     tables = annotate_cells(
         cells,
         label_key=cfg["label_key"],

@@ -7,6 +7,7 @@ import pandas as pd
 from crossglue.elements.union import read_union_table
 from crossglue.graph.assembly import build_guidance
 from crossglue.graph.files import write_edge_table, write_graphml
+from crossglue.graph.orthologs import read_ortholog_links
 from crossglue.graph.settings import graph_settings
 from crossglue.graph.summary import plot_degrees, summarise
 from crossglue.io_utils import atomic_path
@@ -27,7 +28,7 @@ def main(smk) -> None:
         s: pd.read_csv(path, sep="\t", dtype={"peak": str, "gene": str})
         for s, path in zip(with_atac, smk.input.peak_gene, strict=True)
     }
-    orthologs = pd.read_csv(smk.input.orthologs, sep="\t", dtype={"gene_a": str, "gene_b": str})
+    orthologs = read_ortholog_links(smk.input.orthologs)
     union = read_union_table(smk.input.union, with_atac)
     nodes, edges = build_guidance(features, peak_gene, orthologs, union, settings, source=smk.input.union)
     summary = summarise(edges, nodes)

@@ -6,15 +6,14 @@ from crossglue.snakemake_script import run
 
 
 def main(smk) -> None:
-    import pandas as pd
-
     from crossglue.analysis.differential import species_pair_tests, species_pseudobulk
+    from crossglue.graph.orthologs import read_ortholog_links
     from crossglue.io_utils import read_h5ad, write_tsv
 
     cfg = smk.params.differential
     species = list(smk.params.species)
     cells = read_h5ad(smk.input.cells, backed="r").obs.copy()
-    orthologs = pd.read_csv(smk.input.orthologs, sep="\t", dtype={"gene_a": str, "gene_b": str})
+    orthologs = read_ortholog_links(smk.input.orthologs)
     rna = {
         s: species_pseudobulk(p, s, "rna", cells, cfg["min_cells"]) for s, p in zip(species, smk.input.rna, strict=True)
     }

@@ -16,6 +16,7 @@ def main(smk) -> None:
         settings=ModelSettings.from_config(smk.params.settings),
         element_edges=smk.params.element_edges,
         threads=smk.threads,
+        orthologs_path=smk.input.orthologs,
     )
 
 

@@ -28,7 +28,6 @@ from crossglue.analysis.correspondence import (
     correspondence_table,
     counterpart_ratio,
     mapping_scores,
-    one2one_pairs,
     ortholog_correlation,
     species_profiles,
     split_half_reliability,
@@ -36,6 +35,7 @@ from crossglue.analysis.correspondence import (
 )
 from crossglue.embedding import knn_indices, knn_leiden
 from crossglue.errors import CrossglueError
+from crossglue.graph.orthologs import one2one_pairs
 
 log = logging.getLogger(__name__)
 

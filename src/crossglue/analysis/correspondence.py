@@ -47,21 +47,6 @@ CORRESPONDENCE_COLUMNS = [
 ]
 
 
-def one2one_pairs(
-    orthologs: pd.DataFrame, species_a: str, species_b: str, source: str = "ortholog table"
-) -> pd.DataFrame:
-    """``gene_a`` (of ``species_a``), ``gene_b`` (of ``species_b``) of every one2one pair in the
-    ortholog edge table (``results/graph/ortholog_links.tsv.gz``), whichever way it is written."""
-    need = {"species_a", "species_b", "gene_a", "gene_b", "homology_type"}
-    if not need <= set(orthologs.columns):
-        raise CrossglueError(f"{source}: expected columns {sorted(need)}, found {list(orthologs.columns)}")
-    one = orthologs[orthologs["homology_type"].astype(str) == "one2one"]
-    fwd = one[(one["species_a"] == species_a) & (one["species_b"] == species_b)][["gene_a", "gene_b"]]
-    rev = one[(one["species_a"] == species_b) & (one["species_b"] == species_a)][["gene_b", "gene_a"]]
-    rev.columns = ["gene_a", "gene_b"]
-    return pd.concat([fwd, rev], ignore_index=True).drop_duplicates().astype(str)
-
-
 def pseudobulk_expression(counts: sp.spmatrix | np.ndarray, genes: pd.Index, groups: np.ndarray) -> pd.DataFrame:
     """Groups x genes mean of log1p(counts per 10,000) over the cells of each group (NA groups
     left out), as one sparse indicator product."""

@@ -309,3 +309,23 @@ def link_orthologs(
             "columns) and that it names genes by the ids or symbols of the species' annotation"
         )
     return edges, missing, warnings
+
+
+def one2one_pairs(
+    orthologs: pd.DataFrame, species_a: str, species_b: str, source: str = "ortholog table"
+) -> pd.DataFrame:
+    """``gene_a`` (of ``species_a``), ``gene_b`` (of ``species_b``) of every one2one pair in the
+    ortholog edge table (``results/graph/ortholog_links.tsv.gz``), whichever way it is written."""
+    need = {"species_a", "species_b", "gene_a", "gene_b", "homology_type"}
+    if not need <= set(orthologs.columns):
+        raise CrossglueError(f"{source}: expected columns {sorted(need)}, found {list(orthologs.columns)}")
+    one = orthologs[orthologs["homology_type"].astype(str) == "one2one"]
+    fwd = one[(one["species_a"] == species_a) & (one["species_b"] == species_b)][["gene_a", "gene_b"]]
+    rev = one[(one["species_a"] == species_b) & (one["species_b"] == species_a)][["gene_b", "gene_a"]]
+    rev.columns = ["gene_a", "gene_b"]
+    return pd.concat([fwd, rev], ignore_index=True).drop_duplicates().astype(str)
+
+
+def read_ortholog_links(path: str | Path) -> pd.DataFrame:
+    """The ortholog edge table written by rule ``ortholog_links`` (gene ids kept as strings)."""
+    return pd.read_csv(path, sep="\t", dtype={"gene_a": str, "gene_b": str, "species_a": str, "species_b": str})

@@ -6,10 +6,11 @@ domain (PCA for RNA, LSI for ATAC), selects the decoded features (``preprocess``
 
 - ``cells.h5ad``: one row per (cell, modality) — a multiome nucleus has an RNA and an ATAC
   row sharing ``obs["nucleus"]`` — with species, modality (rna or atac), assay (the
-  sample's kind: rna, atac or multiome), sample, donor, the given ``cell_type`` and
-  ``obsm["X_glue"]``. Row names are ``{modality}:{cell id}``. Genes by symbol are its
-  columns: counts layer and log-normalised X for RNA rows, gene activity for ATAC rows
-  (:mod:`crossglue.model.outputs`).
+  sample's kind: rna, atac or multiome), sample, donor, the given ``cell_type``, the
+  ``anchor_label`` the model was trained with in species without given labels
+  (:mod:`crossglue.model.anchors`) and ``obsm["X_glue"]``. Row names are
+  ``{modality}:{cell id}``. Genes by symbol are its columns: counts layer and
+  log-normalised X for RNA rows, gene activity for ATAC rows (:mod:`crossglue.model.outputs`).
 - ``cells.h5mu``: the same cells as a MuData, one modality per domain with its own features
   and ``varm["X_glue"]``.
 - ``features.h5ad``: one row per graph node with ``obsm["X_glue"]``.
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import anndata as ad
@@ -28,8 +29,10 @@ import pandas as pd
 
 from crossglue.config import schema_defaults, settings_from
 from crossglue.errors import CrossglueError
+from crossglue.graph.orthologs import one2one_pairs, read_ortholog_links
 from crossglue.io_utils import atomic_path, write_h5ad, write_h5mu
 from crossglue.model import GlueModel, TrainConfig
+from crossglue.model.anchors import AnchorSettings, anchor_labels, with_paired
 from crossglue.model.data import DomainSpec
 from crossglue.model.inputs import atac_lsi, rna_pca, select_features
 from crossglue.model.outputs import cells_mudata, with_expression
@@ -57,6 +60,7 @@ class ModelSettings:
     val_fraction: float = _DEFAULTS["val_fraction"]
     seed: int = _DEFAULTS["seed"]
     device: str = _DEFAULTS["device"]
+    anchors: AnchorSettings = field(default_factory=AnchorSettings)
     train: TrainConfig = field(default_factory=TrainConfig)
 
     @classmethod
@@ -64,7 +68,8 @@ class ModelSettings:
         """From ``config["model"]`` (schema-checked by the pipeline, key-checked here for notebooks)."""
         values = {k: v for k, v in dict(values or {}).items() if k not in WORKFLOW_KEYS}
         train = settings_from(TrainConfig, "model.train", values.pop("train", None))
-        return settings_from(cls, "model", values, train=train)
+        anchors = AnchorSettings.from_config(values.pop("anchors", None))
+        return settings_from(cls, "model", values, train=train, anchors=anchors)
 
 
 def read_edges(path: str | Path, element_edges: bool = True) -> pd.DataFrame:
@@ -121,11 +126,51 @@ def prepare_domains(
     return domains, specs
 
 
+# obs column the model's classifier reads: the given label, else the ortholog anchor.
+MODEL_LABEL = "model_label"
+# obs column of cells.h5ad with each nucleus' ortholog anchor (species without given labels).
+ANCHOR_LABEL = "anchor_label"
+
+
+def add_anchors(
+    domains: Mapping[str, ad.AnnData],
+    specs: dict[str, DomainSpec],
+    orthologs: pd.DataFrame,
+    settings: ModelSettings,
+    source: str = "ortholog table",
+) -> pd.DataFrame:
+    """Give the unlabelled species' nuclei their ortholog anchors (:mod:`crossglue.model.anchors`)
+    as labels of the model's classifier; returns the anchors (species, nucleus id, label,
+    confidence). Domains and specs are updated in place; ``cell_type`` stays the given label."""
+    rna = {s.species: domains[n] for n, s in specs.items() if s.modality == "rna"}
+    species = sorted(rna)
+    pairs = {(a, b): one2one_pairs(orthologs, a, b, source) for a in species for b in species if a != b}
+    anchors = anchor_labels(rna, pairs, settings.anchors, seed=settings.seed)
+    for name, spec in list(specs.items()):
+        obs = domains[name].obs
+        label = obs["cell_type"].astype(object).where(obs["cell_type"].notna(), None)
+        found = anchors.get(spec.species)
+        if found is not None:
+            extra = (
+                found["anchor_label"].reindex(obs.index)
+                if spec.modality == "rna"
+                else with_paired(found, rna[spec.species].obs, obs)
+            )
+            obs[ANCHOR_LABEL] = extra.to_numpy()
+            label = label.where(label.notna(), extra)
+        if label.notna().any():
+            obs[MODEL_LABEL] = label.to_numpy()
+            specs[name] = replace(spec, label_key=MODEL_LABEL)
+    frames = [f.assign(species=s).rename_axis("cell_id").reset_index() for s, f in anchors.items()]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
 def cell_table(domains: Mapping[str, ad.AnnData], model: GlueModel) -> ad.AnnData:
     """Every cell of every domain with its embedding, as one AnnData."""
     parts = []
     for name, adata in domains.items():
         obs = adata.obs[list(OBS_COLUMNS)].copy()
+        obs[ANCHOR_LABEL] = adata.obs[ANCHOR_LABEL].to_numpy() if ANCHOR_LABEL in adata.obs else None
         # The sample's kind (rna, atac or multiome) stays as `assay`; `modality` is the
         # domain's, so a multiome nucleus has one rna and one atac row.
         obs["assay"] = obs["modality"]
@@ -137,7 +182,7 @@ def cell_table(domains: Mapping[str, ad.AnnData], model: GlueModel) -> ad.AnnDat
     cells = ad.concat(parts, merge="same")
     for col in ("species", "modality", "assay", "sample", "donor", "domain"):
         cells.obs[col] = cells.obs[col].astype(str).astype("category")
-    for col in ("cell_type", "nucleus"):
+    for col in ("cell_type", "nucleus", ANCHOR_LABEL):
         cells.obs[col] = cells.obs[col].astype(object).where(cells.obs[col].notna(), None).astype("category")
     return cells
 
@@ -180,6 +225,7 @@ def run_model_stage(
     settings: ModelSettings,
     element_edges: bool = True,
     threads: int = 1,
+    orthologs_path: str | Path | None = None,
 ) -> None:
     """Train on every domain and write cells, features, model, training log and counts.
 
@@ -190,6 +236,9 @@ def run_model_stage(
     edges = read_edges(edges_path, element_edges)
     log.info("guidance graph: %d edges (element-element edges %s)", len(edges), "kept" if element_edges else "dropped")
     domains, specs = prepare_domains(rna, atac, settings)
+    if settings.anchors.enabled and orthologs_path is not None:
+        orthologs = read_ortholog_links(orthologs_path)
+        add_anchors(domains, specs, orthologs, settings, source=str(orthologs_path))
     selected = select_features(domains, specs, edges)
     selection = pd.DataFrame(
         [

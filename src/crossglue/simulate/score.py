@@ -395,8 +395,11 @@ def transfer_figures(
     for a, b in _directions(species):
         for ma, mb in pairs:
             tag = f"transfer.{run}.{a}_to_{b}" + ("" if ma == "all" else f".{ma}_to_{mb}")
-            names += [f"{tag}.accuracy", f"{tag}.balanced_accuracy"]
-        names += [f"transfer.{run}.{a}_to_{b}.largest_off_diagonal"]
+            names += [f"{tag}.accuracy", f"{tag}.shared_accuracy", f"{tag}.balanced_accuracy"]
+        names += [
+            f"transfer.{run}.{a}_to_{b}.largest_off_diagonal",
+            f"transfer.{run}.{a}_to_{b}.largest_off_diagonal_shared",
+        ]
     if len(species) < 2:
         f.na([f"transfer.{run}.cross_species"], f"fewer than two species ({', '.join(species)})")
         return f.frame(), {}
@@ -421,8 +424,8 @@ def transfer_figures(
                     else f"no unlabelled {b} {'cells' if mb == 'all' else mb + ' cells'} with a true type"
                 )
                 f.na(
-                    [f"{tag}.accuracy", f"{tag}.balanced_accuracy"]
-                    + ([f"{tag}.largest_off_diagonal"] if ma == "all" else []),
+                    [f"{tag}.accuracy", f"{tag}.shared_accuracy", f"{tag}.balanced_accuracy"]
+                    + ([f"{tag}.largest_off_diagonal", f"{tag}.largest_off_diagonal_shared"] if ma == "all" else []),
                     why,
                 )
                 continue
@@ -430,6 +433,13 @@ def transfer_figures(
             t = true[query].astype(str)
             ref_types = set(given[ref])
             f.add(f"{tag}.accuracy", (pred == t).mean())
+            # over the query cells whose type the reference has (a species-only type can only be wrong)
+            shared = np.isin(t, list(ref_types))
+            f.add(
+                f"{tag}.shared_accuracy",
+                (pred[shared] == t[shared]).mean() if shared.any() else NA,
+                "" if shared.any() else "no query cell has a type the reference has",
+            )
             f.add(
                 f"{tag}.balanced_accuracy",
                 balanced_accuracy(t, pred, ref_types),
@@ -440,6 +450,9 @@ def transfer_figures(
                 v, which = largest_off_diagonal(table)
                 f.add(f"{tag}.largest_off_diagonal", v)
                 f.rows[-1]["reason"] = which  # not a reason: names the pair
+                v, which = largest_off_diagonal(table.loc[[i for i in table.index if i in ref_types]])
+                f.add(f"{tag}.largest_off_diagonal_shared", v)
+                f.rows[-1]["reason"] = which
                 tables[f"kNN transfer ({run}) {a} -> {b}: true x assigned (row-normalised)"] = table
     return f.frame(), tables
 
