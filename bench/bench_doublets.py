@@ -49,10 +49,11 @@ def score_dataset(folder: Path, doublets: dict) -> pd.DataFrame:
     """One row per sample: counts of planted doublets and real nuclei, before and after the call."""
     config = yaml.safe_load((folder / "config.yaml").read_text())
     overrides = config.get("ingest", {})
-    ingest = schema_defaults("ingest")
+    # Section by section: schema_defaults("ingest") leaves its nested sections empty ({}), which
+    # would score every barcode, empty droplets included, with no QC threshold applied.
     thresholds = {
-        "atac": {**ingest["atac"], **overrides.get("atac", {})},
-        "rna": {**ingest["rna"], **overrides.get("rna", {})},
+        "atac": {**schema_defaults("ingest.atac"), **overrides.get("atac", {})},
+        "rna": {**schema_defaults("ingest.rna"), **overrides.get("rna", {})},
         "doublets": doublets,
     }
     species = species_table(config)
@@ -62,7 +63,7 @@ def score_dataset(folder: Path, doublets: dict) -> pd.DataFrame:
     for rec in sheet.itertuples(index=False):
         sample = Sample(rec.sample, rec.species, rec.donor, rec.modality, rec.fragments or None, rec.counts or None)
         began = time.perf_counter()
-        qc = ingest_sample(sample, species[rec.species], thresholds, ingest["tile_size"]).qc
+        qc = ingest_sample(sample, species[rec.species], thresholds, schema_defaults("ingest")["tile_size"]).qc
         seconds = time.perf_counter() - began
         status = truth[truth["sample"] == rec.sample].set_index("barcode")["status"]
         qc = qc.set_index("barcode")
