@@ -80,3 +80,162 @@ def test_too_few_nuclei_are_not_scored(caplog):
     out = call_doublets(qc, {"rna": (counts, barcodes)}, DoubletSettings(enabled=True), "s1")
     assert not out["doublet"].any() and out["doublet_score_rna"].isna().all()
     assert "s1: 63 nuclei pass QC, fewer than ingest.doublets.min_cells = 100; rna doublets not scored" in caplog.text
+
+
+# ---- ATAC: loci covered by more than two fragments of one barcode (AMULET) ----
+
+
+def _fragments(rows: list[tuple[str, int, int, str]], chrom_names=("chr1", "chrM")):
+    """A Fragments table from (chrom, start, end, barcode) rows, in file order."""
+    from crossglue.genomics.fragments import Fragments
+
+    barcodes = np.array(sorted({r[3] for r in rows}), dtype=object)
+    code = {b: i for i, b in enumerate(barcodes)}
+    return Fragments(
+        chrom_names=list(chrom_names),
+        barcodes=barcodes,
+        chrom=np.array([list(chrom_names).index(r[0]) for r in rows], np.int64),
+        start=np.array([r[1] for r in rows], np.int64),
+        end=np.array([r[2] for r in rows], np.int64),
+        barcode=np.array([code[r[3]] for r in rows], np.int64),
+        count=np.ones(len(rows), np.int32),
+    )
+
+
+def _loci(rows, chunks=1):
+    from crossglue.ingest.doublets import OverlapCounter
+
+    frags = _fragments(rows)
+    counter = OverlapCounter(["chrM"])
+    for part in np.array_split(np.arange(len(rows)), chunks):
+        counter.add(
+            type(frags)(
+                frags.chrom_names,
+                frags.barcodes,
+                *(getattr(frags, k)[part] for k in ("chrom", "start", "end", "barcode", "count")),
+            )
+        )
+    loci = counter.loci()
+    return sorted(zip(frags.barcodes[loci.barcode], loci.start, strict=True))
+
+
+def test_a_third_overlapping_fragment_of_one_barcode_is_a_locus():
+    rows = [
+        ("chr1", 100, 300, "A"),
+        ("chr1", 150, 250, "A"),
+        ("chr1", 200, 400, "A"),  # depth 3 from 200 on: one locus, where this fragment starts
+        ("chr1", 300, 500, "B"),  # B: two overlapping fragments, then one abutting (end == start)
+        ("chr1", 350, 450, "B"),
+        ("chr1", 500, 600, "B"),
+        ("chr1", 700, 800, "C"),  # C: three fragments but one is 901 bp long (ignored, as AMULET does)
+        ("chr1", 710, 1611, "C"),
+        ("chr1", 720, 790, "C"),
+        ("chrM", 10, 100, "D"),  # chrM: many copies per nucleus, never counted
+        ("chrM", 20, 110, "D"),
+        ("chrM", 30, 120, "D"),
+    ]
+    rows.sort(key=lambda r: (r[0] != "chr1", r[1]))
+    assert _loci(rows) == [("A", 200)]
+
+
+def test_a_locus_split_by_a_chunk_boundary_is_counted_once():
+    rng = np.random.default_rng(3)
+    start = np.sort(rng.integers(0, 20_000, 600))
+    rows = [("chr1", int(s), int(s + rng.integers(50, 400)), f"B{rng.integers(0, 4)}") for s in start]
+    whole = _loci(rows)
+    assert len(whole) > 10
+    assert _loci(rows, chunks=7) == whole
+
+
+def test_crowded_locus_bins_are_left_out_of_the_counts():
+    from crossglue.ingest.doublets import overlap_counts
+
+    # Bin 0 (0-999 bp) holds a locus of 3 of 4 nuclei: an artefact; bin 5 one nucleus' locus.
+    loci = pd.DataFrame({"barcode": ["A", "B", "C", "A", "Z"], "chrom": 0, "start": [10, 20, 30, 5_100, 10]})
+    assert overlap_counts(loci, np.array(["A", "B", "C", "D"]), 0.5).tolist() == [1, 0, 0, 0]
+    assert overlap_counts(loci, np.array(["A", "B", "C", "D"]), 1.0).tolist() == [2, 1, 1, 0]
+
+
+def test_diploid_layout_never_overlaps_two_fragments_of_one_copy():
+    from crossglue.simulate.counts_realistic import diploid_layout
+
+    rng = np.random.default_rng(0)
+    copy = rng.integers(0, 20, 400)
+    length = rng.integers(40, 600, 400)
+    start = diploid_layout(copy, rng.integers(1_000, 1_100, 400), length)
+    for c in np.unique(copy):
+        s, e = start[copy == c], start[copy == c] + length[copy == c]
+        order = np.argsort(s)
+        assert (s[order][1:] >= e[order][:-1]).all()  # disjoint pieces of one DNA copy
+
+
+def _atac_sample(seed: int = 0, n: int = 400, n_doublets: int = 10, n_elements: int = 300):
+    """Diploid nuclei of three types (fragments laid out as the realistic simulator does), plus doublets."""
+    from crossglue.simulate.counts_realistic import diploid_layout
+
+    rng = np.random.default_rng(seed)
+    summit = 2_000 + 3_000 * np.arange(n_elements)
+    open_prob = rng.uniform(0.05, 0.6, (3, n_elements))
+    types = rng.integers(0, 3, n)
+    is_open = rng.random((n, n_elements)) < open_prob[types]
+    n_in = rng.poisson(rng.lognormal(np.log(400), 0.4, n))
+    nucleus, pick, slot = [], [], []
+    for i in range(n):  # a small fixture; the simulator itself is vectorised
+        open_i = np.flatnonzero(is_open[i])
+        s = rng.integers(0, 2 * len(open_i), n_in[i])
+        nucleus.append(np.full(n_in[i], i)), pick.append(open_i[s // 2]), slot.append(s % 2)
+    nucleus, pick, slot = (np.concatenate(x) for x in (nucleus, pick, slot))
+    length = rng.integers(50, 400, len(pick))
+    start = diploid_layout(nucleus * 2 * n_elements + 2 * pick + slot, summit[pick] - length // 2, length)
+    bg = rng.poisson(300, n)  # background fragments anywhere
+    nucleus = np.r_[nucleus, np.repeat(np.arange(n), bg)]
+    start = np.r_[start, rng.integers(0, summit[-1], bg.sum())]
+    length = np.r_[length, rng.integers(50, 400, bg.sum())]
+    # Barcodes 0..n-1: the singlets; n..: doublets, each the union of two nuclei of different types.
+    a = rng.integers(0, n, n_doublets)
+    b = np.array([rng.choice(np.flatnonzero(types != types[x])) for x in a])
+    barcode = [nucleus]
+    extra_start, extra_len = [start], [length]
+    for d, (x, y) in enumerate(zip(a, b, strict=True)):
+        both = (nucleus == x) | (nucleus == y)
+        barcode.append(np.full(both.sum(), n + d)), extra_start.append(start[both]), extra_len.append(length[both])
+    barcode, start, length = (np.concatenate(x) for x in (barcode, extra_start, extra_len))
+    singlets = np.setdiff1d(np.arange(n), np.r_[a, b])  # nuclei in a doublet are not barcodes of their own
+    keep = np.isin(barcode, singlets) | (barcode >= n)
+    barcode, start, length = barcode[keep], start[keep], length[keep]
+    order = np.lexsort((barcode, start))
+    names = np.array([f"BC{i:04d}" for i in range(n + n_doublets)], dtype=object)
+    rows = list(
+        zip(["chr1"] * len(order), start[order], start[order] + length[order], names[barcode[order]], strict=True)
+    )
+    cells = names[np.r_[singlets, n + np.arange(n_doublets)]]
+    truth = np.r_[np.zeros(len(singlets), bool), np.ones(n_doublets, bool)]
+    depth = np.bincount(barcode, minlength=n + n_doublets)[np.r_[singlets, n + np.arange(n_doublets)]]
+    return rows, cells, truth, sp.csr_matrix(depth[:, None].astype(float))
+
+
+def test_atac_doublets_found_by_their_loci_covered_more_than_twice(caplog):
+    import logging
+
+    from crossglue.ingest.doublets import OverlapCounter
+
+    rows, cells, truth, counts = _atac_sample()
+    counter = OverlapCounter(["chrM"])
+    frags = _fragments(rows)
+    counter.add(frags)
+    loci = counter.loci()
+    loci["barcode"] = frags.barcodes[loci["barcode"].to_numpy()]
+    qc = pd.DataFrame({"pass": True}, index=pd.Index(cells, name="barcode"))
+    settings = DoubletSettings(enabled=True, expected_rate=0.03)
+    with caplog.at_level(logging.INFO, logger="crossglue.ingest.doublets"):
+        out = call_doublets(qc, {"atac": (counts, cells)}, settings, "s1", loci)
+    called = out["doublet"].to_numpy()
+    assert called[truth].mean() >= 0.9 and called[~truth].mean() <= 0.03
+    # A singlet's loci are chance collisions with background; a doublet's come from four copies.
+    assert out["atac_overlap_loci"].to_numpy()[truth].min() > np.median(out["atac_overlap_loci"].to_numpy()[~truth])
+    n_called = int(called.sum())
+    threshold = out.attrs["doublet_thresholds"]["atac"]
+    assert (
+        f"s1: {n_called} of {len(cells)} nuclei called atac doublets (score >= {threshold:.3f}; "
+        "from loci covered by > 2 fragments)" in caplog.text
+    )
