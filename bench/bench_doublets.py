@@ -3,7 +3,9 @@
 Usage: python bench/bench_doublets.py DATASET [DATASET ...] [--set key=value ...]
 
 Each DATASET is the output folder of ``python -m crossglue.simulate`` (the ``realistic``
-preset plants heterotypic doublets, ``truth/cells.tsv`` column ``status``). Every sample
+preset plants heterotypic doublets, ``truth/cells.tsv`` column ``status``; the ``demo``
+preset plants none, so only its real nuclei lost mean anything). Relative paths in the
+dataset's config.yaml are read from the current folder. Every sample
 runs through :func:`crossglue.ingest.samples.ingest_sample` with the schema's ingest
 defaults (QC thresholds + doublets); ``--set`` overrides an ``ingest.doublets`` key
 (``--set threshold=0.3``). Per dataset and modality it prints the planted doublets
@@ -58,6 +60,8 @@ def score_dataset(folder: Path, doublets: dict) -> pd.DataFrame:
     }
     species = species_table(config)
     truth = pd.read_csv(folder / "truth" / "cells.tsv", sep="\t", keep_default_na=False)
+    if "status" not in truth:  # the demo preset plants no doublet: every barcode is a real nucleus
+        truth["status"] = "cell"
     sheet = pd.read_csv(folder / "samples.tsv", sep="\t", dtype=str, keep_default_na=False)
     rows = []
     for rec in sheet.itertuples(index=False):

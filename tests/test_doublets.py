@@ -239,3 +239,15 @@ def test_atac_doublets_found_by_their_loci_covered_more_than_twice(caplog):
         f"s1: {n_called} of {len(cells)} nuclei called atac doublets (score >= {threshold:.3f}; "
         "from loci covered by > 2 fragments)" in caplog.text
     )
+
+
+def test_the_expected_share_is_called_exactly_ties_broken_by_depth():
+    from crossglue.ingest.doublets import rate_call
+
+    scores = np.r_[np.zeros(90), np.full(10, 0.9)]  # 10 nuclei tied at the top
+    depth = np.arange(100.0)
+    called, threshold = rate_call(scores, depth, DoubletSettings(expected_rate=0.05))
+    assert threshold == 0.9 and called.sum() == 5  # ceil(0.05 x 100), not all 10 tied nuclei
+    assert np.flatnonzero(called).tolist() == [95, 96, 97, 98, 99]  # the deepest of the tied
+    called, threshold = rate_call(scores, depth, DoubletSettings(threshold=0.5))
+    assert threshold == 0.5 and called.sum() == 10  # a configured threshold calls every nucleus at or above it
