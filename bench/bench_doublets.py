@@ -120,6 +120,14 @@ def main() -> None:
     spread = by.groupby(level="modality", sort=False)[["removed_overall_%", "real_lost_%"]].agg(["mean", "min", "max"])
     print("\nover datasets (mean, min, max):")
     print(spread.to_string(float_format="%.1f"))
+    per = table.groupby("dataset", sort=False)[["doublets", "doublets_kept", "cells_pass_qc", "cells_called"]].sum()
+    per["removed_overall_%"] = 100 * (1 - per.doublets_kept / per.doublets.clip(lower=1))
+    per["real_lost_%"] = 100 * per.cells_called / per.cells_pass_qc.clip(lower=1)
+    per["max_sample_lost_%"] = (
+        (100 * table.cells_called / table.cells_pass_qc.clip(lower=1)).groupby(table.dataset, sort=False).max()
+    )
+    print("\nper dataset (all modalities):")
+    print(per.to_string(float_format="%.2f"))
     total = by.sum()
     print(
         f"\nall: {int(total.doublets - total.doublets_kept)} of {int(total.doublets)} planted doublets removed "
