@@ -232,7 +232,9 @@ def score_doublets(
     percentile among the observed nuclei of those loci per insertion in ``counts``. A
     singlet's loci come from chance collisions, which grow with depth, hence the rate (AUC
     0.98-1.00 on the realistic preset, the raw count 0.96-0.99); no simulated doublets are
-    needed. ATAC without ``overlaps``: the mean of two percentiles, the Scrublet
+    needed. It rests on AMULET's premise, two copies per locus: on fragments without it (the
+    realistic simulator before it was made diploid, ~3.5 fragments per open element of one
+    nucleus) no ATAC-only doublet ranked in the top share. ATAC without ``overlaps``: the mean of two percentiles, the Scrublet
     posterior's and the insertion count's (at ~2,000 fragments the LSI neighbours alone
     separate poorly, AUC 0.82-0.94 on the realistic preset, depth alone 0.83-0.92).
     """
