@@ -236,8 +236,8 @@ def score_doublets(
     realistic simulator before it was made diploid, ~3.5 fragments per open element of one
     nucleus) no ATAC-only doublet ranked in the top share. ATAC without ``overlaps``: the
     mean of two percentiles, the Scrublet posterior's and the insertion count's (at ~2,000
-    fragments the LSI neighbours alone separate poorly, AUC 0.82-0.94 on the realistic
-    preset, depth alone 0.83-0.92).
+    fragments the LSI neighbours alone separate poorly, AUC 0.63-0.89 on the realistic
+    preset, depth alone 0.83-0.92; the mean 0.82-0.94).
     """
     observed = sp.csr_matrix(counts, dtype=np.float64)
     n_obs = observed.shape[0]
