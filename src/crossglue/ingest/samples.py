@@ -22,7 +22,7 @@ from crossglue.errors import CrossglueError
 from crossglue.genomics.fragments import CHUNK_ROWS, Fragments, iter_fragments
 from crossglue.genomics.genome import mito_chromosomes
 from crossglue.genomics.gtf import match_genes
-from crossglue.ingest.doublets import DoubletSettings, call_doublets
+from crossglue.ingest.doublets import DoubletSettings, OverlapCounter, call_doublets
 from crossglue.ingest.qc import (
     QC_METRICS,
     add_counts,
@@ -173,24 +173,29 @@ def empty_atac(sizes: dict[str, int], tile_size: int) -> ad.AnnData:
     return ad.AnnData(X=sp.csr_matrix((0, len(tiles)), dtype=np.int32), var=tiles)
 
 
-def _atac_pass(sample: Sample, species: Species, chunk_rows: int) -> tuple[pd.DataFrame, list[Fragments]]:
+def _atac_pass(sample: Sample, species: Species, chunk_rows: int) -> tuple[pd.DataFrame, list[Fragments], pd.DataFrame]:
     """First pass over the fragments: QC metrics of every barcode.
 
-    Returns the metrics and, when the file fitted in one chunk, that chunk (so the tile
-    counting pass need not read the file again).
+    Returns the metrics, when the file fitted in one chunk that chunk (so the tile
+    counting pass need not read the file again), and the loci covered by more than two
+    fragments of one barcode (:class:`~crossglue.ingest.doublets.OverlapCounter`).
     """
     counts, barcodes, regions, kept_chunks = None, np.array([], dtype=object), None, []
     mito = species.mito_chroms()
+    overlaps = OverlapCounter(mito)
     for k, chunk in enumerate(
         iter_fragments(sample.fragments, species.sizes, species.aliases, species.alias_source, chunk_rows)
     ):
         regions = regions or tss_regions(species.genes, chunk.chrom_names, species.sizes)
         counts = add_counts(counts, count_atac(chunk, regions, mito))
+        overlaps.add(chunk)
         barcodes = chunk.barcodes
         kept_chunks = [chunk] if k == 0 else []
     if counts is None:
         raise CrossglueError(f"{sample.fragments}: the fragments file holds no fragment")
-    return atac_metrics(counts, barcodes), kept_chunks
+    loci = overlaps.loci()
+    loci["barcode"] = np.asarray(barcodes, dtype=object)[loci["barcode"].to_numpy()]
+    return atac_metrics(counts, barcodes), kept_chunks, loci
 
 
 def _atac_matrix(
@@ -224,11 +229,11 @@ def ingest_sample(
     if layers is None:
         raise CrossglueError(f"sample {sample.name}: modality {sample.modality!r} is not one of rna, atac, multiome")
     rna = None
-    atac = rna_metrics = None
+    atac = rna_metrics = loci = None
     if "atac" in layers:
         if not sample.fragments:
             raise CrossglueError(f"sample {sample.name}: modality {sample.modality} needs a fragments file")
-        atac, one_chunk = _atac_pass(sample, species, chunk_rows)
+        atac, one_chunk, loci = _atac_pass(sample, species, chunk_rows)
     unmatched: list[str] = []
     if "rna" in layers:
         if not sample.counts:
@@ -266,6 +271,7 @@ def ingest_sample(
         {layer: (rna[passing].X if layer == "rna" else x, passing) for layer in layers},
         DoubletSettings.from_config(thresholds.get("doublets")),
         sample.name,
+        loci,
     )
     kept = qc.index[qc["pass"].to_numpy()].to_numpy(dtype=object)
     if not len(kept):

@@ -9,7 +9,9 @@ percent; far more in low-quality barcodes) and mitochondrial reads, times a per-
 capture bias and a multiome-chemistry bias. ATAC fragments come from open elements (NFR
 fragments centred on the summit, nucleosomal ones with one end anchored near it), from a
 background weighted by broad A/B compartments, and from chrM; the count column carries
-PCR duplicates. All draws are vectorised over nuclei and fragments.
+PCR duplicates. A nucleus has two copies of each element and a copy yields disjoint
+fragments (:func:`diploid_layout`), so no position of a singlet is covered by more than two
+in-peak fragments. All draws are vectorised over nuclei and fragments.
 """
 
 from __future__ import annotations
@@ -206,6 +208,36 @@ def compartment_weights(ann: Annotation, species: str, chrom_sizes: dict[str, in
     return starts, np.where(has_tss, 3.0, 1.0)
 
 
+def diploid_layout(copy: np.ndarray, start: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """Starts of in-peak fragments laid out so that no two of one DNA copy overlap.
+
+    Tn5 cuts one copy of an element into disjoint pieces, so a diploid nucleus covers a
+    position with at most two fragments; a doublet, with four copies, can show more (what
+    AMULET counts). ``copy`` labels each fragment's (nucleus, element, copy): the first of
+    a copy keeps its start, the others abut it, alternately on its right and its left.
+    """
+    order = np.lexsort((np.arange(len(copy)), copy))
+    c, s, n = copy[order], start[order], length[order]
+    first = np.r_[True, c[1:] != c[:-1]]
+    head = np.flatnonzero(first)
+    group = np.cumsum(first) - 1
+    rank = np.arange(len(c)) - head[group]
+    right, left = (rank % 2 == 1), (rank > 0) & (rank % 2 == 0)
+
+    def offset(side: np.ndarray) -> np.ndarray:
+        """Sum of the lengths of the earlier fragments of the copy on that side (exclusive)."""
+        w = np.where(side, n, 0)
+        total = np.cumsum(w) - w
+        return total - total[head[group]]
+
+    out = s.copy()
+    out[right] = (s[head] + n[head])[group][right] + offset(right)[right]
+    out[left] = s[head][group][left] - offset(left)[left] - n[left]
+    result = np.empty_like(start)
+    result[order] = out
+    return result
+
+
 def realistic_fragments(
     rng: np.random.Generator,
     cells: pd.DataFrame,
@@ -258,17 +290,20 @@ def realistic_fragments(
     summit = np.zeros(len(present), dtype=np.int64)
     chrom_of = ann.cres[f"{s}_chrom"].to_numpy()[present]
     summit[present] = ann.cres[f"{s}_centre"].to_numpy()[present] + offsets[[names.index(c) for c in chrom_of]]
-    # In-peak fragments: a uniform pick among the component's open elements (cumulative search).
+    # In-peak fragments: a uniform pick among the component's open elements and their two
+    # copies (cumulative search; element = slot // 2, so the pick is that of a haploid draw).
     row, col = np.nonzero(is_open)
     seg_lo = np.searchsorted(row, np.arange(len(owner)), side="left")
     seg_n = np.bincount(row, minlength=len(owner))
     comp_in = np.repeat(np.arange(len(owner)), n_in)
-    pick = col[seg_lo[comp_in] + (rng.random(len(comp_in)) * seg_n[comp_in]).astype(np.int64)]
+    slot = (rng.random(len(comp_in)) * 2 * seg_n[comp_in]).astype(np.int64)
+    pick = col[seg_lo[comp_in] + slot // 2]
     len_in = rng.choice(len(PEAK_LENGTHS), size=len(pick), p=PEAK_LENGTHS)
     nfr = len_in < 140
     anchor = summit[pick] + np.round(rng.normal(0, np.where(nfr, 45, 25))).astype(np.int64)
     outward = rng.random(len(pick)) < 0.5  # a nucleosomal fragment extends away from the summit
     start_in = np.where(nfr, anchor - len_in // 2, np.where(outward, anchor, anchor - len_in))
+    start_in = diploid_layout(comp_in * 2 * len(summit) + 2 * pick + slot % 2, start_in, len_in)
 
     bins, weight = compartment_weights(ann, s, chrom_sizes)
     comp_bg = np.repeat(np.arange(len(owner)), n_bg)
