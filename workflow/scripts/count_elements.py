@@ -2,19 +2,20 @@
 
 import logging
 
-import anndata as ad
-import scipy.sparse as sp
-
-from crossglue.elements.counting import count_fragments_file
-from crossglue.elements.union import read_union_table, species_elements
-from crossglue.genomics.genome import read_aliases, read_chrom_sizes
-from crossglue.io_utils import write_h5ad
 from crossglue.snakemake_script import run
 
 log = logging.getLogger("crossglue.count_elements")
 
 
 def main(smk) -> None:
+    import anndata as ad
+    import scipy.sparse as sp
+
+    from crossglue.elements.counting import count_fragments_file
+    from crossglue.elements.union import read_union_table, species_elements
+    from crossglue.genomics.genome import read_aliases, read_chrom_sizes
+    from crossglue.io_utils import write_h5ad
+
     species = smk.wildcards.species
     cfg = dict(smk.params.counting or {})
     mode = cfg.get("mode", "insertions")

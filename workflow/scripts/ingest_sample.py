@@ -2,17 +2,18 @@
 
 import logging
 
-from crossglue.genomics.genome import read_aliases, read_chrom_sizes
-from crossglue.genomics.gtf import read_genes
-from crossglue.ingest.qc_plots import plot_sample_qc
-from crossglue.ingest.samples import Sample, Species, ingest_sample
-from crossglue.io_utils import write_h5ad, write_tsv
 from crossglue.snakemake_script import run
 
 log = logging.getLogger("crossglue.ingest_sample")
 
 
 def main(smk) -> None:
+    from crossglue.genomics.genome import read_aliases, read_chrom_sizes
+    from crossglue.genomics.gtf import read_genes
+    from crossglue.ingest.qc_plots import plot_sample_qc
+    from crossglue.ingest.samples import Sample, Species, ingest_sample
+    from crossglue.io_utils import write_h5ad, write_tsv
+
     row = smk.params.sample
     alias_path = smk.input.aliases[0] if smk.input.aliases else None
     sizes = read_chrom_sizes(smk.input.chrom_sizes)
