@@ -16,7 +16,7 @@ import pytest
 
 from crossglue.errors import CrossglueError
 from crossglue.genomics.genome import read_aliases, read_chrom_sizes
-from crossglue.genomics.gtf import read_genes
+from crossglue.genomics.gtf import read_gene_table, read_genes
 from crossglue.ingest.samples import Sample, Species, ingest_sample, tile_table
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "workflow" / "scripts"
@@ -94,6 +94,10 @@ def toy(tmp_path):
     }
     paths["metadata"].write_text("barcode\tcell_type\tregion\nA-1\tAstro\tACC\nC-1\tNeuron\tACC\n")
     return SimpleNamespace(**paths, root=tmp_path)
+
+
+def test_species_gene_table_is_the_gtf_as_ingest_read_it(toy):
+    pd.testing.assert_frame_equal(read_gene_table(species_genes_script(toy)), species_of(toy).genes)
 
 
 def species_of(toy) -> Species:
@@ -207,7 +211,22 @@ def run_script(name: str, log: Path, **smk) -> None:
         sys.stderr = stderr
 
 
+def species_genes_script(toy) -> str:
+    """The species' gene table, parsed from its GTF once by rule species_genes' script."""
+    genes = toy.root / "species" / "toy_genes.tsv.gz"
+    if not genes.exists():
+        run_script(
+            "species_genes.py",
+            toy.root / "species" / "species_genes.log",
+            input={"gtf": str(toy.gtf), "chrom_sizes": str(toy.chrom_sizes), "aliases": [str(toy.aliases)]},
+            output={"genes": str(genes)},
+            wildcards={"species": "toy"},
+        )
+    return str(genes)
+
+
 def ingest_script(toy, out: Path, sample: Sample, counts_files, fragments_files) -> dict:
+    genes = species_genes_script(toy)
     outputs = {
         k: str(out / "samples" / sample.name / f)
         for k, f in (("qc", "qc.tsv"), ("rna", "rna.h5ad"), ("atac", "atac.h5ad"))
@@ -221,7 +240,7 @@ def ingest_script(toy, out: Path, sample: Sample, counts_files, fragments_files)
             "index": [f"{f}.tbi" for f in fragments_files],
             "counts": counts_files,
             "metadata": [sample.metadata] if sample.metadata else [],
-            "gtf": str(toy.gtf),
+            "genes": genes,
             "chrom_sizes": str(toy.chrom_sizes),
             "aliases": [str(toy.aliases)],
         },

@@ -26,6 +26,7 @@ def test_dry_run_of_the_default_config_plans_every_stage():
     planned = proc.stdout + proc.stderr
     for rule in (
         "demo",
+        "species_genes",
         "ingest_sample",
         "merge_species",
         "call_peaks",

@@ -2,7 +2,10 @@
 
 GTF is 1-based closed; the table returned here is 0-based half-open (BED), converted once
 at read. Attributes are parsed column-wise with regular expressions over the whole
-attribute column, never line by line.
+attribute column, never line by line. The workflow parses each species' GTF once (rule
+species_genes) into a gene table (:func:`write_gene_table`); every sample's ingest reads
+that table (:func:`read_gene_table`), and later stages read the coordinates ingest placed
+in ``rna.var``.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import pandas as pd
 
 from crossglue.errors import CrossglueError, where
 from crossglue.genomics.genome import canonical_names
-from crossglue.io_utils import read_maybe_gzip
+from crossglue.io_utils import read_maybe_gzip, write_tsv
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +148,31 @@ def read_genes(
         _check_within_chromosomes(table, sizes, path)
     table["tss"] = np.where(table["strand"].to_numpy() == "-", table["end"].to_numpy() - 1, table["start"].to_numpy())
     return table[GENE_COLUMNS].reset_index(drop=True)
+
+
+GENE_TEXT_COLUMNS = ["gene_id", "gene_id_version", "gene_name", "gene_type", "chrom", "strand"]
+
+
+def write_gene_table(genes: pd.DataFrame, path: str | Path) -> None:
+    """The table of :func:`read_genes` as TSV, read back identical by :func:`read_gene_table`."""
+    write_tsv(genes[GENE_COLUMNS], path)
+
+
+def read_gene_table(path: str | Path) -> pd.DataFrame:
+    """A gene table written by :func:`write_gene_table`: the frame :func:`read_genes` returned
+    (text stays text: chromosome ``1`` and gene name ``NA`` are not numbers or missing)."""
+    try:
+        table = pd.read_csv(path, sep="\t", dtype={c: str for c in GENE_TEXT_COLUMNS}, na_filter=False)
+    except FileNotFoundError:
+        raise CrossglueError(f"{path}: gene table not found (rule species_genes writes it from the GTF)") from None
+    if list(table.columns) != GENE_COLUMNS:
+        raise CrossglueError(
+            f"{path}: expected the gene table columns {GENE_COLUMNS}, got {list(table.columns)}; "
+            "delete it and let rule species_genes write it again"
+        )
+    for col in GENE_TEXT_COLUMNS:
+        table[col] = table[col].astype(object)
+    return table
 
 
 def _check_within_chromosomes(table: pd.DataFrame, sizes: dict[str, int], path: Path) -> None:
