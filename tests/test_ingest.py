@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import runpy
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -13,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pysam
 import pytest
+from workflow_runner import run_script
 
 from crossglue.errors import CrossglueError
 from crossglue.genomics.genome import read_aliases, read_chrom_sizes
@@ -193,22 +192,6 @@ def test_pbsmall_fragment_counts_per_cell_equal_a_direct_count(shared_data, tmp_
 def test_tile_table_covers_each_chromosome_once():
     tiles = tile_table({"a": 12, "b": 5}, 5)
     assert list(tiles.index) == ["a:0-5", "a:5-10", "a:10-12", "b:0-5"]
-
-
-def run_script(name: str, log: Path, **smk) -> None:
-    fake = SimpleNamespace(
-        input=SimpleNamespace(**smk["input"]),
-        output=SimpleNamespace(**smk["output"]),
-        params=SimpleNamespace(**smk.get("params", {})),
-        log=[str(log)],
-        threads=1,
-        wildcards=SimpleNamespace(**smk.get("wildcards", {})),
-    )
-    stderr = sys.stderr
-    try:
-        runpy.run_path(str(SCRIPTS / name), init_globals={"snakemake": fake}, run_name="__snakemake__")
-    finally:
-        sys.stderr = stderr
 
 
 def species_genes_script(toy) -> str:

@@ -9,19 +9,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from workflow_runner import run_snakemake
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _snakemake(*args: str, timeout: int = 180) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "snakemake", *args], cwd=REPO, capture_output=True, text=True, timeout=timeout
-    )
-
-
 def test_dry_run_of_the_default_config_plans_every_stage():
     # --forceall: plan every job whatever a previous run left in results/
-    proc = _snakemake("-n", "--forceall", "--quiet", "rules")
+    proc = run_snakemake(REPO, None, "-n", "--forceall", "--quiet", "rules")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     planned = proc.stdout + proc.stderr
     for rule in (
@@ -48,7 +43,7 @@ def test_dry_run_of_the_default_config_plans_every_stage():
 
 
 def test_lint_reports_nothing():
-    proc = _snakemake("--lint")
+    proc = run_snakemake(REPO, None, "--lint")
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output
     assert "Lints for" not in output, output
