@@ -10,16 +10,15 @@ from crossglue.snakemake_script import run
 
 
 def main(smk) -> None:
-    import anndata as ad
     import pandas as pd
 
     from crossglue.analysis.annotate import annotate_cells
     from crossglue.analysis.correspondence import correspondence_figure
-    from crossglue.io_utils import write_h5ad, write_tsv
+    from crossglue.io_utils import read_h5ad, write_h5ad, write_tsv
 
     cfg = smk.params.annotation
-    cells = ad.read_h5ad(smk.input.cells)
-    rna = {s: ad.read_h5ad(path) for s, path in zip(smk.params.species, smk.input.rna, strict=True)}
+    cells = read_h5ad(smk.input.cells)
+    rna = {s: read_h5ad(path) for s, path in zip(smk.params.species, smk.input.rna, strict=True)}
     orthologs = pd.read_csv(smk.input.orthologs, sep="\t")
     tables = annotate_cells(
         cells,
