@@ -390,9 +390,21 @@ def evolve(
     """
     events, insertions, structure = plan_events(rng, anc, species, n_insertions, novel_start, realistic, family)
     per_anc = {c: _pieces_of_chrom(c, L, events[events.anc_chrom == c]) for c, L in anc.chrom_lengths.items()}
+    _rearrange(per_anc, structure)
+    kar = karyotype(species, list(anc.chrom_lengths), renumber=realistic)
+    pieces, sizes = _lay_out(per_anc, kar, realistic)
+    structure["fusion"] = {c: parts for c, parts in kar.items() if len(parts) > 1}
+    _record_landings(pieces, structure)
+    # Where each lineage-specific insertion landed in this species.
+    nov = pieces[pieces.novel >= 0][["novel", "chrom", "start", "end", "strand", "layer"]]
+    nov = nov[nov.layer == 0].drop(columns="layer")
+    insertions = insertions.merge(nov, on="novel", how="left")
+    return SpeciesGenome(species, pieces, sizes, insertions, structure)
 
-    inv = structure.get("inversion")
-    for inversion in (inv, structure.get("inversion2")):
+
+def _rearrange(per_anc: dict[str, pd.DataFrame], structure: dict) -> None:
+    """Flip the inverted stretches and insert the duplicated copy (layer 1) at its target, in place."""
+    for inversion in (structure.get("inversion"), structure.get("inversion2")):
         if not inversion:
             continue
         p = per_anc[inversion["anc_chrom"]]
@@ -411,7 +423,11 @@ def evolve(
         copy = copy.assign(key=dup["target"])
         per_anc[dup["target_anc_chrom"]] = pd.concat([tgt.iloc[:cut], copy, tgt.iloc[cut:]], ignore_index=True)
 
-    kar = karyotype(species, list(anc.chrom_lengths), renumber=realistic)
+
+def _lay_out(
+    per_anc: dict[str, pd.DataFrame], kar: dict[str, list[str]], realistic: bool
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """The species' chromosomes as consecutive pieces (start, end in its coordinates) and their sizes."""
     chrom_tables = []
     sizes = {}
     for chrom, parts in kar.items():
@@ -432,19 +448,18 @@ def evolve(
     pieces = (
         pieces.sort_values(["chrom_rank", "start"], kind="stable").drop(columns="chrom_rank").reset_index(drop=True)
     )
-    structure["fusion"] = {c: parts for c, parts in kar.items() if len(parts) > 1}
-    # Where the rearranged stretches landed, in this species' coordinates.
-    if inv:
-        flipped = pieces[(pieces.strand < 0) & (pieces.layer == 0) & (pieces.anc_chrom == inv["anc_chrom"])]
-        inv.update(
-            chrom=flipped.chrom.iloc[0], species_start=int(flipped.start.min()), species_end=int(flipped.end.max())
-        )
-    inv2 = structure.get("inversion2")
-    if inv2:
-        flipped = pieces[(pieces.strand < 0) & (pieces.layer == 0) & (pieces.anc_chrom == inv2["anc_chrom"])]
-        inv2.update(
-            chrom=flipped.chrom.iloc[0], species_start=int(flipped.start.min()), species_end=int(flipped.end.max())
-        )
+    return pieces, sizes
+
+
+def _record_landings(pieces: pd.DataFrame, structure: dict) -> None:
+    """Where the rearranged stretches landed, in this species' coordinates (added to ``structure``)."""
+    for inv in (structure.get("inversion"), structure.get("inversion2")):
+        if inv:
+            flipped = pieces[(pieces.strand < 0) & (pieces.layer == 0) & (pieces.anc_chrom == inv["anc_chrom"])]
+            inv.update(
+                chrom=flipped.chrom.iloc[0], species_start=int(flipped.start.min()), species_end=int(flipped.end.max())
+            )
+    dup = structure.get("duplication")
     if dup:
         copy = pieces[pieces.layer == 1]
         source = pieces[
@@ -461,11 +476,6 @@ def evolve(
             copy_start=int(copy.start.min()),
             copy_end=int(copy.end.max()),
         )
-    # Where each lineage-specific insertion landed in this species.
-    nov = pieces[pieces.novel >= 0][["novel", "chrom", "start", "end", "strand", "layer"]]
-    nov = nov[nov.layer == 0].drop(columns="layer")
-    insertions = insertions.merge(nov, on="novel", how="left")
-    return SpeciesGenome(species, pieces, sizes, insertions, structure)
 
 
 def map_positions(
