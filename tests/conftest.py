@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from workflow_runner import run_snakemake
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -48,24 +47,7 @@ def pipeline_run(tmp_path_factory, preset: str, env: str) -> Path:
     config["demo"]["preset"] = preset
     (root / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     shutil.copy(REPO / "config" / "samples.tsv", root / "config" / "samples.tsv")
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "--snakefile",
-            str(REPO / "Snakefile"),
-            "--directory",
-            str(root),
-            "--configfile",
-            str(root / "config/config.yaml"),
-            "--cores",
-            "2",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=3 * 3600,
-    )
+    proc = run_snakemake(root, root / "config/config.yaml", timeout=3 * 3600)
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-5000:]
     missing = [p for p in RUN_OUTPUTS if not (root / p).is_file()]
     assert not missing, f"the {preset} run finished without {missing}"

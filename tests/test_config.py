@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import copy
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from workflow_runner import run_snakemake
 
 from crossglue.config import load_and_check
 from crossglue.errors import CrossglueError
@@ -154,24 +153,7 @@ def test_snakemake_stops_before_any_job_on_a_bad_key(user_config, tmp_path):
     user_config["ingest"] = {"atac": {"min_fragmnets": 100}}
     cfg = tmp_path / "config.yaml"
     cfg.write_text(yaml.safe_dump(user_config))
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "-n",
-            "--snakefile",
-            str(REPO / "Snakefile"),
-            "--directory",
-            str(REPO),
-            "--configfile",
-            str(cfg),
-            "--quiet",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = run_snakemake(REPO, cfg, "-n", "--quiet", timeout=120)
     output = proc.stdout + proc.stderr
     assert proc.returncode != 0
     assert "config key 'ingest.atac.min_fragmnets' is not a known key" in output

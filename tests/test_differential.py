@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from crossglue.analysis.differential import one_to_one_orthologs, pseudobulk, species_differential
+from crossglue.analysis.correspondence import one2one_pairs
+from crossglue.analysis.differential import pseudobulk, species_differential
 from crossglue.errors import CrossglueError
 
 
@@ -89,5 +90,5 @@ def test_one_to_one_orthologs_come_from_the_ortholog_links_in_either_orientation
             "homology_type": ["one2one", "one2many", "one2many", "one2one", "one2one"],
         }
     )
-    pairs = one_to_one_orthologs(links, "human", "macaque")
+    pairs = one2one_pairs(links, "human", "macaque")  # what species_pair_tests pairs genes with
     assert pairs.values.tolist() == [["G1", "M1"], ["G3", "M4"]]

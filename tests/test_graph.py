@@ -8,6 +8,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 import pytest
+from workflow_runner import run_script
 
 from crossglue.elements.union import element_coordinates, read_union_table
 from crossglue.errors import CrossglueError
@@ -423,23 +424,6 @@ def test_demo_graph_files_load_and_pass_scglue_style_checks(demo, tmp_path):
 # --- rule scripts, run as Snakemake would (without Snakemake) --------------------------------
 
 
-def _run_script(name, **smk):
-    import runpy
-    from pathlib import Path
-    from types import SimpleNamespace
-
-    script = Path(__file__).resolve().parents[1] / "workflow" / "scripts" / name
-    fake = SimpleNamespace(
-        input=SimpleNamespace(**smk["input"]),
-        output=SimpleNamespace(**smk["output"]),
-        params=SimpleNamespace(**smk["params"]),
-        log=smk["log"],
-        threads=1,
-        wildcards=SimpleNamespace(**smk.get("wildcards", {})),
-    )
-    runpy.run_path(str(script), init_globals={"snakemake": fake}, run_name="__snakemake__")
-
-
 def _h5ad(path, var_names, gene_names=None, placed=None):
     """An empty-count AnnData with these features; ``placed``: chrom, start, end, strand per
     feature (as ingest writes into rna.var)."""
@@ -468,7 +452,7 @@ def test_ortholog_and_graph_scripts_write_every_output(tmp_path):
 
     mart.write_text("\n".join(["\t".join(BIOMART_HEADER)] + ["\t".join(r) for r in BIOMART_ROWS]) + "\n")
     graph_cfg = {"orthologs": {"low_confidence": 0.2}}
-    _run_script(
+    run_script(
         "ortholog_links.py",
         input={"tables": [str(mart)], "rna": [tmp_path / "h_rna.h5ad", tmp_path / "m_rna.h5ad"]},
         output={"links": tmp_path / "ortholog_links.tsv.gz", "missing": tmp_path / "orthologs_missing.tsv"},
@@ -505,7 +489,7 @@ def test_ortholog_and_graph_scripts_write_every_output(tmp_path):
             "unmatched": "unmatched_genes.tsv",
         }.items()
     }
-    _run_script(
+    run_script(
         "build_graph.py",
         input={
             "rna": [tmp_path / "h_rna.h5ad", tmp_path / "m_rna.h5ad"],
@@ -540,7 +524,7 @@ def test_ortholog_and_graph_scripts_write_every_output(tmp_path):
 
 def test_graph_script_stops_with_one_line_on_a_bad_setting(tmp_path, capfd):
     with pytest.raises(SystemExit) as stop:
-        _run_script(
+        run_script(
             "build_graph.py",
             input={"rna": [], "atac": []},
             output={},
@@ -691,7 +675,7 @@ def test_peak_gene_script_on_genes_placed_by_the_demo_gtf_recovers_truth_links(d
     )
     _h5ad(tmp_path / "atac.h5ad", element_coordinates(union, "macaque")["peak_id"].tolist())
     out = {k: tmp_path / f"{k}.tsv" for k in ("links", "genes", "unmatched")}
-    _run_script(
+    run_script(
         "peak_gene_links.py",
         input={"rna": tmp_path / "rna.h5ad", "atac": tmp_path / "atac.h5ad", "union": tmp_path / "union_peaks.tsv"},
         output=out,

@@ -5,10 +5,11 @@ from __future__ import annotations
 import gzip
 import time
 
+import pandas as pd
 import pytest
 
 from crossglue.errors import CrossglueError
-from crossglue.genomics.gtf import match_genes, read_genes
+from crossglue.genomics.gtf import match_genes, read_gene_table, read_genes, write_gene_table
 
 GTF = (
     "##format: gtf\n"
@@ -153,3 +154,28 @@ def test_transcript_only_gene_past_its_chromosome_is_named_at_its_first_record(t
     with pytest.raises(CrossglueError) as err:
         read_genes(path, ALIASES, SIZES)
     assert str(err.value).startswith(f"{path}:1: gene G1 ends at 1,200, past the end of chr1 (1,000 bp")
+
+
+def test_gene_table_written_once_per_species_reads_back_identical(gtf, tmp_path):
+    genes = read_genes(gtf, ALIASES, SIZES)
+    genes.loc[genes["gene_name"] == "AAA", "gene_name"] = "NA"  # a symbol, not a missing value
+    write_gene_table(genes, tmp_path / "genes.tsv.gz")
+    pd.testing.assert_frame_equal(read_gene_table(tmp_path / "genes.tsv.gz"), genes)
+    unplaced = read_genes(gtf)  # chromosome "1", gene without a name
+    write_gene_table(unplaced, tmp_path / "unplaced.tsv.gz")
+    pd.testing.assert_frame_equal(read_gene_table(tmp_path / "unplaced.tsv.gz"), unplaced)
+    assert match_genes(["ENSG01", "DUP"], read_gene_table(tmp_path / "unplaced.tsv.gz"))[0].equals(
+        match_genes(["ENSG01", "DUP"], unplaced)[0]
+    )
+
+
+def test_real_gencode_gene_table_reads_back_identical(shared_data, tmp_path):
+    genes = read_genes(shared_data / "annotation" / "hg38_gencode_v48_genes.gtf.gz")
+    write_gene_table(genes, tmp_path / "genes.tsv.gz")
+    pd.testing.assert_frame_equal(read_gene_table(tmp_path / "genes.tsv.gz"), genes)
+
+
+def test_a_foreign_table_in_place_of_the_gene_table_is_named(tmp_path):
+    (tmp_path / "genes.tsv").write_text("gene\tchrom\nA\tchr1\n")
+    with pytest.raises(CrossglueError, match=r"genes.tsv: expected the gene table columns \['gene_id', "):
+        read_gene_table(tmp_path / "genes.tsv")

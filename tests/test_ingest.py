@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import runpy
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -13,10 +11,11 @@ import numpy as np
 import pandas as pd
 import pysam
 import pytest
+from workflow_runner import run_script
 
 from crossglue.errors import CrossglueError
 from crossglue.genomics.genome import read_aliases, read_chrom_sizes
-from crossglue.genomics.gtf import read_genes
+from crossglue.genomics.gtf import read_gene_table, read_genes
 from crossglue.ingest.samples import Sample, Species, ingest_sample, tile_table
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "workflow" / "scripts"
@@ -94,6 +93,10 @@ def toy(tmp_path):
     }
     paths["metadata"].write_text("barcode\tcell_type\tregion\nA-1\tAstro\tACC\nC-1\tNeuron\tACC\n")
     return SimpleNamespace(**paths, root=tmp_path)
+
+
+def test_species_gene_table_is_the_gtf_as_ingest_read_it(toy):
+    pd.testing.assert_frame_equal(read_gene_table(species_genes_script(toy)), species_of(toy).genes)
 
 
 def species_of(toy) -> Species:
@@ -191,23 +194,22 @@ def test_tile_table_covers_each_chromosome_once():
     assert list(tiles.index) == ["a:0-5", "a:5-10", "a:10-12", "b:0-5"]
 
 
-def run_script(name: str, log: Path, **smk) -> None:
-    fake = SimpleNamespace(
-        input=SimpleNamespace(**smk["input"]),
-        output=SimpleNamespace(**smk["output"]),
-        params=SimpleNamespace(**smk.get("params", {})),
-        log=[str(log)],
-        threads=1,
-        wildcards=SimpleNamespace(**smk.get("wildcards", {})),
-    )
-    stderr = sys.stderr
-    try:
-        runpy.run_path(str(SCRIPTS / name), init_globals={"snakemake": fake}, run_name="__snakemake__")
-    finally:
-        sys.stderr = stderr
+def species_genes_script(toy) -> str:
+    """The species' gene table, parsed from its GTF once by rule species_genes' script."""
+    genes = toy.root / "species" / "toy_genes.tsv.gz"
+    if not genes.exists():
+        run_script(
+            "species_genes.py",
+            toy.root / "species" / "species_genes.log",
+            input={"gtf": str(toy.gtf), "chrom_sizes": str(toy.chrom_sizes), "aliases": [str(toy.aliases)]},
+            output={"genes": str(genes)},
+            wildcards={"species": "toy"},
+        )
+    return str(genes)
 
 
 def ingest_script(toy, out: Path, sample: Sample, counts_files, fragments_files) -> dict:
+    genes = species_genes_script(toy)
     outputs = {
         k: str(out / "samples" / sample.name / f)
         for k, f in (("qc", "qc.tsv"), ("rna", "rna.h5ad"), ("atac", "atac.h5ad"))
@@ -221,7 +223,7 @@ def ingest_script(toy, out: Path, sample: Sample, counts_files, fragments_files)
             "index": [f"{f}.tbi" for f in fragments_files],
             "counts": counts_files,
             "metadata": [sample.metadata] if sample.metadata else [],
-            "gtf": str(toy.gtf),
+            "genes": genes,
             "chrom_sizes": str(toy.chrom_sizes),
             "aliases": [str(toy.aliases)],
         },

@@ -8,7 +8,8 @@ import re
 import pandas as pd
 import pytest
 import yaml
-from test_pipeline import run_snakemake, tiny_config
+from test_pipeline import tiny_config
+from workflow_runner import run_snakemake
 
 
 @pytest.fixture(scope="module")

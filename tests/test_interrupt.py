@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import numpy as np
 import psutil
 import pytest
 import yaml
+from workflow_runner import run_snakemake, snakemake_command
 
 from crossglue.graph.files import write_edge_table
 from crossglue.model.synthetic import make_toy
@@ -64,25 +64,16 @@ def _start_training(work: Path, config: Path) -> tuple[subprocess.Popen, list[ps
     log = work / "logs/model/train_model.log"
     log.unlink(missing_ok=True)
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
+        snakemake_command(
+            work,
+            config,
             "results/model/model.pt",
-            "--snakefile",
-            str(REPO / "Snakefile"),
-            "--directory",
-            str(work),
-            "--configfile",
-            str(config),
-            "--cores",
-            "1",
             "--rerun-incomplete",
             "--allowed-rules",
             "train_model",
             "--forcerun",
             "train_model",
-        ],
+        ),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -121,22 +112,7 @@ def _stopped(
             pass
     proc.wait(timeout=30)
     if described:  # a killed Snakemake leaves its lock
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "snakemake",
-                "--unlock",
-                "--snakefile",
-                str(REPO / "Snakefile"),
-                "--directory",
-                str(work),
-                "--configfile",
-                str(config),
-            ],
-            capture_output=True,
-            timeout=120,
-        )
+        run_snakemake(work, config, "--unlock", timeout=120)
     return described
 
 

@@ -4,12 +4,12 @@ and a swapped chain config stops the workflow when it is parsed (item 1), as a u
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
+from workflow_runner import run_snakemake
 
 from crossglue.genomics.chain import chains_from_blocks, write_chains
 from crossglue.genomics.genome import read_chrom_sizes
@@ -21,27 +21,7 @@ TARGET = "results/liftover/human_to_macaque.tsv"
 def _snakemake(work: Path, config: dict, *args: str) -> subprocess.CompletedProcess:
     path = work / "config.yaml"
     path.write_text(yaml.safe_dump(config))
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "--snakefile",
-            str(REPO / "Snakefile"),
-            "--directory",
-            str(work),
-            "--configfile",
-            str(path),
-            "--cores",
-            "1",
-            *args,
-            "--allowed-rules",
-            "lift_peaks",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return run_snakemake(work, path, *args, "--allowed-rules", "lift_peaks", cores=1, timeout=600)
 
 
 @pytest.fixture(scope="module")

@@ -3,20 +3,18 @@ reruns — an edited parameter reruns exactly the affected rules, an unchanged c
 
 from __future__ import annotations
 
-import re
 import subprocess
-import sys
 from pathlib import Path
 
 import anndata as ad
 import pandas as pd
 import pytest
 import yaml
+from workflow_runner import planned_rules, run_snakemake, snakemake_command
 
 from crossglue.simulate import simulate
 
 REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
 
 
 def tiny_config(work: Path) -> Path:
@@ -27,23 +25,6 @@ def tiny_config(work: Path) -> Path:
     path = work / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
-
-
-def run_snakemake(work: Path, config: Path, *args: str, timeout: int = 1500) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [*SNAKEMAKE, "--directory", str(work), "--configfile", str(config), "--cores", "2", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-def planned_rules(proc: subprocess.CompletedProcess) -> dict[str, int]:
-    """Rule -> job count from a dry run's job table."""
-    table = re.search(r"Job stats:\njob\s+count\n[-\s]+\n(.*?)\ntotal", proc.stdout + proc.stderr, re.S)
-    if table is None:
-        return {}
-    return {name: int(n) for name, n in re.findall(r"^(\w+)\s+(\d+)$", table.group(1), re.M) if name != "all"}
 
 
 @pytest.fixture(scope="module")
@@ -162,17 +143,7 @@ def test_run_killed_mid_way_completes_on_rerun_without_cleanup(tiny_run):
     log = work / "logs/model/train_model.log"
     started = time.time()
     proc = subprocess.Popen(
-        [
-            *SNAKEMAKE,
-            "--directory",
-            str(work),
-            "--configfile",
-            str(config),
-            "--cores",
-            "2",
-            "--forcerun",
-            "guidance_graph",
-        ],
+        snakemake_command(work, config, "--forcerun", "guidance_graph", cores=2),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,

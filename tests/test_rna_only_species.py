@@ -15,8 +15,8 @@ import anndata as ad
 import pandas as pd
 import pytest
 import yaml
-from test_pipeline import run_snakemake
 from test_three_species import add_rhesus
+from workflow_runner import run_snakemake
 
 from crossglue.simulate import simulate
 

@@ -9,11 +9,13 @@ import dataclasses
 import pytest
 
 from crossglue.analysis.modules import ModuleSettings
+from crossglue.analysis.turnover import TurnoverSettings
 from crossglue.config import schema_defaults, schema_section
 from crossglue.errors import CrossglueError
 from crossglue.graph.element_edges import ElementParams
 from crossglue.graph.orthologs import OrthologParams
 from crossglue.graph.peak_gene import CorrelationParams, PeakGeneParams
+from crossglue.ingest.doublets import DoubletSettings
 from crossglue.model import TrainConfig
 from crossglue.model.anchors import AnchorSettings
 from crossglue.model.stage import WORKFLOW_KEYS, ModelSettings
@@ -39,6 +41,8 @@ def _fields(cls) -> dict:
         (OrthologParams, "graph.orthologs", ()),
         (ElementParams, "graph.element_weights", ()),
         (ModuleSettings, "analysis.modules", ()),
+        (TurnoverSettings, "analysis.turnover", ()),
+        (DoubletSettings, "ingest.doublets", ()),
     ],
 )
 def test_settings_fields_and_defaults_are_the_schema(cls, section, elsewhere):

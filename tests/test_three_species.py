@@ -4,12 +4,11 @@ counting and the guidance graph, with every species pair present in the outputs.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import yaml
+from workflow_runner import run_snakemake
 
 from crossglue.genomics.chain import chains_from_blocks, write_chains
 from crossglue.genomics.genome import read_chrom_sizes
@@ -89,25 +88,7 @@ def three_species_config(work: Path) -> Path:
 
 def test_three_species_run_through_union_counts_and_graph(tmp_path):
     config = three_species_config(tmp_path)
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "--snakefile",
-            str(REPO / "Snakefile"),
-            "--directory",
-            str(tmp_path),
-            "--configfile",
-            str(config),
-            "--cores",
-            "2",
-            "results/graph/guidance_edges.tsv.gz",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=1200,
-    )
+    proc = run_snakemake(tmp_path, config, "results/graph/guidance_edges.tsv.gz", timeout=1200)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     union = pd.read_csv(tmp_path / "results/consensus/union_peaks.tsv", sep="\t")
     for column in ("class_human_macaque", "class_human_rhesus", "class_macaque_rhesus", "rhesus_chrom"):

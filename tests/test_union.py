@@ -369,7 +369,7 @@ def _check_bed6(path):
 def test_lift_and_union_write_bed_files_browsers_accept(two_species, tmp_path):
     import shutil
 
-    from test_graph import _run_script  # the scripts run as Snakemake runs them
+    from workflow_runner import run_script  # the scripts run as Snakemake runs them
 
     from crossglue.genomics.chain import write_chains
 
@@ -384,7 +384,7 @@ def test_lift_and_union_write_bed_files_browsers_accept(two_species, tmp_path):
     write_chains(ab, tmp_path / "ape_bat.chain")
     write_chains(ba, tmp_path / "bat_ape.chain")
     for a, b in (("ape", "bat"), ("bat", "ape")):
-        _run_script(
+        run_script(
             "lift_peaks.py",
             input=dict(
                 peaks=str(tmp_path / f"{a}.peaks.tsv"),
@@ -416,7 +416,7 @@ def test_lift_and_union_write_bed_files_browsers_accept(two_species, tmp_path):
     beds = [str(tmp_path / f"union_elements.{s}.bed") for s in species]
     out = {k: str(tmp_path / f"{k}.out") for k in ("union", "summary", "reasons", "widths")}
     out.update({k: str(tmp_path / f"{k}.png") for k in ("plot_classes", "plot_reasons", "plot_widths")})
-    _run_script(
+    run_script(
         "union_elements.py",
         input=dict(
             peaks=[str(tmp_path / f"{s}.peaks.tsv") for s in species],

@@ -1,6 +1,9 @@
 """Glue between a Snakemake ``script:`` and the library: logging, errors, threads, signals.
 
-Every script in ``workflow/scripts/`` ends with ``run(main, snakemake)``. Logging and
+Every script in ``workflow/scripts/`` imports only the standard library and this module at
+the top, does its library imports inside ``main(smk)`` and ends with ``run(main, snakemake)``
+(tests/test_workflow_static.py checks both), so that an import that fails (a broken env,
+torch that cannot load) lands in the rule's log like any other error. Logging and
 stderr go to the rule's ``log:`` file; a :class:`CrossglueError` (bad input, explained in
 its message) is printed as one clear line instead of a traceback wall; SIGTERM ends the
 job through Python, so temporary files are removed.

@@ -9,25 +9,6 @@ results/model/cells.h5ad, its own input): same cells, plus Leiden, UMAP and tran
 TRUTH_DIR = ANALYSIS["truth_dir"] or (
     f"{DEMO['outdir']}/truth" if DEMO["enabled"] else None
 )
-# The motif database: JASPAR 2024 CORE vertebrates, written under resources/ by `make install`
-# (crossglue motif-database), unless analysis.motifs names another MEME file. The demo uses it
-# too: the simulator's truth/motifs.meme is the answer.
-MOTIF_FILE = ANALYSIS["motifs"] or str(
-    REPO / "resources/motifs/JASPAR2024_CORE_vertebrates_non-redundant.meme"
-)
-# Elements (motifs, links, modules) exist in the species with ATAC samples only.
-GENOME_FASTA = [species_cfg(s).get("fasta") for s in ATAC_SPECIES]
-USE_MOTIFS = all(GENOME_FASTA)
-if USE_MOTIFS and not os.path.isfile(MOTIF_FILE):
-    raise WorkflowError(
-        f"crossglue: config analysis.motifs: motif file {MOTIF_FILE} does not exist; "
-        + (
-            "name an existing MEME file there"
-            if ANALYSIS["motifs"]
-            else "run `make install` (or `crossglue motif-database`) to write the default JASPAR 2024 database"
-        )
-    )
-
 
 # Named truth inputs per rule; empty without truth (the scripts then skip truth).
 TRUTH_FILES = {

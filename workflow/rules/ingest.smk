@@ -1,4 +1,26 @@
-"""Ingest: per-sample QC and filtering, then one RNA and one ATAC AnnData per species."""
+"""Ingest: each species' genes from its GTF (parsed once), per-sample QC and filtering, then one
+RNA and one ATAC AnnData per species."""
+
+
+rule species_genes:
+    input:
+        gtf=lambda wc: species_cfg(wc.species)["gtf"],
+        chrom_sizes=lambda wc: species_cfg(wc.species)["chrom_sizes"],
+        aliases=alias_table("species"),
+    output:
+        genes="results/ingest/{species}/genes.tsv.gz",
+    log:
+        "logs/ingest/species_genes_{species}.log",
+    benchmark:
+        "benchmarks/ingest/species_genes_{species}.tsv"
+    conda:
+        "../../envs/ingest.yaml"
+    threads: 1
+    resources:
+        mem_mb=mem_mb(170, per_input={"gtf": 50}),
+        runtime=30,
+    script:
+        "../scripts/species_genes.py"
 
 
 rule ingest_sample:
@@ -19,7 +41,7 @@ rule ingest_sample:
             else []
         ),
         metadata=get_metadata,
-        gtf=lambda wc: species_cfg(samples.loc[wc.sample, "species"])["gtf"],
+        genes=lambda wc: f"results/ingest/{samples.loc[wc.sample, 'species']}/genes.tsv.gz",
         chrom_sizes=lambda wc: species_cfg(samples.loc[wc.sample, "species"])[
             "chrom_sizes"
         ],
@@ -37,7 +59,7 @@ rule ingest_sample:
         "../../envs/ingest.yaml"
     threads: 1
     resources:
-        mem_mb=mem_mb(170, per_mb=12.5, per_input={"gtf": 50}, streamed="fragments"),
+        mem_mb=mem_mb(170, per_mb=12.5, streamed="fragments"),
         runtime=60,
     params:
         sample=lambda wc: {

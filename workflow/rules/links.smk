@@ -18,7 +18,7 @@ rule peak_gene_links:
         "../../envs/graph.yaml"
     threads: 1
     resources:
-        mem_mb=mem_mb(420, per_input={"gtf": 50}),
+        mem_mb=mem_mb(420),
         runtime=60,
     params:
         graph={k: GRAPH[k] for k in ("peak_gene", "correlation")},

@@ -6,19 +6,18 @@ a rule's own input, so results/model/cells.h5ad stays as the model wrote it), th
 correspondence tables and the correspondence figure.
 """
 
-import anndata as ad
-
-from crossglue.analysis.annotate import annotate_cells
-from crossglue.analysis.correspondence import correspondence_figure
-from crossglue.graph.orthologs import read_ortholog_links
-from crossglue.io_utils import write_h5ad, write_tsv
 from crossglue.snakemake_script import run
 
 
 def main(smk) -> None:
+    from crossglue.analysis.annotate import annotate_cells
+    from crossglue.analysis.correspondence import correspondence_figure
+    from crossglue.graph.orthologs import read_ortholog_links
+    from crossglue.io_utils import read_h5ad, write_h5ad, write_tsv
+
     cfg = smk.params.annotation
-    cells = ad.read_h5ad(smk.input.cells)
-    rna = {s: ad.read_h5ad(path) for s, path in zip(smk.params.species, smk.input.rna, strict=True)}
+    cells = read_h5ad(smk.input.cells)
+    rna = {s: read_h5ad(path) for s, path in zip(smk.params.species, smk.input.rna, strict=True)}
     orthologs = read_ortholog_links(smk.input.orthologs)
     tables = annotate_cells(
         cells,

@@ -2,22 +2,22 @@
 
 import logging
 
-import pandas as pd
-
-from crossglue.elements.union import read_union_table
-from crossglue.graph.assembly import build_guidance
-from crossglue.graph.files import write_edge_table, write_graphml
-from crossglue.graph.orthologs import read_ortholog_links
-from crossglue.graph.settings import graph_settings
-from crossglue.graph.summary import plot_degrees, summarise
-from crossglue.io_utils import atomic_path
-from crossglue.io_utils import h5ad_var as h5ad_var
 from crossglue.snakemake_script import run
 
 log = logging.getLogger("crossglue.build_graph")
 
 
 def main(smk) -> None:
+    import pandas as pd
+
+    from crossglue.elements.union import read_union_table
+    from crossglue.graph.assembly import build_guidance
+    from crossglue.graph.files import write_edge_table, write_graphml
+    from crossglue.graph.orthologs import read_ortholog_links
+    from crossglue.graph.settings import graph_settings
+    from crossglue.graph.summary import plot_degrees, summarise
+    from crossglue.io_utils import atomic_path, h5ad_var
+
     species = list(smk.params.species)
     with_atac = list(smk.params.atac_species)  # species with RNA only have gene nodes only
     settings = graph_settings(smk.params.graph)

@@ -2,11 +2,12 @@
 
 from pathlib import Path
 
-from crossglue.report import ReportInputs, build_report
 from crossglue.snakemake_script import run
 
 
 def main(smk) -> None:
+    from crossglue.report import ReportInputs, build_report
+
     i = smk.input
     inputs = ReportInputs(
         species=list(smk.params.species),

@@ -4,31 +4,30 @@ import logging
 import tempfile
 from pathlib import Path
 
-import anndata as ad
-
-from crossglue.embedding import leiden_clusters
-from crossglue.genomics.genome import read_aliases, read_chrom_sizes
-from crossglue.io_utils import atomic_path, open_output
-from crossglue.peaks.calling import (
-    PeakParams,
-    call_species_peaks,
-    cell_groups,
-    every_cell_labelled,
-    peaks_bed,
-    read_blacklist,
-)
 from crossglue.snakemake_script import run
 
 log = logging.getLogger("crossglue.call_peaks")
 
 
 def main(smk) -> None:
+    from crossglue.embedding import leiden_clusters
+    from crossglue.genomics.genome import read_aliases, read_chrom_sizes
+    from crossglue.io_utils import atomic_path, open_output, read_h5ad
+    from crossglue.peaks.calling import (
+        PeakParams,
+        call_species_peaks,
+        cell_groups,
+        every_cell_labelled,
+        peaks_bed,
+        read_blacklist,
+    )
+
     species = smk.wildcards.species
     params = PeakParams.from_config(smk.params.peaks)
     sizes = read_chrom_sizes(smk.input.chrom_sizes)
     aliases = read_aliases(smk.input.aliases[0], sizes, smk.input.chrom_sizes) if smk.input.aliases else {}
     blacklist = read_blacklist(smk.input.blacklist[0], aliases, sizes) if smk.input.blacklist else None
-    atac = ad.read_h5ad(smk.input.atac)
+    atac = read_h5ad(smk.input.atac)
     clusters = None
     if not every_cell_labelled(atac.obs):
         log.info(

@@ -2,17 +2,18 @@
 
 import logging
 
-from crossglue.genomics.genome import read_aliases, read_chrom_sizes
-from crossglue.genomics.gtf import read_genes
-from crossglue.ingest.qc_plots import plot_sample_qc
-from crossglue.ingest.samples import Sample, Species, ingest_sample
-from crossglue.io_utils import write_h5ad, write_tsv
 from crossglue.snakemake_script import run
 
 log = logging.getLogger("crossglue.ingest_sample")
 
 
 def main(smk) -> None:
+    from crossglue.genomics.genome import read_aliases, read_chrom_sizes
+    from crossglue.genomics.gtf import read_gene_table
+    from crossglue.ingest.qc_plots import plot_sample_qc
+    from crossglue.ingest.samples import Sample, Species, ingest_sample
+    from crossglue.io_utils import write_h5ad, write_tsv
+
     row = smk.params.sample
     alias_path = smk.input.aliases[0] if smk.input.aliases else None
     sizes = read_chrom_sizes(smk.input.chrom_sizes)
@@ -20,7 +21,7 @@ def main(smk) -> None:
     species = Species(
         name=row["species"],
         sizes=sizes,
-        genes=read_genes(smk.input.gtf, aliases, sizes),
+        genes=read_gene_table(smk.input.genes),  # the GTF, parsed once for the species
         aliases=aliases,
         alias_source=alias_path,
         mito_chrom=smk.params.mito_chrom,

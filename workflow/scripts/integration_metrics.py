@@ -5,17 +5,16 @@ from crossglue.snakemake_script import run
 
 
 def main(smk) -> None:
-    import anndata as ad
     import pandas as pd
 
     from crossglue.analysis.evaluation import integration_table
-    from crossglue.io_utils import atomic_path
+    from crossglue.io_utils import atomic_path, read_h5ad
 
     cfg = smk.params.metrics
     paths = {"main": smk.input.cells, "ablation": smk.input.get("ablation")}
     # backed: obs and obsm come into memory, the cells x genes matrices stay on disk
-    runs = {name: ad.read_h5ad(path, backed="r") for name, path in paths.items() if path}
-    rna = {species: ad.read_h5ad(path) for species, path in zip(smk.params.species, smk.input.rna, strict=True)}
+    runs = {name: read_h5ad(path, backed="r") for name, path in paths.items() if path}
+    rna = {species: read_h5ad(path) for species, path in zip(smk.params.species, smk.input.rna, strict=True)}
     truth_path = smk.input.get("truth_cells")
     table = integration_table(
         runs,

@@ -2,31 +2,26 @@
 
 import logging
 
-import numpy as np
-
-from crossglue.elements.browser_bed import mapped_bed, write_bed, write_unmapped
-from crossglue.elements.recipes import PASS, check_lifted_fraction, lift_peaks, recipe_from_config
-from crossglue.genomics.chain import Assembly, check_chain_species, read_chain_headers, read_chains
-from crossglue.genomics.genome import read_aliases, read_chrom_sizes
-from crossglue.io_utils import atomic_path
-from crossglue.peaks.calling import read_peaks
 from crossglue.snakemake_script import run
 
 log = logging.getLogger("crossglue.lift_peaks")
 
 
-def assembly(species: str, sizes_path: str, alias_paths: list[str]) -> Assembly:
-    sizes = read_chrom_sizes(sizes_path)
-    alias_path = alias_paths[0] if alias_paths else None
-    aliases = read_aliases(alias_path, sizes, sizes_path) if alias_path else None
-    return Assembly(species, sizes, aliases, sizes_path, alias_path)
-
-
 def main(smk) -> None:
+    import numpy as np
+
+    from crossglue.elements.browser_bed import mapped_bed, write_bed, write_unmapped
+    from crossglue.elements.recipes import PASS, check_lifted_fraction, lift_peaks, recipe_from_config
+    from crossglue.genomics.chain import assembly_of, check_chain_species, read_chain_headers, read_chains
+    from crossglue.io_utils import atomic_path
+    from crossglue.peaks.calling import read_peaks
+
     source, target = smk.wildcards.source, smk.wildcards.target
     recipe = recipe_from_config(smk.params.liftover)
-    s_asm = assembly(source, smk.input.source_sizes, smk.input.source_aliases)
-    t_asm = assembly(target, smk.input.target_sizes, smk.input.target_aliases)
+    s_aliases = smk.input.source_aliases[0] if smk.input.source_aliases else None
+    s_asm = assembly_of({"name": source, "chrom_sizes": smk.input.source_sizes, "chrom_aliases": s_aliases})
+    t_aliases = smk.input.target_aliases[0] if smk.input.target_aliases else None
+    t_asm = assembly_of({"name": target, "chrom_sizes": smk.input.target_sizes, "chrom_aliases": t_aliases})
     # Also checked when the workflow is parsed, except for files a rule writes (the demo's).
     check_chain_species(smk.input.chain_to, read_chain_headers(smk.input.chain_to), s_asm, t_asm)
     check_chain_species(smk.input.chain_back, read_chain_headers(smk.input.chain_back), t_asm, s_asm)

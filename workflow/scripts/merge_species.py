@@ -2,15 +2,16 @@
 
 import logging
 
-from crossglue.genomics.genome import read_chrom_sizes
-from crossglue.ingest.samples import empty_atac, empty_rna, merge_samples
-from crossglue.io_utils import write_h5ad
 from crossglue.snakemake_script import run
 
 log = logging.getLogger("crossglue.merge_species")
 
 
 def main(smk) -> None:
+    from crossglue.genomics.genome import read_chrom_sizes
+    from crossglue.ingest.samples import empty_atac, empty_rna, merge_samples
+    from crossglue.io_utils import write_h5ad
+
     sizes = read_chrom_sizes(smk.input.chrom_sizes)
     rna = merge_samples(smk.input.rna, empty_rna())
     atac = merge_samples(smk.input.atac, empty_atac(sizes, smk.params.tile_size))

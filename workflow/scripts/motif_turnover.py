@@ -4,21 +4,22 @@ the fraction of planted module elements whose planted motif is found gained."""
 
 import logging
 
-import pandas as pd
-
-from crossglue.analysis.motifs import read_meme, union_motif_hits
-from crossglue.analysis.regulatory import union_element_truth
-from crossglue.analysis.turnover import TurnoverSettings, motif_turnover, orthologous_elements, planted_turnover
-from crossglue.config import settings_from
-from crossglue.elements.union import read_union_table
-from crossglue.genomics.genome import read_aliases
-from crossglue.io_utils import write_tsv
 from crossglue.snakemake_script import run
 
 log = logging.getLogger("crossglue.motif_turnover")
 
 
 def main(smk) -> None:
+    import pandas as pd
+
+    from crossglue.analysis.motifs import read_meme, union_motif_hits
+    from crossglue.analysis.regulatory import union_element_truth
+    from crossglue.analysis.turnover import TurnoverSettings, motif_turnover, orthologous_elements, planted_turnover
+    from crossglue.config import settings_from
+    from crossglue.elements.union import read_union_table
+    from crossglue.genomics.genome import read_aliases
+    from crossglue.io_utils import write_tsv
+
     species = list(smk.params.species)
     settings = settings_from(TurnoverSettings, "analysis.turnover", smk.params.turnover)
     union = read_union_table(smk.input.union, species)

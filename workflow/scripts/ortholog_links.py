@@ -2,18 +2,18 @@
 
 import logging
 
-import pandas as pd
-
-from crossglue.graph.orthologs import link_orthologs, read_orthologs
-from crossglue.graph.settings import graph_settings
-from crossglue.io_utils import atomic_path, open_output
-from crossglue.io_utils import h5ad_var as h5ad_var
 from crossglue.snakemake_script import run
 
 log = logging.getLogger("crossglue.ortholog_links")
 
 
 def main(smk) -> None:
+    import pandas as pd
+
+    from crossglue.graph.orthologs import link_orthologs, read_orthologs
+    from crossglue.graph.settings import graph_settings
+    from crossglue.io_utils import atomic_path, h5ad_var, open_output
+
     settings = graph_settings(smk.params.graph)
     features = {s: h5ad_var(path) for s, path in zip(smk.params.species, smk.input.rna, strict=True)}
     for var in features.values():

@@ -2,11 +2,12 @@
 
 import logging
 
-from crossglue.simulate import simulate
 from crossglue.snakemake_script import run
 
 
 def main(smk) -> None:
+    from crossglue.simulate import simulate
+
     summary = simulate(
         smk.params.outdir,
         preset=smk.params.simulation["preset"],

@@ -3,21 +3,22 @@ direction, grouped by shared motifs; (demo) precision and recall of the planted 
 
 import logging
 
-import pandas as pd
-
-from crossglue.analysis.modules import ModuleSettings, call_modules, module_recovery, specific_linked_elements
-from crossglue.analysis.motifs import read_meme, union_motif_hits
-from crossglue.analysis.regulatory import union_element_truth
-from crossglue.config import settings_from
-from crossglue.elements.union import read_union_table
-from crossglue.genomics.genome import read_aliases
-from crossglue.io_utils import atomic_path
 from crossglue.snakemake_script import run
 
 log = logging.getLogger("crossglue.species_modules")
 
 
 def main(smk) -> None:
+    import pandas as pd
+
+    from crossglue.analysis.modules import ModuleSettings, call_modules, module_recovery, specific_linked_elements
+    from crossglue.analysis.motifs import read_meme, union_motif_hits
+    from crossglue.analysis.regulatory import union_element_truth
+    from crossglue.config import settings_from
+    from crossglue.elements.union import read_union_table
+    from crossglue.genomics.genome import read_aliases
+    from crossglue.io_utils import atomic_path
+
     cfg = smk.params.modules
     species = list(smk.params.species)
     settings = settings_from(ModuleSettings, "analysis.modules", cfg)

@@ -2,19 +2,20 @@
 
 import logging
 
-from crossglue.elements.browser_bed import union_bed, write_bed
-from crossglue.elements.recipes import read_lift_table
-from crossglue.elements.report import write_report_inputs
-from crossglue.elements.union import build_union
-from crossglue.genomics.genome import read_chrom_sizes
-from crossglue.io_utils import atomic_path
-from crossglue.peaks.calling import read_peaks
 from crossglue.snakemake_script import run
 
 log = logging.getLogger("crossglue.union_elements")
 
 
 def main(smk) -> None:
+    from crossglue.elements.browser_bed import union_bed, write_bed
+    from crossglue.elements.recipes import read_lift_table
+    from crossglue.elements.report import write_report_inputs
+    from crossglue.elements.union import build_union
+    from crossglue.genomics.genome import read_chrom_sizes
+    from crossglue.io_utils import atomic_path
+    from crossglue.peaks.calling import read_peaks
+
     species = list(smk.params.species)
     peaks = {s: read_peaks(p) for s, p in zip(species, smk.input.peaks, strict=True)}
     lifts = {tuple(pair): read_lift_table(p) for pair, p in zip(smk.params.pairs, smk.input.lifts, strict=True)}

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import anndata as ad
 import numpy as np
@@ -212,15 +213,77 @@ def find_species_specific_clusters(
     ids, species, modality = _obs_arrays(obs)
     has_rna = set(species[modality == "rna"])
     names = [s for s in pd.unique(species) if s in rna and s in has_rna]
-    cluster = np.full(len(obs), None, dtype=object)
+    cluster = _species_clusters(x, species, names, n_neighbors, resolution, seed)
+    label_col = np.where(given, np.asarray(labels, dtype=object).astype(str), transferred).astype(object)
+    label_col[label_col == UNASSIGNED] = None
+    rows, rna_sizes = _counterpart_rows(
+        _Cells(ids, species, modality, cluster, label_col, given), names, rna, orthologs, min_cells, seed
+    )
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return {"cluster": cluster, "ratio": np.ones(len(obs)), "unassign": np.zeros(len(obs), bool), "table": table}
+    per_cluster = table.groupby("cluster")["ratio"].max()  # a counterpart in any other species suffices
+    big_enough = table.groupby("cluster")["n_rna_cells"].first() >= min_cells
+    specific = (per_cluster < min_ratio) & big_enough
+    table["species_specific"] = table["cluster"].map(specific).astype(bool)
+    labelled_clusters = set(table.loc[table["n_labelled"] > 0, "cluster"])
+    unassign_clusters = [c for c in specific.index[specific] if c not in labelled_clusters]
+    _warn_species_specific(table, specific.index[specific], unassign_clusters)
+    table["label_mismatch"] = _label_mismatches(table, big_enough, min_ratio)
+    unassign = np.isin(cluster.astype(str), unassign_clusters) & ~given
+    ratio_per_cell = pd.Series(cluster).map(per_cluster).fillna(1.0).to_numpy(dtype=float)
+    cols = [
+        "species",
+        "cluster",
+        "n_cells",
+        "n_rna_cells",
+        "n_labelled",
+        "top_label",
+        "other_species",
+        "partner",
+        "ortholog_correlation",
+        "best_correlation",
+        "reliability",
+        "ratio",
+        "species_specific",
+        "label_mismatch",
+    ]
+    return {"cluster": cluster, "ratio": ratio_per_cell, "unassign": unassign, "table": table[cols]}
+
+
+def _species_clusters(
+    x: np.ndarray, species: np.ndarray, names: list[str], n_neighbors: int, resolution: float, seed: int
+) -> np.ndarray:
+    """Leiden clusters of each species on its own rows of the joint embedding ('<species>:c<k>')."""
+    cluster = np.full(len(species), None, dtype=object)
     for s in names:
         rows = np.flatnonzero(species == s)
         codes = knn_leiden(x[rows], n_neighbors=n_neighbors, resolution=resolution, seed=seed)
         cluster[rows] = np.char.add(f"{s}:c", codes.astype(str)).astype(object)
-    label_col = np.where(given, np.asarray(labels, dtype=object).astype(str), transferred).astype(object)
-    label_col[label_col == UNASSIGNED] = None
+    return cluster
+
+
+@dataclass(frozen=True)
+class _Cells:
+    """Per-cell arrays of the joint embedding's rows that the counterpart search reads."""
+
+    ids: np.ndarray
+    species: np.ndarray
+    modality: np.ndarray
+    cluster: np.ndarray
+    label: np.ndarray  # the given label, else the transferred one; None where unassigned
+    given: np.ndarray
+
+
+def _counterpart_rows(
+    cells: _Cells, names: list[str], rna: Mapping[str, ad.AnnData], orthologs: pd.DataFrame, min_cells: int, seed: int
+) -> tuple[list[dict], pd.Series]:
+    """One row per (cluster, other species): the partner type, correlations and ratio that
+    :func:`find_species_specific_clusters` describes; and each cluster's RNA cell count."""
+    ids, species, modality, cluster = cells.ids, cells.species, cells.modality, cells.cluster
+    label_col, given = cells.label, cells.given
     cluster_profiles = species_profiles(rna, ids, species, modality, cluster)
-    half = np.random.default_rng(seed).integers(0, 2, len(obs)).astype(str)
+    half = np.random.default_rng(seed).integers(0, 2, len(ids)).astype(str)
     half_groups = np.where(pd.notna(cluster), cluster.astype(str) + "|" + half, None).astype(object)
     half_profiles = species_profiles(rna, ids, species, modality, half_groups)
     type_profiles = species_profiles(rna, ids, species, modality, label_col)
@@ -257,16 +320,12 @@ def find_species_specific_clusters(
                 r["n_labelled"] = int((given & in_c).sum())
                 top = pd.Series(label_col[in_c]).value_counts()
                 r["top_label"] = top.index[0] if len(top) else ""
-    table = pd.DataFrame(rows)
-    if table.empty:
-        return {"cluster": cluster, "ratio": np.ones(len(obs)), "unassign": np.zeros(len(obs), bool), "table": table}
-    per_cluster = table.groupby("cluster")["ratio"].max()  # a counterpart in any other species suffices
-    big_enough = table.groupby("cluster")["n_rna_cells"].first() >= min_cells
-    specific = (per_cluster < min_ratio) & big_enough
-    table["species_specific"] = table["cluster"].map(specific).astype(bool)
-    labelled_clusters = set(table.loc[table["n_labelled"] > 0, "cluster"])
-    unassign_clusters = [c for c in specific.index[specific] if c not in labelled_clusters]
-    for c in specific.index[specific]:
+    return rows, rna_sizes
+
+
+def _warn_species_specific(table: pd.DataFrame, specific: pd.Index, unassign_clusters: list) -> None:
+    """One warning per candidate species-specific cluster: its best partner, and what becomes of its labels."""
+    for c in specific:
         r = table[table["cluster"] == c].iloc[0]
         log.warning(
             "candidate %s-specific type: cluster %s (%d cells, mostly %s) has no counterpart: its best partner "
@@ -285,17 +344,21 @@ def find_species_specific_clusters(
             if c in unassign_clusters
             else f"its {r['n_labelled']} given labels are kept",
         )
+
+
+def _label_mismatches(table: pd.DataFrame, big_enough: pd.Series, min_ratio: float) -> pd.Series:
+    """Clusters with a counterpart whose majority transferred label is not their best partner (warned)."""
     # A merge or swap the type-level check cannot see (two types of one species transferred
     # as one): a cluster with a counterpart whose majority transferred label is not the type
     # its ortholog expression correlates best with.
-    table["label_mismatch"] = (
+    mismatch = (
         ~table["species_specific"]
         & table["cluster"].map(big_enough).astype(bool)
         & (table["n_labelled"] == 0)
         & (table["top_label"].astype(str) != table["partner"].astype(str))
         & (table["ratio"] >= min_ratio)
     )
-    for r in table[table["label_mismatch"]].itertuples():
+    for r in table[mismatch].itertuples():
         log.warning(
             "cluster %s (%d cells) is labelled %s by transfer, but its one2one-ortholog expression correlates best "
             "with %s %s (r = %.2f): a possible merge or swap of types; check results/analysis/species_clusters.tsv",
@@ -306,25 +369,7 @@ def find_species_specific_clusters(
             r.partner,
             r.ortholog_correlation,
         )
-    unassign = np.isin(cluster.astype(str), unassign_clusters) & ~given
-    ratio_per_cell = pd.Series(cluster).map(per_cluster).fillna(1.0).to_numpy(dtype=float)
-    cols = [
-        "species",
-        "cluster",
-        "n_cells",
-        "n_rna_cells",
-        "n_labelled",
-        "top_label",
-        "other_species",
-        "partner",
-        "ortholog_correlation",
-        "best_correlation",
-        "reliability",
-        "ratio",
-        "species_specific",
-        "label_mismatch",
-    ]
-    return {"cluster": cluster, "ratio": ratio_per_cell, "unassign": unassign, "table": table[cols]}
+    return mismatch
 
 
 def source_cell_ids(obs: pd.DataFrame) -> pd.Series:

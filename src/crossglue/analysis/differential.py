@@ -15,6 +15,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from crossglue.errors import CrossglueError
+from crossglue.graph.orthologs import one2one_pairs
 
 log = logging.getLogger(__name__)
 
@@ -149,22 +150,6 @@ def species_differential(
     return pd.concat(results, ignore_index=True) if results else pd.DataFrame(columns=RESULT_COLUMNS)
 
 
-def one_to_one_orthologs(links: pd.DataFrame, species_a: str, species_b: str) -> pd.DataFrame:
-    """Gene pairs (gene_a, gene_b) of ``species_a`` and ``species_b`` whose orthology is one2one,
-    from the graph stage's ortholog links (``results/graph/ortholog_links.tsv.gz``)."""
-    forward = (links["species_a"] == species_a) & (links["species_b"] == species_b)
-    backward = (links["species_a"] == species_b) & (links["species_b"] == species_a)
-    one = links["homology_type"].astype(str) == "one2one"
-    pairs = pd.concat(
-        [
-            links.loc[forward & one, ["gene_a", "gene_b"]],
-            links.loc[backward & one, ["gene_b", "gene_a"]].set_axis(["gene_a", "gene_b"], axis=1),
-        ],
-        ignore_index=True,
-    )
-    return pairs.astype(str).drop_duplicates().reset_index(drop=True)
-
-
 PSEUDOBULK_KEYS = ["species", "donor", "cell_type"]
 
 
@@ -212,7 +197,7 @@ def species_pair_tests(
     for a, b in combinations(species, 2):
         (pa, ga), var_a = rna[a]
         (pb, gb), _ = rna[b]
-        orth = one_to_one_orthologs(orthologs, a, b)
+        orth = one2one_pairs(orthologs, a, b, source="ortholog links").reset_index(drop=True)
         orth = orth[orth["gene_a"].isin(pa.columns) & orth["gene_b"].isin(pb.columns)]
         shared = orth["gene_a"] + "|" + orth["gene_b"]
         profiles = pd.concat([pa[orth["gene_a"]].set_axis(shared, axis=1), pb[orth["gene_b"]].set_axis(shared, axis=1)])

@@ -2,7 +2,10 @@
 
 GTF is 1-based closed; the table returned here is 0-based half-open (BED), converted once
 at read. Attributes are parsed column-wise with regular expressions over the whole
-attribute column, never line by line.
+attribute column, never line by line. The workflow parses each species' GTF once (rule
+species_genes) into a gene table (:func:`write_gene_table`); every sample's ingest reads
+that table (:func:`read_gene_table`), and later stages read the coordinates ingest placed
+in ``rna.var``.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import pandas as pd
 
 from crossglue.errors import CrossglueError, where
 from crossglue.genomics.genome import canonical_names
-from crossglue.io_utils import read_maybe_gzip
+from crossglue.io_utils import read_maybe_gzip, write_tsv
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +68,16 @@ def read_genes(
     with the species is an error.
     """
     path = Path(gtf)
+    table = _gene_table(_gene_records(path), path)
+    if sizes is not None:
+        table = _on_species_chromosomes(table, aliases, sizes, path)
+    table["tss"] = np.where(table["strand"].to_numpy() == "-", table["end"].to_numpy() - 1, table["start"].to_numpy())
+    return table[GENE_COLUMNS].reset_index(drop=True)
+
+
+def _gene_records(path: Path) -> pd.DataFrame:
+    """The GTF's ``gene`` records split into their nine columns (all records when it has no
+    gene records), with start, end and strand checked; index: 0-based line number."""
     lines = pd.Series(_read_text(path).split("\n"))
     data = lines[(lines.str.len() > 0) & ~lines.str.startswith("#")]
     short = (data.str.count("\t") < 8).to_numpy()
@@ -96,6 +109,14 @@ def read_genes(
         raise CrossglueError(
             f"{where(path, int(row) + 1)}: expected strand '+', '-' or '.', got {genes.at[row, 'strand']!r}"
         )
+    return genes
+
+
+def _gene_table(genes: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """One row per gene from its records (BED coordinates); a gene known only from
+    transcript/exon records spans them all."""
+    start = pd.to_numeric(genes["start"]).to_numpy(np.int64)  # checked by _gene_records
+    end = pd.to_numeric(genes["end"]).to_numpy(np.int64)
     gene_id = _attribute(genes["attributes"], "gene_id")
     if gene_id.isna().any():
         row = genes.index[gene_id.isna().to_numpy()][0]
@@ -106,13 +127,13 @@ def read_genes(
             "gene_name": _attribute(genes["attributes"], "gene_name").fillna("").to_numpy(),
             "gene_type": _gene_type(genes["attributes"]),
             "chrom": genes["chrom"].to_numpy(),
-            "start": start.to_numpy(np.int64) - 1,  # 1-based closed -> 0-based half-open
-            "end": end.to_numpy(np.int64),
+            "start": start - 1,  # 1-based closed -> 0-based half-open
+            "end": end,
             "strand": genes["strand"].to_numpy(),
             "line": genes.index.to_numpy() + 1,
         }
     )
-    if genes is fields and not (fields["feature"] == "gene").any():  # extents from transcripts/exons
+    if not (genes["feature"] == "gene").any():  # extents from transcripts/exons
         table = (
             table.groupby("gene_id_version", sort=False)
             .agg(
@@ -127,24 +148,54 @@ def read_genes(
             .reset_index()
         )
     table.insert(0, "gene_id", strip_version(table["gene_id_version"]).to_numpy())
-    if sizes is not None:
-        known = table["chrom"].isin(list(sizes) + list((aliases or {}).keys()))
-        if not known.any():
-            canonical_names(table["chrom"].to_numpy()[:1], aliases, sizes, source=str(path))  # raises, naming it
-        if not known.all():
-            dropped = table.loc[~known, "chrom"].unique()
-            log.warning(
-                "%s: %d genes on %d contigs absent from the species' chromosomes were left out (e.g. %s)",
-                path,
-                int((~known).sum()),
-                len(dropped),
-                ", ".join(map(str, dropped[:3])),
-            )
-        table = table[known].copy()
-        table["chrom"] = canonical_names(table["chrom"].to_numpy(), aliases, sizes, source=str(path))
-        _check_within_chromosomes(table, sizes, path)
-    table["tss"] = np.where(table["strand"].to_numpy() == "-", table["end"].to_numpy() - 1, table["start"].to_numpy())
-    return table[GENE_COLUMNS].reset_index(drop=True)
+    return table
+
+
+def _on_species_chromosomes(
+    table: pd.DataFrame, aliases: dict[str, str] | None, sizes: dict[str, int], path: Path
+) -> pd.DataFrame:
+    """Genes on the species' chromosomes, canonically named; the rest left out with a warning."""
+    known = table["chrom"].isin(list(sizes) + list((aliases or {}).keys()))
+    if not known.any():
+        canonical_names(table["chrom"].to_numpy()[:1], aliases, sizes, source=str(path))  # raises, naming it
+    if not known.all():
+        dropped = table.loc[~known, "chrom"].unique()
+        log.warning(
+            "%s: %d genes on %d contigs absent from the species' chromosomes were left out (e.g. %s)",
+            path,
+            int((~known).sum()),
+            len(dropped),
+            ", ".join(map(str, dropped[:3])),
+        )
+    table = table[known].copy()
+    table["chrom"] = canonical_names(table["chrom"].to_numpy(), aliases, sizes, source=str(path))
+    _check_within_chromosomes(table, sizes, path)
+    return table
+
+
+GENE_TEXT_COLUMNS = ["gene_id", "gene_id_version", "gene_name", "gene_type", "chrom", "strand"]
+
+
+def write_gene_table(genes: pd.DataFrame, path: str | Path) -> None:
+    """The table of :func:`read_genes` as TSV, read back identical by :func:`read_gene_table`."""
+    write_tsv(genes[GENE_COLUMNS], path)
+
+
+def read_gene_table(path: str | Path) -> pd.DataFrame:
+    """A gene table written by :func:`write_gene_table`: the frame :func:`read_genes` returned
+    (text stays text: chromosome ``1`` and gene name ``NA`` are not numbers or missing)."""
+    try:
+        table = pd.read_csv(path, sep="\t", dtype={c: str for c in GENE_TEXT_COLUMNS}, na_filter=False)
+    except FileNotFoundError:
+        raise CrossglueError(f"{path}: gene table not found (rule species_genes writes it from the GTF)") from None
+    if list(table.columns) != GENE_COLUMNS:
+        raise CrossglueError(
+            f"{path}: expected the gene table columns {GENE_COLUMNS}, got {list(table.columns)}; "
+            "delete it and let rule species_genes write it again"
+        )
+    for col in GENE_TEXT_COLUMNS:
+        table[col] = table[col].astype(object)
+    return table
 
 
 def _check_within_chromosomes(table: pd.DataFrame, sizes: dict[str, int], path: Path) -> None:

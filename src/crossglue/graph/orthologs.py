@@ -102,6 +102,16 @@ def read_orthologs(
     """
     path = Path(path)
     lines = pd.Series(_read_lines(path), dtype=object)
+    mapping, first_data, n_fields = _column_positions(path, lines, columns, species_b)
+    table = _split_fields(path, lines, mapping, first_data, n_fields)
+    return _checked_types_and_confidence(path, table, mapping)
+
+
+def _column_positions(
+    path: Path, lines: pd.Series, columns: dict[str, int | str] | None, species_b: str | None
+) -> tuple[dict[str, int], int, int]:
+    """Field -> 0-based column, the first data line (0-based) and the number of fields, from
+    the user's mapping or the BioMart header, each checked against the file."""
     if columns:
         unknown = sorted(set(columns) - set(FIELDS))
         if unknown:
@@ -137,7 +147,13 @@ def read_orthologs(
             f"ortholog column mapping for {path}: position(s) {', '.join(too_far)} outside the {n_fields} "
             f"field(s) of line {first_data + 1}"
         )
+    return mapping, first_data, n_fields
 
+
+def _split_fields(
+    path: Path, lines: pd.Series, mapping: dict[str, int], first_data: int, n_fields: int
+) -> pd.DataFrame:
+    """The mapped fields of every data line (ids unversioned), rows without a partner gene dropped."""
     body = lines.iloc[first_data:]
     line_no = np.arange(first_data + 1, len(lines) + 1)
     fields_per_line = body.str.count("\t").to_numpy() + 1
@@ -154,8 +170,11 @@ def read_orthologs(
         table[field] = cells[mapping[field]].str.strip().to_numpy() if field in mapping else ""
     table["gene_a"] = strip_version(table["gene_a"])
     table["gene_b"] = strip_version(table["gene_b"])
-    table = table[(table["gene_a"] != "") & (table["gene_b"] != "")].reset_index(drop=True)
+    return table[(table["gene_a"] != "") & (table["gene_b"] != "")].reset_index(drop=True)
 
+
+def _checked_types_and_confidence(path: Path, table: pd.DataFrame, mapping: dict[str, int]) -> pd.DataFrame:
+    """Homology types (``ortholog_`` prefix dropped, inferred when unmapped) and confidences in [0, 1]."""
     kind = table["homology_type"].str.replace(r"^ortholog_", "", regex=True)
     if "homology_type" not in mapping:
         kind = pd.Series(_infer_types(table), index=table.index)

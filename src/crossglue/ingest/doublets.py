@@ -31,10 +31,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from sklearn.decomposition import TruncatedSVD
-from sklearn.neighbors import NearestNeighbors
 
 from crossglue.config import schema_defaults, settings_from
-from crossglue.embedding import tfidf
+from crossglue.embedding import knn_indices, tfidf
 from crossglue.genomics.fragments import Fragments
 
 log = logging.getLogger(__name__)
@@ -255,7 +254,7 @@ def score_doublets(
     ratio = n_sim / n_obs
     k = settings.n_neighbors or max(5, int(round(0.5 * np.sqrt(n_obs))))
     k_adj = min(int(round(k * (1 + ratio))), len(features) - 1)
-    nbrs = NearestNeighbors(n_neighbors=k_adj + 1).fit(features).kneighbors(features, return_distance=False)[:, 1:]
+    nbrs = knn_indices(features, k_adj)  # itself excluded, even among identical rows
     n_sim_nbrs = (nbrs >= n_obs).sum(axis=1)
     # Scrublet: q = share of simulated neighbours (with a pseudocount); Bayes with the prior
     # rate rho and the simulation ratio r gives P(doublet | q).

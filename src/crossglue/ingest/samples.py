@@ -34,6 +34,7 @@ from crossglue.ingest.qc import (
     tss_regions,
 )
 from crossglue.ingest.rna_counts import read_rna_counts
+from crossglue.io_utils import read_h5ad
 
 log = logging.getLogger(__name__)
 
@@ -331,7 +332,7 @@ def merge_samples(paths: list[str | Path], empty: ad.AnnData) -> ad.AnnData:
     ``empty`` stands for a species without samples of the modality; samples that all lost
     every cell are an error here, before clustering would fail on an empty matrix.
     """
-    parts = [ad.read_h5ad(p) for p in paths]
+    parts = [read_h5ad(p) for p in paths]
     parts = [p for p in parts if p.n_obs]
     if paths and not parts:
         raise CrossglueError(

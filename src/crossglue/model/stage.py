@@ -30,7 +30,7 @@ import pandas as pd
 from crossglue.config import schema_defaults, settings_from
 from crossglue.errors import CrossglueError
 from crossglue.graph.orthologs import one2one_pairs, read_ortholog_links
-from crossglue.io_utils import atomic_path, write_h5ad, write_h5mu
+from crossglue.io_utils import atomic_path, read_h5ad, write_h5ad, write_h5mu
 from crossglue.model import GlueModel, TrainConfig
 from crossglue.model.anchors import AnchorSettings, anchor_labels, with_paired
 from crossglue.model.data import DomainSpec
@@ -88,7 +88,7 @@ def prepare_domains(
     specs: dict[str, DomainSpec] = {}
     for modality, paths in (("rna", rna), ("atac", atac)):
         for species, path in paths.items():
-            adata = ad.read_h5ad(path)
+            adata = read_h5ad(path)
             name = f"{species}:{modality}"
             if adata.n_obs == 0:
                 log.warning("domain %s has no cells (%s); left out of the model", name, path)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from crossglue.errors import CrossglueError
-from crossglue.io_utils import h5ad_var
+from crossglue.io_utils import h5ad_var, read_h5ad
 
 
 @dataclass
@@ -73,9 +73,7 @@ class ReportContext:
         """The annotated cells (results/analysis/cells.h5ad), or None."""
         if not given(self.inputs.cells):
             return None
-        import anndata as ad
-
-        return ad.read_h5ad(self.inputs.cells)
+        return read_h5ad(self.inputs.cells)
 
     @cached_property
     def gene_symbols(self) -> pd.Series:

@@ -236,6 +236,22 @@ def _cre_table(
     acres = anc.cres
     in_dup = {s: _in_duplication(d, acres.chrom, acres.centre, acres.centre + 1) for s, d in dups.items()}
     in_any = np.any([np.zeros(len(acres), bool), *in_dup.values()], axis=0)
+    rows, copy_species = _ancestral_rows(acres, in_dup)
+    for s, genome in genomes.items():
+        rows[f"{s}_chrom"], rows[f"{s}_centre"] = _placed_in(genome, rows, copy_species == s)
+    novel = [_novel_rows(s, species, genes, novel_cres[s]) for s in species]
+    cres = pd.concat([rows, *novel], ignore_index=True)
+    cres.insert(0, "cre", np.char.add("cre", np.char.zfill(np.arange(len(cres)).astype(str), 5)))
+    cres["copy_of"] = np.where(cres.copy_of >= 0, cres.cre.to_numpy()[np.maximum(cres.copy_of, 0)], "")
+    ambiguous = np.concatenate([in_any, np.ones(len(rows) - len(acres), bool), np.zeros(len(cres) - len(rows), bool)])
+    cres["class"] = _truth_classes(rng, cres, species, ambiguous)
+    cres["module"] = ""
+    return cres
+
+
+def _ancestral_rows(acres: pd.DataFrame, in_dup: dict[str, np.ndarray]) -> tuple[pd.DataFrame, np.ndarray]:
+    """The ancestral CREs, then each lineage's copies of those inside its duplication; with
+    the lineage that made each copy ('' for an original)."""
     rows = pd.DataFrame(
         {
             "anc_chrom": acres.chrom,
@@ -252,58 +268,60 @@ def _cre_table(
         copies = rows.iloc[: len(acres)][inside].assign(copy=1, copy_of=np.flatnonzero(inside))
         rows = pd.concat([rows, copies], ignore_index=True)
         copy_species = np.concatenate([copy_species, np.full(len(copies), s, dtype=object)])
-    for s, genome in genomes.items():
-        layer = rows["copy"].to_numpy()
-        c, p, _ = map_positions(genome.pieces, rows.anc_chrom.to_numpy(), rows.anc_centre.to_numpy(), 0)
-        own = copy_species == s
-        if own.any():
-            cc, pc, _ = map_positions(genome.pieces, rows.anc_chrom.to_numpy(), rows.anc_centre.to_numpy(), 1)
-            c, p = np.where(own, cc, c), np.where(own, pc, p)
-        c = np.where((layer == 1) & ~own, "", c)  # a copy exists only where its duplication happened
-        loss = genome.structure.get("gene_loss")
-        deleted = np.zeros(len(rows), bool)
-        if loss:  # elements inside the lineage-specific gene loss are gone with it
-            deleted = (
-                (rows.anc_chrom == loss["anc_chrom"])
-                & (rows.anc_centre >= loss["start"])
-                & (rows.anc_centre < loss["end"])
-            ).to_numpy()
-        if ((c == "") & (layer == 0) & ~deleted).any():
-            raise RuntimeError("simulate: a CRE centre was lost in evolution (protection failed)")
-        rows[f"{s}_chrom"] = c
-        rows[f"{s}_centre"] = np.where(c == "", -1, p)
-    novel = []
-    for s in species:
-        ng = genes[(genes.species == s) & (genes.kind == "lineage_specific")]
-        prom = pd.DataFrame(
-            {"chrom": ng.chrom, "centre": ng.tss - 50 * ng.strand, "kind": "promoter", "anc_gene": ng.anc_gene}
-        )
-        both = pd.concat([prom, novel_cres[s].assign(kind="distal", anc_gene="")], ignore_index=True)
-        t = pd.DataFrame(
-            {
-                "anc_chrom": "",
-                "anc_centre": -1,
-                "kind": both.kind,
-                "anc_gene": both.anc_gene,
-                "copy": 0,
-                "novel_species": s,
-                "copy_of": -1,
-            }
-        )
-        for s2 in species:
-            t[f"{s2}_chrom"] = both.chrom.to_numpy() if s2 == s else ""
-            t[f"{s2}_centre"] = both.centre.to_numpy() if s2 == s else -1
-        novel.append(t)
-    cres = pd.concat([rows, *novel], ignore_index=True)
-    cres.insert(0, "cre", np.char.add("cre", np.char.zfill(np.arange(len(cres)).astype(str), 5)))
-    cres["copy_of"] = np.where(cres.copy_of >= 0, cres.cre.to_numpy()[np.maximum(cres.copy_of, 0)], "")
+    return rows, copy_species
 
+
+def _placed_in(genome: SpeciesGenome, rows: pd.DataFrame, own: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Chromosome and centre of each ancestral row in one species ('' and -1 where absent): a
+    copy exists only in the lineage whose duplication made it (``own``)."""
+    layer = rows["copy"].to_numpy()
+    c, p, _ = map_positions(genome.pieces, rows.anc_chrom.to_numpy(), rows.anc_centre.to_numpy(), 0)
+    if own.any():
+        cc, pc, _ = map_positions(genome.pieces, rows.anc_chrom.to_numpy(), rows.anc_centre.to_numpy(), 1)
+        c, p = np.where(own, cc, c), np.where(own, pc, p)
+    c = np.where((layer == 1) & ~own, "", c)  # a copy exists only where its duplication happened
+    loss = genome.structure.get("gene_loss")
+    deleted = np.zeros(len(rows), bool)
+    if loss:  # elements inside the lineage-specific gene loss are gone with it
+        deleted = (
+            (rows.anc_chrom == loss["anc_chrom"]) & (rows.anc_centre >= loss["start"]) & (rows.anc_centre < loss["end"])
+        ).to_numpy()
+    if ((c == "") & (layer == 0) & ~deleted).any():
+        raise RuntimeError("simulate: a CRE centre was lost in evolution (protection failed)")
+    return c, np.where(c == "", -1, p)
+
+
+def _novel_rows(s: str, species: list[str], genes: pd.DataFrame, novel_cres: pd.DataFrame) -> pd.DataFrame:
+    """Promoters of ``s``'s lineage-specific genes and its novel distal CREs (in ``s`` only)."""
+    ng = genes[(genes.species == s) & (genes.kind == "lineage_specific")]
+    prom = pd.DataFrame(
+        {"chrom": ng.chrom, "centre": ng.tss - 50 * ng.strand, "kind": "promoter", "anc_gene": ng.anc_gene}
+    )
+    both = pd.concat([prom, novel_cres.assign(kind="distal", anc_gene="")], ignore_index=True)
+    t = pd.DataFrame(
+        {
+            "anc_chrom": "",
+            "anc_centre": -1,
+            "kind": both.kind,
+            "anc_gene": both.anc_gene,
+            "copy": 0,
+            "novel_species": s,
+            "copy_of": -1,
+        }
+    )
+    for s2 in species:
+        t[f"{s2}_chrom"] = both.chrom.to_numpy() if s2 == s else ""
+        t[f"{s2}_centre"] = both.centre.to_numpy() if s2 == s else -1
+    return t
+
+
+def _truth_classes(rng, cres: pd.DataFrame, species: list[str], ambiguous: np.ndarray) -> np.ndarray:
+    """conserved, <species>_sequence (novel, or the other's deleted), ambiguous (duplicated) and,
+    drawn among conserved distal CREs, <species>_accessible."""
     klass = np.full(len(cres), "conserved", dtype=object)
     is_novel = cres.novel_species.to_numpy() != ""
     klass[is_novel] = (cres.novel_species + "_sequence").to_numpy()[is_novel]
-    klass[np.concatenate([in_any, np.ones(len(rows) - len(acres), bool), np.zeros(len(cres) - len(rows), bool)])] = (
-        "ambiguous"
-    )
+    klass[ambiguous] = "ambiguous"
     for s in species:  # deleted with a lineage-specific gene loss: sequence of the other species only
         gone = (klass == "conserved") & (cres[f"{s}_chrom"].to_numpy() == "")
         others = [o for o in species if o != s]
@@ -313,9 +331,7 @@ def _cre_table(
     f = SPECIES_ACCESSIBLE_FRACTION
     for i, s in enumerate(species):  # species-specific accessibility on conserved sequence
         klass[distal_cons[(draw >= 1 - f * (i + 1)) & (draw < 1 - f * i)]] = f"{s}_accessible"
-    cres["class"] = klass
-    cres["module"] = ""
-    return cres
+    return klass
 
 
 # --- links ----------------------------------------------------------------------------------

@@ -326,40 +326,9 @@ def _write_truth(out: Path, ann: Annotation, genomes: dict[str, SpeciesGenome], 
     cells["nucleus"] = cells.nucleus.replace("", np.nan)
     w.write_table(tdir / "cells.tsv", cells)
 
-    cres = ann.cres
-    table = cres[["cre", "class", "kind", "module", "copy_of", "anc_chrom", "anc_centre"]].copy()
-    table["anc_chrom"] = table.anc_chrom.replace("", np.nan)
-    table["anc_centre"] = table.anc_centre.where(table.anc_centre >= 0)
-    table = table.astype({"anc_centre": "Int64"})
-    for s in ann.species:
-        c = cres[f"{s}_chrom"]
-        present = c != ""
-        centre = cres[f"{s}_centre"]
-        table[f"{s}_chrom"] = c.where(present)
-        table[f"{s}_start"] = (centre - CRE_HALF_WIDTH).where(present).astype("Int64")
-        table[f"{s}_end"] = (centre + CRE_HALF_WIDTH + 1).where(present).astype("Int64")
-        table[f"{s}_centre"] = centre.where(present).astype("Int64")
-    for s in ann.species:
-        act = pd.DataFrame(np.round(ann.activity[s], 4), columns=[f"activity.{s}.{t}" for t in ann.cell_types[s]])
-        table = pd.concat([table, act], axis=1)
-    if ann.state_model is not None:
-        table["branch_event"] = cres.branch_event.replace("", np.nan).to_numpy()
-        table["state_loading"] = np.round(ann.state_model.element_loading, 4)
-    w.write_table(tdir / "cres.tsv", table)
+    w.write_table(tdir / "cres.tsv", _truth_cres(ann))
 
-    links = ann.links.copy()
-    links["cre_id"] = cres.cre.to_numpy()[links.cre]
-    names = ann.genes.set_index(["species", "gene_id"]).gene_name
-    links["gene_name"] = names.loc[list(zip(links.species, links.gene_id, strict=True))].to_numpy()
-    links["cre_active"] = False
-    for s in ann.species:
-        sel = (links.species == s).to_numpy()
-        links.loc[sel, "cre_active"] = (np.nan_to_num(ann.activity[s]).sum(axis=1) > 0)[links.cre.to_numpy()[sel]]
-    links = links[["species", "cre_id", "gene_id", "gene_name", "effect", "distance", "cre_active"]].rename(
-        columns={"cre_id": "cre"}
-    )
-    links["effect"] = links.effect.round(4)
-    w.write_table(tdir / "links.tsv", links.sort_values(["species", "cre", "gene_id"], kind="stable"))
+    w.write_table(tdir / "links.tsv", _truth_links(ann))
 
     a, b = ann.species[0], ann.species[1]
     orth = ann.orthologs.assign(species_a=a, species_b=b)[
@@ -393,6 +362,49 @@ def _write_truth(out: Path, ann: Annotation, genomes: dict[str, SpeciesGenome], 
     )
     structure = {s: {k: v for k, v in g.structure.items()} for s, g in genomes.items()}
     w.write_bytes(tdir / "structure.json", (json.dumps(_jsonable(structure), indent=1, sort_keys=True) + "\n").encode())
+
+
+def _truth_cres(ann: Annotation) -> pd.DataFrame:
+    """truth/cres.tsv: per element its class, kind, module, ancestral and per-species coordinates
+    (501 bp around the centre; NA where absent) and activity per cell type."""
+    cres = ann.cres
+    table = cres[["cre", "class", "kind", "module", "copy_of", "anc_chrom", "anc_centre"]].copy()
+    table["anc_chrom"] = table.anc_chrom.replace("", np.nan)
+    table["anc_centre"] = table.anc_centre.where(table.anc_centre >= 0)
+    table = table.astype({"anc_centre": "Int64"})
+    for s in ann.species:
+        c = cres[f"{s}_chrom"]
+        present = c != ""
+        centre = cres[f"{s}_centre"]
+        table[f"{s}_chrom"] = c.where(present)
+        table[f"{s}_start"] = (centre - CRE_HALF_WIDTH).where(present).astype("Int64")
+        table[f"{s}_end"] = (centre + CRE_HALF_WIDTH + 1).where(present).astype("Int64")
+        table[f"{s}_centre"] = centre.where(present).astype("Int64")
+    for s in ann.species:
+        act = pd.DataFrame(np.round(ann.activity[s], 4), columns=[f"activity.{s}.{t}" for t in ann.cell_types[s]])
+        table = pd.concat([table, act], axis=1)
+    if ann.state_model is not None:
+        table["branch_event"] = cres.branch_event.replace("", np.nan).to_numpy()
+        table["state_loading"] = np.round(ann.state_model.element_loading, 4)
+    return table
+
+
+def _truth_links(ann: Annotation) -> pd.DataFrame:
+    """truth/links.tsv: planted element-gene links with the gene's symbol and whether the element is ever active."""
+    cres = ann.cres
+    links = ann.links.copy()
+    links["cre_id"] = cres.cre.to_numpy()[links.cre]
+    names = ann.genes.set_index(["species", "gene_id"]).gene_name
+    links["gene_name"] = names.loc[list(zip(links.species, links.gene_id, strict=True))].to_numpy()
+    links["cre_active"] = False
+    for s in ann.species:
+        sel = (links.species == s).to_numpy()
+        links.loc[sel, "cre_active"] = (np.nan_to_num(ann.activity[s]).sum(axis=1) > 0)[links.cre.to_numpy()[sel]]
+    links = links[["species", "cre_id", "gene_id", "gene_name", "effect", "distance", "cre_active"]].rename(
+        columns={"cre_id": "cre"}
+    )
+    links["effect"] = links.effect.round(4)
+    return links.sort_values(["species", "cre", "gene_id"], kind="stable")
 
 
 def _jsonable(x):

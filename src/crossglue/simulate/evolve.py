@@ -144,10 +144,61 @@ def plan_events(
     small_prot = anc.protected(exon_pad=20, cre_pad=30, gene_pad=None)
     large_prot = anc.protected(exon_pad=20, cre_pad=1_000, gene_pad=2_000)
     nuclear = [c for c in anc.chrom_lengths if c != "ancM"]
+    structure, split_points = _structural_events(rng, anc, species, large_prot, nuclear, realistic, family)
     rows = []
-    structure: dict = {}
-    split_points = []  # (chrom, pos) that must stay piece boundaries
+    struct_iv = pd.DataFrame([{"chrom": c, "start": q - 300, "end": q + 300} for c, q in split_points])
+    if "gene_loss" in structure:
+        loss = structure["gene_loss"]
+        rows.append(
+            pd.DataFrame(
+                {"anc_chrom": [loss["anc_chrom"]], "start": [loss["start"]], "end": [loss["end"]], "ins_len": 0}
+                | {"kind": ["gene_loss"]}
+            )
+        )
+        struct_iv = pd.concat(
+            [
+                struct_iv,
+                pd.DataFrame(
+                    {"chrom": [loss["anc_chrom"]], "start": [loss["start"] - 300], "end": [loss["end"] + 300]}
+                ),
+            ],
+            ignore_index=True,
+        )
+    rows += _indel_events(rng, anc, nuclear, small_prot, large_prot)
+    rows += _insertion_events(rng, anc, nuclear, large_prot, n_insertions)
+    rows.append(
+        pd.DataFrame(
+            {
+                "anc_chrom": [c for c, _ in split_points],
+                "start": [q for _, q in split_points],
+                "end": [q for _, q in split_points],
+                "ins_len": 0,
+                "kind": "split",
+            }
+        )
+    )
+    events = _without_conflicts(pd.concat(rows, ignore_index=True), struct_iv)
+    has_novel = events.ins_len.to_numpy() > 0
+    events["novel"] = -1
+    events.loc[has_novel, "novel"] = np.arange(novel_start, novel_start + has_novel.sum())
+    large = events.loc[events.kind == "insertion", ["novel", "ins_len", "anc_chrom", "start"]]
+    insertions = large.rename(columns={"ins_len": "length", "start": "anc_pos"}).reset_index(drop=True)
+    return events, insertions, structure
 
+
+def _structural_events(
+    rng: np.random.Generator,
+    anc: Ancestor,
+    species: str,
+    large_prot: pd.DataFrame,
+    nuclear: list[str],
+    realistic: bool,
+    family: dict | None,
+) -> tuple[dict, list[tuple[str, int]]]:
+    """The lineage's duplication, inversion(s) and (realistic macaque) gene loss, drawn in
+    that order; with the (chrom, pos) that must stay piece boundaries."""
+    structure: dict = {}
+    split_points = []
     if species == "human":  # a segmental duplication of ancestral sequence, copied elsewhere
         src_chrom = nuclear[-1]
         s, e = _choose_duplication(rng, anc, large_prot, src_chrom)
@@ -176,48 +227,53 @@ def plan_events(
     # One inversion per species, on different chromosomes, clear of the duplication.
     inv_chrom = nuclear[0] if species == "human" else nuclear[2 % len(nuclear)]
     length = anc.chrom_lengths[inv_chrom]
-    inv_len = int(0.08 * length)
-    cands = np.sort(_free_points(rng, inv_chrom, length, large_prot, 400))
-    busy = np.array([q for c, q in split_points if c == inv_chrom] or [-1])
-    for a in rng.permutation(cands):
-        later = cands[cands > a + inv_len]
-        if len(later) and not ((busy > a - 5_000) & (busy < later[0] + 5_000)).any():
-            structure["inversion"] = {"anc_chrom": inv_chrom, "start": int(a), "end": int(later[0])}
-            split_points += [(inv_chrom, int(a)), (inv_chrom, int(later[0]))]
-            break
-    else:
+    inversion = _choose_inversion(rng, inv_chrom, length, large_prot, split_points, int(0.08 * length), None)
+    if inversion is None:
         raise RuntimeError("simulate: no room for the inversion; enlarge the genome")
+    structure["inversion"] = inversion
+    split_points += [(inv_chrom, inversion["start"]), (inv_chrom, inversion["end"])]
     if realistic:  # a second inversion per lineage, on another chromosome
         inv2_chrom = nuclear[3 % len(nuclear)] if species == "human" else nuclear[0]
         length = anc.chrom_lengths[inv2_chrom]
-        cands = np.sort(_free_points(rng, inv2_chrom, length, large_prot, 400))
-        busy = np.array([q for c, q in split_points if c == inv2_chrom] or [-1])
-        for a in rng.permutation(cands):
-            later = cands[(cands > a + int(0.05 * length)) & (cands < a + int(0.12 * length))]
-            if len(later) and not ((busy > a - 5_000) & (busy < later[0] + 5_000)).any():
-                structure["inversion2"] = {"anc_chrom": inv2_chrom, "start": int(a), "end": int(later[0])}
-                split_points += [(inv2_chrom, int(a)), (inv2_chrom, int(later[0]))]
-                break
-    struct_iv = pd.DataFrame([{"chrom": c, "start": q - 300, "end": q + 300} for c, q in split_points])
+        inversion = _choose_inversion(
+            rng, inv2_chrom, length, large_prot, split_points, int(0.05 * length), int(0.12 * length)
+        )
+        if inversion is not None:
+            structure["inversion2"] = inversion
+            split_points += [(inv2_chrom, inversion["start"]), (inv2_chrom, inversion["end"])]
     if realistic and species != "human":
-        loss = _choose_gene_loss(rng, anc, large_prot, nuclear[1])
-        structure["gene_loss"] = loss
-        rows.append(
-            pd.DataFrame(
-                {"anc_chrom": [loss["anc_chrom"]], "start": [loss["start"]], "end": [loss["end"]], "ins_len": 0}
-                | {"kind": ["gene_loss"]}
-            )
-        )
-        struct_iv = pd.concat(
-            [
-                struct_iv,
-                pd.DataFrame(
-                    {"chrom": [loss["anc_chrom"]], "start": [loss["start"] - 300], "end": [loss["end"] + 300]}
-                ),
-            ],
-            ignore_index=True,
-        )
+        structure["gene_loss"] = _choose_gene_loss(rng, anc, large_prot, nuclear[1])
+    return structure, split_points
 
+
+def _choose_inversion(
+    rng: np.random.Generator,
+    chrom: str,
+    length: int,
+    large_prot: pd.DataFrame,
+    split_points: list[tuple[str, int]],
+    min_len: int,
+    max_len: int | None,
+) -> dict | None:
+    """An inversion longer than ``min_len`` (and shorter than ``max_len``) between free points,
+    5 kb clear of the breakpoints already placed; None when there is no room."""
+    cands = np.sort(_free_points(rng, chrom, length, large_prot, 400))
+    busy = np.array([q for c, q in split_points if c == chrom] or [-1])
+    for a in rng.permutation(cands):
+        fits = cands > a + min_len
+        if max_len is not None:
+            fits &= cands < a + max_len
+        later = cands[fits]
+        if len(later) and not ((busy > a - 5_000) & (busy < later[0] + 5_000)).any():
+            return {"anc_chrom": chrom, "start": int(a), "end": int(later[0])}
+    return None
+
+
+def _indel_events(
+    rng: np.random.Generator, anc: Ancestor, nuclear: list[str], small_prot: pd.DataFrame, large_prot: pd.DataFrame
+) -> list[pd.DataFrame]:
+    """Per chromosome: small indels (about one per 1.5 kb) and larger deletions (one per 150 kb)."""
+    rows = []
     for chrom in nuclear:
         length = anc.chrom_lengths[chrom]
         # Small indels, about one per 1.5 kb; lengths 1-30 bp, mostly short.
@@ -243,9 +299,17 @@ def plan_events(
         rows.append(
             pd.DataFrame({"anc_chrom": chrom, "start": pos, "end": pos + dl, "ins_len": 0, "kind": "large_del"})
         )
-    # Lineage-specific insertions (1-20 kb), spread over the nuclear chromosomes.
+    return rows
+
+
+def _insertion_events(
+    rng: np.random.Generator, anc: Ancestor, nuclear: list[str], large_prot: pd.DataFrame, n_insertions: int
+) -> list[pd.DataFrame]:
+    """Lineage-specific insertions (1-20 kb, half of them 10 kb or more: room for a gene),
+    spread over the nuclear chromosomes, at least one on each while there are enough."""
     per_chrom = np.bincount(rng.integers(0, len(nuclear), size=n_insertions), minlength=len(nuclear))
     per_chrom[: min(len(nuclear), n_insertions)] = np.maximum(per_chrom[: min(len(nuclear), n_insertions)], 1)
+    rows = []
     for chrom, n in zip(nuclear, per_chrom, strict=True):
         if n == 0:
             continue
@@ -254,19 +318,11 @@ def plan_events(
         big = max(1, len(il) // 2)
         il[:big] = rng.integers(10_000, 20_000, size=big)[: len(il[:big])]  # room for a gene
         rows.append(pd.DataFrame({"anc_chrom": chrom, "start": pos, "end": pos, "ins_len": il, "kind": "insertion"}))
-    rows.append(
-        pd.DataFrame(
-            {
-                "anc_chrom": [c for c, _ in split_points],
-                "start": [q for _, q in split_points],
-                "end": [q for _, q in split_points],
-                "ins_len": 0,
-                "kind": "split",
-            }
-        )
-    )
-    events = pd.concat(rows, ignore_index=True)
-    # Drop ordinary events near structural breakpoints, then any event overlapping an earlier one.
+    return rows
+
+
+def _without_conflicts(events: pd.DataFrame, struct_iv: pd.DataFrame) -> pd.DataFrame:
+    """Drop ordinary events near structural breakpoints, then any event overlapping an earlier one."""
     near = (
         ~free_mask(
             events.start.to_numpy(),
@@ -280,13 +336,7 @@ def plan_events(
     events = events[~near | events.kind.isin(["split", "gene_loss"]).to_numpy()]
     events = events.sort_values(["anc_chrom", "start", "end"], kind="stable").reset_index(drop=True)
     prev_end = events.groupby("anc_chrom")["end"].transform(lambda e: e.cummax().shift(1)).fillna(-1)
-    events = events[(events.start > prev_end) | (events.kind == "split")].reset_index(drop=True)
-    has_novel = events.ins_len.to_numpy() > 0
-    events["novel"] = -1
-    events.loc[has_novel, "novel"] = np.arange(novel_start, novel_start + has_novel.sum())
-    large = events.loc[events.kind == "insertion", ["novel", "ins_len", "anc_chrom", "start"]]
-    insertions = large.rename(columns={"ins_len": "length", "start": "anc_pos"}).reset_index(drop=True)
-    return events, insertions, structure
+    return events[(events.start > prev_end) | (events.kind == "split")].reset_index(drop=True)
 
 
 def _pieces_of_chrom(chrom: str, length: int, ev: pd.DataFrame) -> pd.DataFrame:
@@ -340,9 +390,21 @@ def evolve(
     """
     events, insertions, structure = plan_events(rng, anc, species, n_insertions, novel_start, realistic, family)
     per_anc = {c: _pieces_of_chrom(c, L, events[events.anc_chrom == c]) for c, L in anc.chrom_lengths.items()}
+    _rearrange(per_anc, structure)
+    kar = karyotype(species, list(anc.chrom_lengths), renumber=realistic)
+    pieces, sizes = _lay_out(per_anc, kar, realistic)
+    structure["fusion"] = {c: parts for c, parts in kar.items() if len(parts) > 1}
+    _record_landings(pieces, structure)
+    # Where each lineage-specific insertion landed in this species.
+    nov = pieces[pieces.novel >= 0][["novel", "chrom", "start", "end", "strand", "layer"]]
+    nov = nov[nov.layer == 0].drop(columns="layer")
+    insertions = insertions.merge(nov, on="novel", how="left")
+    return SpeciesGenome(species, pieces, sizes, insertions, structure)
 
-    inv = structure.get("inversion")
-    for inversion in (inv, structure.get("inversion2")):
+
+def _rearrange(per_anc: dict[str, pd.DataFrame], structure: dict) -> None:
+    """Flip the inverted stretches and insert the duplicated copy (layer 1) at its target, in place."""
+    for inversion in (structure.get("inversion"), structure.get("inversion2")):
         if not inversion:
             continue
         p = per_anc[inversion["anc_chrom"]]
@@ -361,7 +423,11 @@ def evolve(
         copy = copy.assign(key=dup["target"])
         per_anc[dup["target_anc_chrom"]] = pd.concat([tgt.iloc[:cut], copy, tgt.iloc[cut:]], ignore_index=True)
 
-    kar = karyotype(species, list(anc.chrom_lengths), renumber=realistic)
+
+def _lay_out(
+    per_anc: dict[str, pd.DataFrame], kar: dict[str, list[str]], realistic: bool
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """The species' chromosomes as consecutive pieces (start, end in its coordinates) and their sizes."""
     chrom_tables = []
     sizes = {}
     for chrom, parts in kar.items():
@@ -382,19 +448,18 @@ def evolve(
     pieces = (
         pieces.sort_values(["chrom_rank", "start"], kind="stable").drop(columns="chrom_rank").reset_index(drop=True)
     )
-    structure["fusion"] = {c: parts for c, parts in kar.items() if len(parts) > 1}
-    # Where the rearranged stretches landed, in this species' coordinates.
-    if inv:
-        flipped = pieces[(pieces.strand < 0) & (pieces.layer == 0) & (pieces.anc_chrom == inv["anc_chrom"])]
-        inv.update(
-            chrom=flipped.chrom.iloc[0], species_start=int(flipped.start.min()), species_end=int(flipped.end.max())
-        )
-    inv2 = structure.get("inversion2")
-    if inv2:
-        flipped = pieces[(pieces.strand < 0) & (pieces.layer == 0) & (pieces.anc_chrom == inv2["anc_chrom"])]
-        inv2.update(
-            chrom=flipped.chrom.iloc[0], species_start=int(flipped.start.min()), species_end=int(flipped.end.max())
-        )
+    return pieces, sizes
+
+
+def _record_landings(pieces: pd.DataFrame, structure: dict) -> None:
+    """Where the rearranged stretches landed, in this species' coordinates (added to ``structure``)."""
+    for inv in (structure.get("inversion"), structure.get("inversion2")):
+        if inv:
+            flipped = pieces[(pieces.strand < 0) & (pieces.layer == 0) & (pieces.anc_chrom == inv["anc_chrom"])]
+            inv.update(
+                chrom=flipped.chrom.iloc[0], species_start=int(flipped.start.min()), species_end=int(flipped.end.max())
+            )
+    dup = structure.get("duplication")
     if dup:
         copy = pieces[pieces.layer == 1]
         source = pieces[
@@ -411,11 +476,6 @@ def evolve(
             copy_start=int(copy.start.min()),
             copy_end=int(copy.end.max()),
         )
-    # Where each lineage-specific insertion landed in this species.
-    nov = pieces[pieces.novel >= 0][["novel", "chrom", "start", "end", "strand", "layer"]]
-    nov = nov[nov.layer == 0].drop(columns="layer")
-    insertions = insertions.merge(nov, on="novel", how="left")
-    return SpeciesGenome(species, pieces, sizes, insertions, structure)
 
 
 def map_positions(
