@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from crossglue.analysis.correspondence import one2one_pairs
 from crossglue.analysis.differential import pseudobulk, species_differential
 from crossglue.errors import CrossglueError
+from crossglue.graph.orthologs import one2one_pairs
 
 
 def test_pseudobulk_sums_cells_of_each_donor_and_type():
