@@ -185,6 +185,32 @@ def test_type_only_the_unlabelled_species_has_is_unassigned(correct_run, caplog)
     assert "counterpart_ratio" in obs and obs["cell_type_confidence"].between(0, 1).all()
 
 
+def test_type_only_the_unlabelled_species_has_is_unassigned_even_where_the_embedding_merges_it():
+    """Training can pull a species-only type onto its nearest shared type (ortholog anchors
+    do): its own expression still sets it apart."""
+    cells, rna, orthologs = make_run()
+    obs = cells.obs
+    b = (obs["species"] == "b").to_numpy()
+    novel = b & (obs["true_type"] == "Tb").to_numpy()
+    x = cells.obsm["X_glue"]
+    t0 = x[b & (obs["true_type"] == "T0").to_numpy()]
+    rng = np.random.default_rng(3)
+    rna_rows = np.flatnonzero(novel & (obs["modality"] == "rna").to_numpy())
+    x[rna_rows] = t0[rng.integers(0, len(t0), len(rna_rows))] + rng.normal(0, 0.3, (len(rna_rows), 8))
+    obs["nucleus"] = obs["cell_id"]  # every ATAC row is a multiome nucleus
+    # each multiome ATAC row stays beside its RNA partner (same cell id), as training keeps it
+    position = pd.Series(rna_rows, index=obs["cell_id"].to_numpy()[rna_rows])
+    atac_rows = np.flatnonzero(novel & (obs["modality"] == "atac").to_numpy())
+    x[atac_rows] = x[position[obs["cell_id"].to_numpy()[atac_rows]].to_numpy()] + rng.normal(
+        0, 0.05, (len(atac_rows), 8)
+    )
+    annotate(cells, rna, orthologs)
+    label = cells.obs["cell_type_transferred"].astype(str).to_numpy()
+    assert (label[novel] == UNASSIGNED).mean() >= 0.8
+    shared = b & ~novel
+    assert (label[shared] == obs["true_type"].to_numpy()[shared]).mean() >= 0.95
+
+
 def test_type_only_the_labelled_species_has_is_not_given_to_the_other(correct_run):
     cells, tables = correct_run
     obs = cells.obs
