@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import psutil
 import pytest
 import yaml
@@ -48,6 +49,10 @@ def train_inputs(tmp_path_factory) -> tuple[Path, Path]:
         adata.write_h5ad(path)
     write_edge_table(
         toy.edges.assign(weight=lambda e: e["weight"].astype(np.float64)), work / "results/graph/guidance_edges.tsv.gz"
+    )
+    # no one2one pairs: the run trains without ortholog anchors (a warning says so)
+    pd.DataFrame(columns=["species_a", "species_b", "gene_a", "gene_b", "homology_type"]).to_csv(
+        work / "results/graph/ortholog_links.tsv.gz", sep="\t", index=False
     )
     return work, work / "config.yaml"
 

@@ -236,6 +236,6 @@ def test_the_workflow_the_makefile_and_the_library_name_one_default_database():
     from crossglue.analysis.motif_database import DEFAULT_DATABASE
 
     repo = Path(__file__).resolve().parents[1]
-    assert str(DEFAULT_DATABASE) in (repo / "workflow/rules/analysis.smk").read_text()
+    assert str(DEFAULT_DATABASE) in (repo / "workflow/rules/common.smk").read_text()
     assert f"MOTIF_DB := {DEFAULT_DATABASE}" in (repo / "Makefile").read_text()
     assert "/resources/" in (repo / ".gitignore").read_text().splitlines()

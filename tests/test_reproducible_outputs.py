@@ -118,8 +118,15 @@ def _gz_outputs_by_script() -> list[tuple[str, str, str]]:
 
 def test_every_gz_output_of_a_rule_is_written_with_the_fixed_header():
     """Static: each script hands its .gz outputs to open_output or a library writer that uses it
-    (io_utils.write_tsv, the graph and chain writers)."""
-    writers = ("open_output(", "write_tsv(", "write_edge_table(", "write_graphml(", "write_chains(")
+    (io_utils.write_tsv, the graph, chain and gene-table writers)."""
+    writers = (
+        "open_output(",
+        "write_tsv(",
+        "write_edge_table(",
+        "write_graphml(",
+        "write_chains(",
+        "write_gene_table(",
+    )
     outputs = _gz_outputs_by_script()
     assert {key for _, key, _ in outputs} >= {"summits", "links", "edges", "graphml"}
     for rule, key, script in outputs:
