@@ -312,8 +312,11 @@ def _species_clusters(
         if len(other):
             reference = np.arange(len(other), len(other) + len(rna_rows))
             nbr = knn_indices(np.vstack([x[other], x[rna_rows]]), n_neighbors, reference=reference)
-            votes = labels[nbr[: len(other)] - len(other)]
-            cluster[other] = pd.DataFrame(votes).mode(axis=1)[0].to_numpy()
+            names, codes = np.unique(labels.astype(str), return_inverse=True)
+            votes = codes[nbr[: len(other)] - len(other)]
+            tally = np.zeros((len(other), len(names)), np.int64)
+            np.add.at(tally, (np.repeat(np.arange(len(other)), votes.shape[1]), votes.ravel()), 1)
+            cluster[other] = names[tally.argmax(axis=1)].astype(object)  # ties: the first cluster name
     return cluster
 
 

@@ -92,7 +92,7 @@ class Standardiser:
         return out
 
 
-def expression(adata, genes: np.ndarray) -> sp.csr_matrix:
+def log_expression(adata, genes: np.ndarray) -> sp.csr_matrix:
     """log1p(counts per 10,000) of ``genes`` (library over all genes), sparse float64."""
     x = log_normalise(adata.X)
     return sp.csr_matrix(x[:, adata.var_names.get_indexer(genes)], dtype=np.float64)
@@ -122,13 +122,13 @@ def predict_types(
     rng = np.random.default_rng(seed)
     if len(labelled) > settings.max_reference_cells:
         labelled = np.sort(rng.choice(labelled, settings.max_reference_cells, replace=False))
-    x_ref = expression(ref, pairs["gene_a"].to_numpy())
+    x_ref = log_expression(ref, pairs["gene_a"].to_numpy())
     ref_scale = Standardiser.fit(x_ref, ref.obs["sample"].to_numpy())
     batch = ref.obs["sample"].to_numpy()[labelled]
     train = ref_scale.dense(x_ref[labelled], batch)
     y = np.asarray(ref_labels, dtype=object)[labelled].astype(str)
     clf = LogisticRegression(C=CLASSIFIER_C, max_iter=2000, random_state=seed).fit(train, y)
-    x_q = expression(query, pairs["gene_b"].to_numpy())
+    x_q = log_expression(query, pairs["gene_b"].to_numpy())
     batch_q = query.obs["sample"].to_numpy()
     logits = Standardiser.fit(x_q, batch_q).logits(x_q, batch_q, clf.coef_, clf.intercept_)
     logits -= logits.max(axis=1, keepdims=True)
