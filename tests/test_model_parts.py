@@ -150,6 +150,31 @@ def test_balancing_upweights_shared_types_and_drops_a_private_one():
     assert w["a"][:120].min() > 0
 
 
+def test_balancing_a_domain_above_the_cap_clusters_a_sample_and_gives_the_same_weights(monkeypatch):
+    """Above max_cells a domain is clustered on a sample, the rest join the nearest centroid:
+    Leiden never sees more than the cap, and the weights keep what clustering every cell
+    gives (a type with no counterpart at zero, every shared cell weighted, mean 1)."""
+    from crossglue.model import balancing
+
+    rng = np.random.default_rng(1)
+    e = np.eye(4) * 3
+    a = _blobs([e[0], e[1], e[2]], 400, rng)  # types 0, 1, 2 (1,200 cells)
+    b = _blobs([e[0], e[1], e[3]], 60, rng)  # types 0, 1 and a private type 3
+    whole = balancing_weights({"a": a, "b": b})
+    sizes = []
+    leiden = balancing.knn_leiden
+    monkeypatch.setattr(balancing, "knn_leiden", lambda x, *args: sizes.append(len(x)) or leiden(x, *args))
+    capped = balancing_weights({"a": a, "b": b}, max_cells=300)
+    assert sizes == [300, 180]
+    for k in whole:
+        assert np.array_equal(capped[k] == 0, whole[k] == 0)
+        assert capped[k].mean() == pytest.approx(1.0, rel=1e-5)
+    assert (capped["a"][800:] == 0).all() and capped["a"][:800].min() > 0
+    # each type's share of domain a's weight is what its best match says, sampled or not
+    shares = [capped["a"][i * 400 : (i + 1) * 400].sum() / 1200 for i in range(2)]
+    assert shares == pytest.approx([whole["a"][i * 400 : (i + 1) * 400].sum() / 1200 for i in range(2)], abs=0.01)
+
+
 def test_balancing_without_any_shared_cluster_falls_back_to_uniform(caplog):
     rng = np.random.default_rng(0)
     e = np.eye(4) * 3

@@ -418,3 +418,43 @@ def test_multiome_qc_figure_is_a_grid_not_one_long_row(tmp_path):
     plot_sample_qc(qc, {}, tmp_path / "qc.png", title="multiome")
     width, height = Image.open(tmp_path / "qc.png").size
     assert len(QC_METRICS) >= 7 and width <= 1500 and width / height < 3
+
+
+def test_the_swap_check_section_shows_the_ortholog_anchors_and_their_agreement(tmp_path):
+    from crossglue.report.context import ReportContext, ReportInputs
+
+    obs = pd.DataFrame(
+        {
+            "species": ["human"] * 4 + ["macaque"] * 6,
+            "modality": ["rna", "rna", "atac", "atac", "rna", "rna", "rna", "rna", "atac", "atac"],
+            "cell_type_annotated": ["A", "B", "A", "B", "A", "A", "B", "B", "A", "B"],
+            # the labelled species has none; macaque: 3 of 4 RNA anchored (one disagrees), 1 of 2 ATAC
+            "anchor_label": [None] * 4 + ["A", "A", "A", None, "A", None],
+        },
+        index=[f"c{i}" for i in range(10)],
+    )
+    summary, per_type = sections.anchor_tables(obs)
+    assert summary.to_dict("list") == {
+        "species": ["macaque", "macaque"],
+        "modality": ["atac", "rna"],
+        "nuclei": [2, 4],
+        "anchored": [1, 3],
+        "anchored share": [0.5, 0.75],
+        "agrees with annotation": [1.0, 2 / 3],
+    }
+    assert per_type.to_dict("list") == {
+        "species": ["macaque"],
+        "anchor_label": ["A"],
+        "anchored": [4],
+        "agrees with annotation": [0.75],
+    }
+    ad.AnnData(obs=obs).write_h5ad(tmp_path / "cells.h5ad")
+    pd.DataFrame(
+        columns=["species_a", "group_a", "species_b", "group_b", "mapping_score", "embedding_match", "swap"]
+    ).to_csv(tmp_path / "c.tsv", sep="\t", index=False)
+    inputs = ReportInputs(species=["human", "macaque"], correspondence=str(tmp_path / "c.tsv"))
+    inputs.cells = str(tmp_path / "cells.h5ad")
+    captions = [t.caption for t in sections.correspondence_section(ReportContext(inputs)).tables]
+    assert any(c.startswith("Ortholog anchors:") for c in captions), captions
+    obs["anchor_label"] = None
+    assert all(t.empty for t in sections.anchor_tables(obs))

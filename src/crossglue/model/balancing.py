@@ -9,6 +9,11 @@ matched cell types count equally whatever their proportions and unmatched ones (
 species-specific type) are not pushed onto others. scglue divides by the total score even
 when it is zero, which yields NaN when domains start far apart (common across species);
 here a domain without any matched cluster falls back to uniform weights, with a warning.
+
+Clustering uses exact kNN, quadratic in the cells, so a domain larger than
+``BALANCING_CELLS`` is clustered on a seeded sample of that many cells and every other cell
+joins its nearest cluster centroid: the cost stays bounded at atlas scale, and domains up to
+that size (the demo, the realistic preset) are clustered whole as before.
 """
 
 from __future__ import annotations
@@ -21,6 +26,10 @@ from crossglue.embedding import knn_leiden
 
 log = logging.getLogger("crossglue.model")
 
+BALANCING_CELLS = 50_000
+# Rows per block when assigning cells to their nearest centroid (bounds the distance matrix).
+_ASSIGN_BLOCK = 65_536
+
 
 def _unit_centroids(embedding: np.ndarray, clusters: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     n_clusters = clusters.max() + 1
@@ -32,6 +41,29 @@ def _unit_centroids(embedding: np.ndarray, clusters: np.ndarray) -> tuple[np.nda
     return centroids / np.maximum(norms, 1e-12), sizes
 
 
+def domain_clusters(
+    embedding: np.ndarray, n_neighbors: int, resolution: float, seed: int, max_cells: int = BALANCING_CELLS
+) -> np.ndarray:
+    """Leiden clusters of a domain's cells; above ``max_cells`` cells, of a seeded sample, the
+    other cells taking their nearest (Euclidean) cluster centroid."""
+    n = len(embedding)
+    if n <= max_cells:
+        return knn_leiden(embedding, n_neighbors, resolution, seed)
+    sample = np.sort(np.random.default_rng(seed).choice(n, size=max_cells, replace=False))
+    sampled = knn_leiden(embedding[sample], n_neighbors, resolution, seed)
+    n_clusters = sampled.max() + 1
+    sums = np.zeros((n_clusters, embedding.shape[1]))
+    np.add.at(sums, sampled, embedding[sample])
+    centroids = sums / np.bincount(sampled, minlength=n_clusters)[:, None]
+    clusters = np.empty(n, dtype=np.int64)
+    for start in range(0, n, _ASSIGN_BLOCK):
+        block = embedding[start : start + _ASSIGN_BLOCK].astype(np.float64)
+        distance = (centroids**2).sum(axis=1) - 2.0 * block @ centroids.T
+        clusters[start : start + len(block)] = distance.argmin(axis=1)
+    clusters[sample] = sampled
+    return clusters
+
+
 def balancing_weights(
     embeddings: dict[str, np.ndarray],
     cutoff: float = 0.5,
@@ -39,9 +71,10 @@ def balancing_weights(
     n_neighbors: int = 15,
     resolution: float = 1.0,
     seed: int = 0,
+    max_cells: int = BALANCING_CELLS,
 ) -> dict[str, np.ndarray]:
     """Per-cell discriminator weights for every domain: finite, non-negative, mean 1."""
-    clusters = {k: knn_leiden(e, n_neighbors, resolution, seed) for k, e in embeddings.items()}
+    clusters = {k: domain_clusters(e, n_neighbors, resolution, seed, max_cells) for k, e in embeddings.items()}
     centroids = {k: _unit_centroids(embeddings[k], clusters[k]) for k in embeddings}
     weights = {}
     for k in embeddings:

@@ -165,6 +165,30 @@ def species_mixing_per_type(
     return pd.DataFrame(rows, columns=[*columns, "species_mixing_sas"])
 
 
+def anchor_tables(obs: pd.DataFrame, annotated: str = "cell_type_annotated") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The ortholog anchors training used (obs ``anchor_label``, crossglue.model.anchors):
+    per species and modality the nuclei anchored and, where the annotation exists, the share
+    of anchored nuclei whose final label agrees; then the same per species and anchor label.
+    Empty tables when no nucleus was anchored."""
+    anchored = obs[obs["anchor_label"].notna()] if "anchor_label" in obs else obs.iloc[:0]
+    if anchored.empty:
+        return pd.DataFrame(), pd.DataFrame()
+    species = anchored["species"].astype(str)
+    labels = anchored["anchor_label"].astype(str)
+    agrees = labels == anchored[annotated].astype(str) if annotated in anchored else None
+    keys = obs.loc[obs["species"].astype(str).isin(set(species))]
+    totals = keys.groupby([keys["species"].astype(str), keys["modality"].astype(str)]).size()
+    counts = anchored.groupby([species, anchored["modality"].astype(str)]).size()
+    summary = pd.DataFrame({"nuclei": totals, "anchored": counts.reindex(totals.index, fill_value=0)})
+    summary["anchored share"] = summary["anchored"] / summary["nuclei"]
+    per_type = pd.DataFrame({"anchored": anchored.groupby([species, labels]).size()})
+    if agrees is not None:
+        summary["agrees with annotation"] = agrees.groupby([species, anchored["modality"].astype(str)]).mean()
+        per_type["agrees with annotation"] = agrees.groupby([species, labels]).mean()
+    per_type = per_type.rename_axis(["species", "anchor_label"]).reset_index()
+    return summary.rename_axis(["species", "modality"]).reset_index(), per_type
+
+
 # --- the sections ---------------------------------------------------------------------------
 
 
@@ -339,7 +363,29 @@ def correspondence_section(ctx: ReportContext) -> Section:
             "transferred label disagrees with their ortholog-expression partner (results/analysis/species_clusters.tsv)"
         )
         s.tables.append(Table(caption, html_table(flagged) if len(flagged) else "<p>None.</p>"))
+    s.tables += anchors_tables(ctx)
     return s
+
+
+def anchors_tables(ctx: ReportContext) -> list[Table]:
+    """What tied the species together in training: the ortholog anchors (config.model.anchors)."""
+    if ctx.cells is None:
+        return []
+    summary, per_type = anchor_tables(ctx.cells.obs)
+    if summary.empty:
+        text = "<p>No ortholog anchors: every species has given labels, or config.model.anchors.enabled is false.</p>"
+        return [Table("Ortholog anchors", text)]
+    caption = (
+        "Ortholog anchors: nuclei of species without given labels, labelled from one2one-ortholog expression by a "
+        "classifier fitted on the labelled species, at probability of at least config.model.anchors.min_confidence "
+        "(with their multiome ATAC partners); training used them as labels (obs['anchor_label'] of "
+        "results/model/cells.h5ad). A low share anchored, or anchors that disagree with the final annotation, "
+        "mean the species' expression matched the labelled species poorly"
+    )
+    return [
+        Table(caption + ", per species and modality", html_table(summary)),
+        Table("Ortholog anchors per species and anchor label", html_table(per_type, 100)),
+    ]
 
 
 def turnover_section(ctx: ReportContext) -> Section:
