@@ -455,6 +455,6 @@ def test_the_swap_check_section_shows_the_ortholog_anchors_and_their_agreement(t
     inputs = ReportInputs(species=["human", "macaque"], correspondence=str(tmp_path / "c.tsv"))
     inputs.cells = str(tmp_path / "cells.h5ad")
     captions = [t.caption for t in sections.correspondence_section(ReportContext(inputs)).tables]
-    assert any(c.startswith("Ortholog anchors:") for c in captions), captions
+    assert any(c.startswith("Ortholog anchors per species and modality:") for c in captions), captions
     obs["anchor_label"] = None
     assert all(t.empty for t in sections.anchor_tables(obs))

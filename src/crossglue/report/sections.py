@@ -363,11 +363,11 @@ def correspondence_section(ctx: ReportContext) -> Section:
             "transferred label disagrees with their ortholog-expression partner (results/analysis/species_clusters.tsv)"
         )
         s.tables.append(Table(caption, html_table(flagged) if len(flagged) else "<p>None.</p>"))
-    s.tables += anchors_tables(ctx)
+    s.tables += _anchor_report_tables(ctx)
     return s
 
 
-def anchors_tables(ctx: ReportContext) -> list[Table]:
+def _anchor_report_tables(ctx: ReportContext) -> list[Table]:
     """What tied the species together in training: the ortholog anchors (config.model.anchors)."""
     if ctx.cells is None:
         return []
@@ -376,14 +376,15 @@ def anchors_tables(ctx: ReportContext) -> list[Table]:
         text = "<p>No ortholog anchors: every species has given labels, or config.model.anchors.enabled is false.</p>"
         return [Table("Ortholog anchors", text)]
     caption = (
-        "Ortholog anchors: nuclei of species without given labels, labelled from one2one-ortholog expression by a "
+        "Ortholog anchors per species and modality: nuclei of species without given labels, labelled from "
+        "one2one-ortholog expression by a "
         "classifier fitted on the labelled species, at probability of at least config.model.anchors.min_confidence "
         "(with their multiome ATAC partners); training used them as labels (obs['anchor_label'] of "
         "results/model/cells.h5ad). A low share anchored, or anchors that disagree with the final annotation, "
-        "mean the species' expression matched the labelled species poorly"
+        "mean the species' expression matched the labelled species poorly."
     )
     return [
-        Table(caption + ", per species and modality", html_table(summary)),
+        Table(caption, html_table(summary)),
         Table("Ortholog anchors per species and anchor label", html_table(per_type, 100)),
     ]
 
