@@ -150,7 +150,7 @@ def test_balancing_upweights_shared_types_and_drops_a_private_one():
     assert w["a"][:120].min() > 0
 
 
-def test_balancing_a_domain_above_the_cap_clusters_a_sample_and_gives_the_same_weights(monkeypatch):
+def test_balancing_a_domain_above_the_cap_clusters_a_sample_and_keeps_the_weights(monkeypatch):
     """Above max_cells a domain is clustered on a sample, the rest join the nearest centroid:
     Leiden never sees more than the cap, and the weights keep what clustering every cell
     gives (a type with no counterpart at zero, every shared cell weighted, mean 1)."""

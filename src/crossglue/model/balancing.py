@@ -31,12 +31,16 @@ BALANCING_CELLS = 50_000
 _ASSIGN_BLOCK = 65_536
 
 
-def _unit_centroids(embedding: np.ndarray, clusters: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _centroids(embedding: np.ndarray, clusters: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     n_clusters = clusters.max() + 1
     sizes = np.bincount(clusters, minlength=n_clusters).astype(np.float64)
     sums = np.zeros((n_clusters, embedding.shape[1]))
     np.add.at(sums, clusters, embedding)
-    centroids = sums / sizes[:, None]
+    return sums / sizes[:, None], sizes
+
+
+def _unit_centroids(embedding: np.ndarray, clusters: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    centroids, sizes = _centroids(embedding, clusters)
     norms = np.linalg.norm(centroids, axis=1, keepdims=True)
     return centroids / np.maximum(norms, 1e-12), sizes
 
@@ -51,10 +55,7 @@ def domain_clusters(
         return knn_leiden(embedding, n_neighbors, resolution, seed)
     sample = np.sort(np.random.default_rng(seed).choice(n, size=max_cells, replace=False))
     sampled = knn_leiden(embedding[sample], n_neighbors, resolution, seed)
-    n_clusters = sampled.max() + 1
-    sums = np.zeros((n_clusters, embedding.shape[1]))
-    np.add.at(sums, sampled, embedding[sample])
-    centroids = sums / np.bincount(sampled, minlength=n_clusters)[:, None]
+    centroids, _ = _centroids(embedding[sample], sampled)
     clusters = np.empty(n, dtype=np.int64)
     for start in range(0, n, _ASSIGN_BLOCK):
         block = embedding[start : start + _ASSIGN_BLOCK].astype(np.float64)

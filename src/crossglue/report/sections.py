@@ -377,8 +377,8 @@ def _anchor_report_tables(ctx: ReportContext) -> list[Table]:
         return [Table("Ortholog anchors", text)]
     caption = (
         "Ortholog anchors per species and modality: nuclei of species without given labels, labelled from "
-        "one2one-ortholog expression by a "
-        "classifier fitted on the labelled species, at probability of at least config.model.anchors.min_confidence "
+        "one2one-ortholog expression by a classifier fitted on the labelled species, at probability of at least "
+        "config.model.anchors.min_confidence "
         "(with their multiome ATAC partners); training used them as labels (obs['anchor_label'] of "
         "results/model/cells.h5ad). A low share anchored, or anchors that disagree with the final annotation, "
         "mean the species' expression matched the labelled species poorly."
