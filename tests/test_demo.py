@@ -57,7 +57,7 @@ def test_model_transfers_labels_pairs_nuclei_and_mixes_species(demo_score):
     # Species mix inside the cell types both have, but need not mix perfectly: the simulator
     # plants real species differences in every type (0 = separated, 1 = as mixed as chance).
     # It varies a lot between seeds and machines: 0.51, 0.28 and 0.18 on seeds 0, 1, 2 before
-    # the re-layout; on the current model 0.68 (seed 0, one CI machine), 0.685 (seed 1) and 0.126
+    # the re-layout; on the current model 0.68 (seed 0, a faster machine), 0.685 (seed 1) and 0.126
     # (seed 0 on the 2-core CI machine, reproduced bit for bit locally) with transfer 0.999 and
     # FOSCTTM 0.036 in that same run. Species kept apart score 0 by construction, so the bound
     # asks only that neighbourhoods of shared types are measurably mixed.
