@@ -14,6 +14,7 @@ from crossglue.analysis.motifs import (
     element_sequences,
     log_odds,
     motif_hits,
+    motif_site_counts,
     read_meme,
     scan,
     score_threshold,
@@ -191,6 +192,16 @@ def test_memelite_scanner_agrees_with_the_exact_scanner_on_genome_sequence(tiny_
     print(f"\n{codes.shape[0]} sequences x 20 motifs: agreement {agreement:.4f}, Jaccard {jaccard:.3f}")
     assert exact.sum() >= 100
     assert agreement >= 0.999 and jaccard >= 0.97
+
+
+def test_site_counts_count_each_position_once_on_either_strand_and_agree_with_hits():
+    # ACGT is its own reverse complement: each site hits both strands at one position
+    motif = Motif("m", "m", np.array([[1.0, 0, 0, 0], [0, 1.0, 0, 0], [0, 0, 1.0, 0], [0, 0, 0, 1.0]] * 2))
+    bg = np.full(4, 0.25)
+    seqs = np.vstack([encode("TTACGTACGTTTTTTTTTTT"), encode("ACGTACGTTTACGTACGTTT"), encode("TTTTTTTTTTTTTTTTTTTT")])
+    counts = motif_site_counts(seqs, [motif], bg, p=1e-4)["m"]
+    assert counts.tolist() == [1, 2, 0]
+    assert (motif_hits(seqs, [motif], bg, p=1e-4)["m"] == (counts > 0)).all()
 
 
 def test_hits_never_count_a_window_over_n_or_padding():

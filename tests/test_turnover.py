@@ -53,6 +53,16 @@ def test_a_motif_in_one_species_only_is_gained_there_and_lost_in_the_other():
     assert (changes["human"]["M2"] == 0).all()
 
 
+def test_a_new_site_is_a_gain_even_where_the_other_species_has_a_site_elsewhere():
+    ids = pd.Index(["a", "b", "c"])
+    hits = {
+        "human": pd.DataFrame({"M1": [2, 1, 0]}, index=ids),
+        "macaque": pd.DataFrame({"M1": [1, 1, 3]}, index=ids),
+    }
+    changes = motif_changes(hits, ids, SPECIES)
+    assert changes["human"]["M1"].tolist() == [1, 0, -1] and changes["macaque"]["M1"].tolist() == [-1, 0, 1]
+
+
 def test_conserved_elements_more_accessible_in_one_species_count_as_its_gains():
     union = union_of(["conserved", "conserved", "conserved", "conserved", "macaque_accessible"])
     da = pd.DataFrame(
@@ -161,7 +171,7 @@ def test_a_planted_jaspar_motif_is_found_gained_by_id_and_name_with_the_full_dat
         fasta[s] = tmp_path / f"{s}.fa"
         write_fasta(fasta[s], [letters[row].tobytes().decode() for row in codes])
     assert (BASE_CODE[np.frombuffer(b"ACGT", np.uint8)] == np.arange(4)).all()
-    hits = union_motif_hits(union, SPECIES, fasta, motifs, bg, p=1e-4)
+    hits = union_motif_hits(union, SPECIES, fasta, motifs, bg, p=1e-4, counts=True)
     summary, changes = motif_turnover(union, hits, SPECIES, {m.id: m.name for m in motifs})
     gained = summary[(summary["species"] == "human") & (summary["direction"] == "gained")]
     print("\n" + gained.head(5).to_string(index=False))

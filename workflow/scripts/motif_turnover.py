@@ -28,7 +28,7 @@ def main(smk) -> None:
     motifs, background = read_meme(smk.input.motifs)
     aliases = {s: read_aliases(path) for s, path in smk.params.aliases.items() if path}
     fasta = dict(zip(species, smk.input.fasta, strict=True))
-    hits = union_motif_hits(ortho, species, fasta, motifs, background, settings.motif_p, aliases)
+    hits = union_motif_hits(ortho, species, fasta, motifs, background, settings.motif_p, aliases, counts=True)
     log.info("scanned %d orthologous elements in both species for %d motifs", len(ortho), len(motifs))
     summary, changes = motif_turnover(
         union, hits, species, {m.id: m.name for m in motifs}, differential=differential, settings=settings

@@ -204,9 +204,10 @@ _BIN = 0.01
 _SCAN_CHUNK = 20_000  # sequences per memelite call: 40 MB of one-hot int8 at 501 bp
 
 
-def motif_hits(codes: np.ndarray, motifs: list[Motif], background: np.ndarray, p: float = 1e-4) -> pd.DataFrame:
-    """Boolean table (sequences × motif ids): does the sequence hold a hit at p-value ``p``
-    (memelite FIMO on both strands; windows touching an N or the padding do not count)."""
+def motif_site_counts(codes: np.ndarray, motifs: list[Motif], background: np.ndarray, p: float = 1e-4) -> pd.DataFrame:
+    """Integer table (sequences × motif ids): how many positions of the sequence start a hit at
+    p-value ``p`` on either strand (memelite FIMO; a window hit on both strands counts once;
+    windows touching an N or the padding do not count)."""
     from memelite import fimo
 
     n, length = codes.shape
@@ -214,7 +215,7 @@ def motif_hits(codes: np.ndarray, motifs: list[Motif], background: np.ndarray, p
         str(k): np.ascontiguousarray((0.25 * 2.0 ** log_odds(m, background) - _MEMELITE_EPS).T)
         for k, m in enumerate(motifs)
     }
-    out = np.zeros((n, len(motifs)), dtype=bool)
+    out = np.zeros((n, len(motifs)), dtype=np.int32)
     for lo in range(0, n, _SCAN_CHUNK):
         part = codes[lo : lo + _SCAN_CHUNK]
         one_hot = (part[:, None, :] == np.arange(4, dtype=part.dtype)[None, :, None]).view(np.int8)
@@ -226,9 +227,17 @@ def motif_hits(codes: np.ndarray, motifs: list[Motif], background: np.ndarray, p
             if not len(table):
                 continue
             seq = table["sequence_name"].to_numpy(np.int64)
-            clean = n_count[seq, table["end"].to_numpy(np.int64)] == n_count[seq, table["start"].to_numpy(np.int64)]
-            out[seq[clean] + lo, k] = True
+            start = table["start"].to_numpy(np.int64)
+            clean = n_count[seq, table["end"].to_numpy(np.int64)] == n_count[seq, start]
+            sites = np.unique(seq[clean] * (length + 1) + start[clean])  # one per (sequence, position)
+            np.add.at(out[:, k], sites // (length + 1) + lo, 1)
     return pd.DataFrame(out, columns=[m.id for m in motifs])
+
+
+def motif_hits(codes: np.ndarray, motifs: list[Motif], background: np.ndarray, p: float = 1e-4) -> pd.DataFrame:
+    """Boolean table (sequences × motif ids): does the sequence hold a hit at p-value ``p``
+    (:func:`motif_site_counts` > 0)?"""
+    return motif_site_counts(codes, motifs, background, p) > 0
 
 
 def union_motif_hits(
@@ -239,9 +248,11 @@ def union_motif_hits(
     background: np.ndarray,
     p: float = 1e-4,
     aliases: dict[str, dict[str, str]] | None = None,
+    counts: bool = False,
 ) -> dict[str, pd.DataFrame]:
     """Per species, the motif-hit table (elements present in that species × motif ids) of the
-    union elements, each scanned in its own species' sequence."""
+    union elements, each scanned in its own species' sequence; ``counts``: the number of sites
+    (:func:`motif_site_counts`) instead of booleans."""
     hits = {}
     for s in species:
         rows = union[union[f"{s}_chrom"].notna()]
@@ -252,5 +263,6 @@ def union_motif_hits(
             rows[f"{s}_end"].astype(np.int64).to_numpy(),
             (aliases or {}).get(s),
         )
-        hits[s] = motif_hits(codes, motifs, background, p).set_axis(rows["element_id"].astype(str).to_numpy())
+        scanner = motif_site_counts if counts else motif_hits
+        hits[s] = scanner(codes, motifs, background, p).set_axis(rows["element_id"].astype(str).to_numpy())
     return hits
