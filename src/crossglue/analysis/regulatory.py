@@ -12,9 +12,9 @@ species inside the linking window). Three evidence scores go beside the distance
 Each score is first taken relative to the element's other candidate genes and the gene's
 other candidate elements (``feature_standardised``): an element of one cell type's programme
 co-varies with every gene of that programme, so its raw correlation says as much about the
-element as about the pair. The scores are then combined into one statistic whose
-null is the same statistic on random trans-chromosomal pairs (same cell-type structure, no
-cis regulation): that gives p. The share of links at each distance, pi1(d), is estimated
+element as about the pair. The scores are then combined into one statistic whose null is
+the same statistic on random trans-chromosomal pairs (same cell-type structure, no cis
+regulation): that gives p. The share of links at each distance, pi1(d), is estimated
 from those p values (Storey's pi0 in distance bins), and q is Benjamini–Hochberg over all
 candidates of p weighted by the prior odds (Genovese et al. 2006). ``score`` is the
 posterior probability of a link under the two-group model (distance prior × co-variation
@@ -421,7 +421,8 @@ def species_evidence(
     (``n_null`` per candidate): Pearson r across paired-nucleus metacells (multiome; NaN
     column with fewer than ``min_paired_cells``), across joint-embedding metacells, the
     cosine of the centred feature embeddings and, with ``divergence`` (``species_divergence``),
-    the co-divergence between species."""
+    the co-divergence between species; each table also names every pair's element and gene
+    (:data:`FEATURE_KEYS`, count-matrix columns) for :func:`feature_standardised`."""
     gene_idx = _count_index(rna.var_names, pairs["gene"], "gene", "RNA")
     el_idx = _count_index(atac.var_names, pairs["element"], "element", "ATAC")
     null_rows = trans_pairs(
