@@ -230,7 +230,9 @@ def anchor_labels(
         confident = int(pd.notna(anchored).sum())
         if confident:
             clusters = query_clusters(q, settings, seed)
-            anchored = supported_labels(best_label, best_conf, clusters, settings.min_confidence, settings.cluster_support)
+            anchored = supported_labels(
+                best_label, best_conf, clusters, settings.min_confidence, settings.cluster_support
+            )
         frame = pd.DataFrame({"anchor_label": anchored, "anchor_confidence": best_conf}, index=q.obs_names)
         counts = frame["anchor_label"].value_counts()
         log.info(
