@@ -315,6 +315,7 @@ class Trainer:
         means (so it draws no random numbers and is the same however often it is computed)."""
         return self.validation_terms(chunk)["val"]
 
+    @torch.no_grad()
     def validation_terms(self, chunk: int = 1024) -> dict[str, float]:
         """:meth:`validation_loss` (``val``) and the held-out terms it sums, per cell-weighted
         domain average as in training: ``val_x_nll``, ``val_x_kl``, ``val_sup`` (the terms
