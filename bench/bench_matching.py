@@ -1,6 +1,8 @@
-"""Cross-species matching beside a peer on the same inputs: crossglue vs one2one-ortholog PCA + Harmony.
+"""Cross-species matching beside peers on the same inputs: crossglue vs one2one-ortholog
+PCA + Harmony and (``--scglue``) scglue 0.4.1.
 
-Usage: python bench/bench_matching.py RUN [RUN ...] [--model results/model] [--out table.tsv]
+Usage: python bench/bench_matching.py RUN [RUN ...] [--model results/model] [--scglue WORK]
+[--out table.tsv]
 
 Each RUN is a finished pipeline run on a simulated preset (``demo/truth`` beside
 ``results/``). The peer is the usual cross-species baseline: the species' RNA nuclei
@@ -12,12 +14,21 @@ modality. Figures come from :mod:`crossglue.simulate.score` (kNN(15) transfer fr
 labelled species to every nucleus of the other with a true type; ``shared`` = over the
 types the labelled species has; species alignment score within shared types), so the
 columns mean what the scorer's do. Printed per run and method, then mean and range.
-Not a test.
+
+``--scglue WORK`` adds scglue 0.4.1 (the ``bench`` extra) trained by ``bench/bench_model.py
+--tools scglue`` on crossglue's own model inputs of the run: the four domains with the
+pipeline's PCA/LSI and feature selection, and the same guidance graph (peak–gene, ortholog
+and liftOver edges), at scglue's automatic schedule unless ``--scglue-epochs`` caps it (the
+method column names the epochs it ran, both stages). Its work folder ``WORK/<run name>`` is
+kept; an embedding already there is scored again instead of retrained. Not a test.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -27,6 +38,8 @@ import pandas as pd
 
 from crossglue.graph.orthologs import one2one_pairs, read_ortholog_links
 from crossglue.simulate import score as sc
+
+BENCH = Path(__file__).resolve().parent
 
 FIGURES = {
     "transfer": "accuracy",
@@ -79,6 +92,40 @@ def harmony_embedding(run: Path, species: list[str], seed: int = 0) -> tuple[pd.
     return obs, corrected
 
 
+def scglue_embedding(
+    run: Path, work: Path, threads: int, epochs: int | None = None
+) -> tuple[pd.DataFrame, np.ndarray, float, int | None]:
+    """obs, embedding, fit seconds and epochs run (both stages) of scglue on the run's model inputs (bench_model.py's
+    scglue runner in ``work``; trained only when ``work`` holds no embedding yet)."""
+    if not (work / "emb_scglue.npz").is_file():
+        command = [sys.executable, str(BENCH / "bench_model.py"), "--demo", str(run), "--tools", "scglue"]
+        command += ["--keep", str(work), "--threads", str(threads)]
+        subprocess.run(command + (["--scglue-epochs", str(epochs)] if epochs else []), check=True)
+    sys.path.insert(0, str(BENCH))
+    from bench_model import load
+
+    domains, specs, _ = load(work)
+    emb = np.load(work / "emb_scglue.npz")
+    obs = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "species": specs[k].species,
+                    "modality": specs[k].modality,
+                    "cell_id": a.obs_names.astype(str),
+                    "cell_type": a.obs["cell_type"].astype(object).where(a.obs["cell_type"].notna(), None).to_numpy(),
+                    "nucleus": a.obs["nucleus"].astype(object).where(a.obs["nucleus"].notna(), None).to_numpy(),
+                },
+                index=specs[k].modality + ":" + a.obs_names.astype(str),
+            )
+            for k, a in domains.items()
+        ]
+    )
+    x = np.concatenate([emb[k] for k in domains])
+    result = json.loads((work / "result_scglue.json").read_text())
+    return obs, x, result["fit_s"], result["epochs"]
+
+
 def figures(obs: pd.DataFrame, x: np.ndarray, truth: pd.DataFrame, species: list[str], pair: str) -> dict:
     """The scorer's transfer and mixing figures for one embedding (``pair``: all or rna_to_rna)."""
     obs = obs.copy()
@@ -99,7 +146,9 @@ def figures(obs: pd.DataFrame, x: np.ndarray, truth: pd.DataFrame, species: list
     return out
 
 
-def score_run(run: Path, model: str) -> list[dict]:
+def score_run(
+    run: Path, model: str, scglue_work: Path | None = None, threads: int = 1, scglue_epochs: int | None = None
+) -> list[dict]:
     r = sc.Run(run)
     species = r.species()
     truth = r.truth_cells()
@@ -121,6 +170,17 @@ def score_run(run: Path, model: str) -> list[dict]:
     }
     row["seconds"] = round(time.perf_counter() - start, 1)
     rows.append(row)
+    if scglue_work is not None:
+        obs, z, fit_s, epochs = scglue_embedding(run, scglue_work / run.name, threads, scglue_epochs)
+        name = f"scglue 0.4.1, {epochs} epochs"
+        for pair in ("all", "rna_to_rna"):
+            keep = np.ones(len(obs), bool) if pair == "all" else (obs["modality"] == "rna").to_numpy()
+            row = {
+                "run": run.name,
+                "method": f"{name} ({pair})",
+                **figures(obs[keep], z[keep], truth, species, pair),
+            }
+            rows.append({**row, "seconds": round(fit_s, 1)})
     return rows
 
 
@@ -128,9 +188,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", type=Path)
     parser.add_argument("--model", default="results/model", help="folder of cells.h5ad inside each run")
+    parser.add_argument("--scglue", type=Path, help="work folder for scglue 0.4.1 on each run's model inputs")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads for scglue")
+    parser.add_argument(
+        "--scglue-epochs", type=int, help="cap scglue's epochs per stage (default: its automatic schedule)"
+    )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    table = pd.DataFrame([row for run in args.runs for row in score_run(run, args.model)])
+    table = pd.DataFrame(
+        [row for run in args.runs for row in score_run(run, args.model, args.scglue, args.threads, args.scglue_epochs)]
+    )
     pd.set_option("display.width", 200)
     print(table.round(3).to_string(index=False))
     numeric = [c for c in table.columns if c not in ("run", "method", "seconds")]
