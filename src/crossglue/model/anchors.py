@@ -11,11 +11,11 @@ confidence of 0.9 or more labelled 75-80 % of macaque RNA nuclei at 97.6-98.6 % 
 So before training, each species without given labels gets *anchors*: its RNA nuclei whose
 ortholog-space prediction reaches ``min_confidence`` carry that label into the model's
 semi-supervised classifier term (with their multiome ATAC partners), exactly like given
-labels. Nuclei of a type the labelled species lacks rarely reach the confidence (2-6 % of the
+labels. Nuclei of a type the labelled species lacks rarely reach the confidence (1-4 % of the
 realistic macaque-only type did), so they stay free, to come out ``unassigned`` later.
 
 Confidence alone anchors similar types unevenly: on realistic seed 0 every macaque fibrous
-astrocyte reached 0.9 but only 28 % of the protoplasmic ones (and 24 % of PVALB), although
+astrocyte reached 0.9 but only 27 % of the protoplasmic ones (and 24 % of PVALB), although
 the classifier's best guess was right for 88 %. The free remainder is what the discriminator
 then moved: the unanchored protoplasmic astrocytes landed beside human fibrous ones
 (transfer 0.46 against 0.92 for the anchored), to give macaque the human astrocyte mix. So
