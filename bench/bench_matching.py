@@ -41,6 +41,12 @@ from crossglue.simulate import score as sc
 
 BENCH = Path(__file__).resolve().parent
 
+
+def none_for_na(values: pd.Series) -> np.ndarray:
+    """Object array with None where ``values`` is missing (the scorer's "no label")."""
+    return values.astype(object).where(values.notna(), None).to_numpy()
+
+
 FIGURES = {
     "transfer": "accuracy",
     "transfer shared types": "shared_accuracy",
@@ -84,7 +90,7 @@ def harmony_embedding(run: Path, species: list[str], seed: int = 0) -> tuple[pd.
             "species": x.obs["species"].to_numpy(),
             "modality": "rna",
             "cell_id": x.obs_names.astype(str),
-            "cell_type": x.obs["cell_type"].astype(object).where(x.obs["cell_type"].notna(), None).to_numpy(),
+            "cell_type": none_for_na(x.obs["cell_type"]),
             "nucleus": None,  # RNA only: no pairs
         },
         index="rna:" + x.obs_names.astype(str),
@@ -95,13 +101,15 @@ def harmony_embedding(run: Path, species: list[str], seed: int = 0) -> tuple[pd.
 def scglue_embedding(
     run: Path, work: Path, threads: int, epochs: int | None = None
 ) -> tuple[pd.DataFrame, np.ndarray, float, int | None]:
-    """obs, embedding, fit seconds and epochs run (both stages) of scglue on the run's model inputs (bench_model.py's
-    scglue runner in ``work``; trained only when ``work`` holds no embedding yet)."""
+    """obs, embedding, fit seconds and epochs run (both stages) of scglue on the run's model
+    inputs (bench_model.py's scglue runner in ``work``; trained only when ``work`` holds no
+    embedding yet)."""
     if not (work / "emb_scglue.npz").is_file():
         command = [sys.executable, str(BENCH / "bench_model.py"), "--demo", str(run), "--tools", "scglue"]
         command += ["--keep", str(work), "--threads", str(threads)]
         subprocess.run(command + (["--scglue-epochs", str(epochs)] if epochs else []), check=True)
-    sys.path.insert(0, str(BENCH))
+    if str(BENCH) not in sys.path:
+        sys.path.insert(0, str(BENCH))
     from bench_model import load
 
     domains, specs, _ = load(work)
@@ -113,8 +121,8 @@ def scglue_embedding(
                     "species": specs[k].species,
                     "modality": specs[k].modality,
                     "cell_id": a.obs_names.astype(str),
-                    "cell_type": a.obs["cell_type"].astype(object).where(a.obs["cell_type"].notna(), None).to_numpy(),
-                    "nucleus": a.obs["nucleus"].astype(object).where(a.obs["nucleus"].notna(), None).to_numpy(),
+                    "cell_type": none_for_na(a.obs["cell_type"]),
+                    "nucleus": none_for_na(a.obs["nucleus"]),
                 },
                 index=specs[k].modality + ":" + a.obs_names.astype(str),
             )

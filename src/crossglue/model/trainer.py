@@ -309,7 +309,6 @@ class Trainer:
         return rep[at] if rep is not None else cell_inputs(self.domains[name], idx, self.device)
 
     # ------------------------------------------------------------ validation
-    @torch.no_grad()
     def validation_loss(self, chunk: int = 1024) -> float:
         """The objective's data terms (+ classifier loss) on the held-out cells, with posterior
         means (so it draws no random numbers and is the same however often it is computed)."""
