@@ -68,7 +68,8 @@ ROWS = [  # (row label, scorer figure)
     ("modules called", "modules.called"),
     ("module element precision", "modules.element_precision"),
     ("module element recall", "modules.element_recall"),
-    ("planted motif named", "modules.motif_named"),
+    ("planted motif named (module's motif or its family)", "modules.motif_named"),
+    ("  as the module's motif", "modules.motif_lead"),
     ("planted motif found gained (turnover)", "turnover.planted_gained"),
 ]
 COUNTS = {"links.called", "modules.called", "labels.main.swapped_pairs", "labels.main.mislabelled_clusters"}

@@ -132,6 +132,32 @@ def test_modules_with_motifs_keep_only_enriched_motif_members():
     assert modules.loc[0, "motif_name"] == "TFP" and modules.loc[0, "motif_q"] < 1e-5
 
 
+def test_near_copies_of_a_motif_make_one_module_and_a_distinct_motif_its_own():
+    background = [f"bg{i}" for i in range(300)]
+    members = [f"e{i:02d}" for i in range(20)]
+    linked = pd.DataFrame(
+        {"species": "human", "cell_type": "Ex", "element": members, "gene": "g0", "link_q": 0.001, "gene_log2fc": 1.0}
+    )
+    hits = pd.DataFrame(index=members + background)
+
+    def with_background(in_members: list[bool], n: int) -> list[bool]:
+        return in_members + [i < n for i in range(300)]
+
+    hits["MLEAD"] = with_background([i < 10 for i in range(20)], 6)
+    hits["MCOPY"] = with_background([i < 9 for i in range(20)], 12)  # a paralogue's matrix: 9 of the 10
+    hits["MOTHER"] = with_background([i >= 12 for i in range(20)], 6)  # another programme: none shared
+    names = {"MLEAD": "TFA", "MCOPY": "TFA2", "MOTHER": "TFB"}
+    modules = call_modules(linked, ModuleSettings(min_elements=3), hits={"human": hits}, motif_names=names)
+    assert sorted(modules["motif"]) == ["MLEAD", "MOTHER"]
+    lead = modules.set_index("motif").loc["MLEAD"]
+    assert lead["similar_motifs"] == "MCOPY" and lead["similar_motif_names"] == "TFA2"
+    assert lead["elements"].split(",") == members[:10]
+    assert modules.set_index("motif").loc["MOTHER", "similar_motifs"] == ""
+    # family_jaccard 1: only identical member sets share a module
+    apart = call_modules(linked, ModuleSettings(min_elements=3, family_jaccard=1.0), hits={"human": hits})
+    assert sorted(apart["motif"]) == ["MCOPY", "MLEAD", "MOTHER"]
+
+
 def test_module_recovery_by_hand():
     modules = pd.DataFrame(
         {"species": ["human", "human"], "cell_type": ["Ex", "In"], "elements": ["el1,el2,el3", "el4"]}

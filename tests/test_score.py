@@ -270,6 +270,11 @@ def test_modules_precision_recall_and_motif_named_by_id_or_name():
     )
     assert f["modules.gene_precision"] == 0.5 and f["modules.gene_recall"] == pytest.approx(1 / 3)
     assert f["modules.motif_named"] == 0.5  # FOXG1 matches Foxg1 (case-insensitive)
+    assert f["modules.motif_lead"] == 0.5
+    # a module whose motif family lists the planted motif names it, but does not lead with it
+    family = modules.assign(motif="MA0002.1", motif_name="FOXP1", similar_motifs="MA0009.1,SIMM001")
+    f = _figures(sc.module_figures(family, et, planted))
+    assert f["modules.motif_named"] == 0.5 and f["modules.motif_lead"] == 0
     frame = sc.module_figures(modules, et, planted.drop(columns=["motif", "motif_name"]))
     assert "no motif column" in _reasons(frame)["modules.motif_named"]
 

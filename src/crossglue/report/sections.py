@@ -495,7 +495,8 @@ def modules_section(ctx: ReportContext) -> Section:
     top = ctx.top_modules
     s.text.append(
         f"{len(table)} modules: species-specific elements linked to genes changed in the same "
-        "direction, grouped by shared motif; "
+        "direction, grouped by shared motif (near-identical motifs that hit the same elements are one "
+        "module: similar_motif_names); "
         f"the top {min(top, len(table))} by motif enrichment and size. Genes by symbol (feature id on hover), "
         "elements by id (coordinates in every species on hover)."
     )
@@ -507,6 +508,7 @@ def modules_section(ctx: ReportContext) -> Section:
         )
         shown = shown.drop(columns=[c for c in ("gene_names",) if c in shown and not ctx.gene_symbols.empty])
         markup.append("genes")
+    shown = shown.drop(columns=[c for c in ("similar_motifs",) if c in shown and "similar_motif_names" in shown])
     if "elements" in shown:
         shown = shown.assign(elements=[_list_html(element_html(ctx, e) for e in _ids(v)) for v in shown["elements"]])
         markup.append("elements")

@@ -28,7 +28,8 @@ Sections and what they score:
 - ``links``: AUROC / AUPRC of the pipeline's link score and of distance alone, on all
   candidates and on distal ones (> 2 kb); empirical FDR among links with q <= 0.1.
 - ``modules``: element and gene precision / recall of the called modules against the
-  planted ones, and the fraction of planted modules whose motif the pipeline names.
+  planted ones, and the fraction of planted modules whose motif the pipeline names (as a
+  module's motif or one of its motif family, and as the motif alone).
 - ``turnover``: of the union elements of planted modules, the fraction where the motif
   turnover analysis finds the planted motif gained in the module's species, and the
   fraction of planted modules with >= 80 % of their elements so found.
@@ -688,8 +689,9 @@ def motif_keys(planted: pd.DataFrame) -> list[str]:
 
 def module_figures(modules, element_truth, planted, reason: str = "") -> pd.DataFrame:
     """Element precision / recall (``module_recovery``), gene precision / recall over (species,
-    gene) and the fraction of planted modules whose motif (id or name, case-insensitive) names
-    a called module of the same species."""
+    gene) and the fraction of planted modules whose motif (id or name, case-insensitive) a
+    called module of the same species names: as its motif or one of its family
+    (``motif_named``), or as its motif alone (``motif_lead``)."""
     f = _Figures("modules")
     names = [
         "modules.called",
@@ -698,6 +700,7 @@ def module_figures(modules, element_truth, planted, reason: str = "") -> pd.Data
         "modules.gene_precision",
         "modules.gene_recall",
         "modules.motif_named",
+        "modules.motif_lead",
     ]
     if modules is None:
         f.na(names, reason)
@@ -720,17 +723,28 @@ def module_figures(modules, element_truth, planted, reason: str = "") -> pd.Data
         "" if len(t_keys) else "no planted genes",
     )
     p_cols = motif_keys(planted)
-    c_cols = [c for c in ("motif", "motif_name") if c in modules]
-    if not p_cols or not c_cols:
+    if not p_cols or not any(c in modules for c in ("motif", "motif_name")):
         f.na(
-            ["modules.motif_named"],
+            ["modules.motif_named", "modules.motif_lead"],
             "truth modules.tsv has no motif column" if not p_cols else "species_modules.tsv has no motif column",
         )
         return f.frame()
+    for figure, columns in (
+        ("modules.motif_named", ("motif", "motif_name", "similar_motifs", "similar_motif_names")),
+        ("modules.motif_lead", ("motif", "motif_name")),
+    ):
+        hit = _planted_motif_named(modules, planted, [c for c in columns if c in modules], p_cols)
+        f.add(figure, hit.mean() if len(planted) else NA, "" if len(planted) else "no planted modules")
+    return f.frame()
+
+
+def _planted_motif_named(modules: pd.DataFrame, planted: pd.DataFrame, c_cols: list[str], p_cols: list[str]):
+    """Per planted module: whether a called module of its species names its motif (id or name,
+    case-insensitive) in one of ``c_cols`` (comma-separated lists allowed)."""
     named = set()
     for c in c_cols:
-        ok = modules[c].notna()
-        named |= set(zip(modules.loc[ok, "species"].astype(str), modules.loc[ok, c].astype(str).str.lower()))
+        listed = _explode(modules[["species", c]], c, "name")
+        named |= set(zip(listed["species"].astype(str), listed["name"].astype(str).str.lower()))
     hit = np.zeros(len(planted), bool)
     for c in p_cols:
         vals = planted[c].astype(str).str.lower().to_numpy()
@@ -738,8 +752,7 @@ def module_figures(modules, element_truth, planted, reason: str = "") -> pd.Data
             np.array([(s, v) in named for s, v in zip(planted["species"].astype(str), vals, strict=True)])
             & planted[c].notna().to_numpy()
         )
-    f.add("modules.motif_named", hit.mean() if len(planted) else NA, "" if len(planted) else "no planted modules")
-    return f.frame()
+    return hit
 
 
 def turnover_figures(changes, element_truth, planted, reason: str = "") -> pd.DataFrame:
