@@ -38,6 +38,18 @@ def main(smk) -> None:
         fasta = dict(zip(species, smk.input.fasta, strict=True))
         hits = union_motif_hits(union, species, fasta, motifs, background, settings.motif_p, aliases)
         log.info("scanned union elements for %d motifs", len(motifs))
+        silent = [m for m in motifs if not any(table[m.id].any() for table in hits.values())]
+        if silent:
+            log.warning(
+                "%d of %d motifs hit no element at analysis.modules.motif_p = %g, so they cannot name a "
+                "module: %s%s. Short or degenerate matrices cannot reach a small p (FIMO's default is "
+                "1e-4; a larger motif_p admits them, with more background hits)",
+                len(silent),
+                len(motifs),
+                settings.motif_p,
+                ", ".join(m.name for m in silent[:8]),
+                ", ..." if len(silent) > 8 else "",
+            )
     gene_names = {}
     if "gene_name" in de:
         gene_names = dict(zip(de["gene_a"], de["gene_name"].astype(str), strict=True)) | dict(
