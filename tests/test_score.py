@@ -275,6 +275,12 @@ def test_modules_precision_recall_and_motif_named_by_id_or_name():
     family = modules.assign(motif="MA0002.1", motif_name="FOXP1", similar_motifs="MA0009.1,SIMM001")
     f = _figures(sc.module_figures(family, et, planted))
     assert f["modules.motif_named"] == 0.5 and f["modules.motif_lead"] == 0
+    # no module called: nothing planted was found (recall 0), precision has no value
+    frame = sc.module_figures(modules.iloc[:0], et, planted)
+    f = _figures(frame)
+    assert f["modules.element_recall"] == 0 and f["modules.gene_recall"] == 0 and f["modules.motif_named"] == 0
+    assert np.isnan(f["modules.element_precision"])
+    assert "called no modules" in _reasons(frame)["modules.element_precision"]
     frame = sc.module_figures(modules, et, planted.drop(columns=["motif", "motif_name"]))
     assert "no motif column" in _reasons(frame)["modules.motif_named"]
 

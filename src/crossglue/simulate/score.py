@@ -706,8 +706,10 @@ def module_figures(modules, element_truth, planted, reason: str = "") -> pd.Data
         f.na(names, reason)
         return f.frame()
     f.add("modules.called", len(modules))
-    if modules.empty:
-        f.na(names[1:], "the pipeline called no modules")
+    if modules.empty:  # nothing called: precision is undefined, but nothing planted was found
+        f.na(["modules.element_precision", "modules.gene_precision"], "the pipeline called no modules")
+        for figure in ("modules.element_recall", "modules.gene_recall", "modules.motif_named", "modules.motif_lead"):
+            f.add(figure, 0.0 if len(planted) else NA, "" if len(planted) else "no planted modules")
         return f.frame()
     rec = module_recovery(modules, element_truth, planted)
     f.add("modules.element_precision", rec["precision"])
